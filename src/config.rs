@@ -684,8 +684,8 @@ fn apply_file(config: &mut Config, path: &Path, text: &str) -> Result<(), Config
             Some(calendar::parse_date(p.get_ref()).map_err(|m| src.at(p, "sim.plan_from", m))?);
     }
     if let Some(e) = &s.extra_tickers {
-        if !(0..=20_000).contains(e.get_ref()) {
-            return Err(src.at(e, "sim.extra_tickers", "must be between 0 and 20000"));
+        if !(0..=17_000).contains(e.get_ref()) {
+            return Err(src.at(e, "sim.extra_tickers", "must be between 0 and 17000"));
         }
         config.sim.extra_tickers = *e.get_ref() as u32;
     }

@@ -7,3 +7,10 @@
 pub mod calendar;
 pub mod config;
 pub mod timeframe;
+pub mod polygon;
+pub mod retry;
+pub mod pace;
+pub mod plan;
+pub mod engine;
+pub mod report;
+pub mod store;

@@ -1,0 +1,128 @@
+//! What the engine tells its faces, and what they may ask of it. Every number a face
+//! shows is folded from these events, so the dashboard and the headless report agree.
+
+use crate::config::Fixes;
+use crate::plan::{Estimate, Range};
+use crate::report::Report;
+use crate::timeframe::Timeframe;
+
+/// Live settings: the three fixes and the knobs of fix 3.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Settings {
+    pub fixes: Fixes,
+    /// Workers when fix 3 is on.
+    pub concurrency: u32,
+    /// Seconds between worker starts when fix 3 is on.
+    pub stagger_secs: f64,
+    pub paused: bool,
+}
+
+impl Settings {
+    /// Workers actually running: one without fix 3.
+    pub fn workers(&self) -> u32 {
+        if self.fixes.parallel { self.concurrency.max(1) } else { 1 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    ToggleFix(u8),
+    SetFix(u8, bool),
+    SetConcurrency(u32),
+    SetStagger(f64),
+    Pause,
+    Resume,
+    /// Finish what is in hand, write it, record the run as stopped.
+    Stop,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RowState {
+    Queued,
+    Fetching,
+    /// Waiting before a retry, or held by the shared gate after someone's 429.
+    Backoff { secs: f64, reason: String },
+    Done,
+    Failed(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct RowInfo {
+    pub ticker: String,
+    pub timeframe: Timeframe,
+    pub weekdays: u32,
+    pub covered_weekdays: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    pub run_id: i64,
+    /// "simulator" or "live API".
+    pub source: String,
+    /// Base URL, never with a key.
+    pub base_url: String,
+    pub db: String,
+    pub rows: Vec<RowInfo>,
+    pub settings: Settings,
+    pub quota_per_min: u32,
+    pub pace_per_min: f64,
+    /// Requests the remaining work needs with the starting fixes.
+    pub estimate: Estimate,
+    /// Fewest requests the remaining work can take, and the time the quota needs for them.
+    pub floor_requests: u64,
+    pub floor_s: f64,
+    pub max_attempts: u32,
+}
+
+/// One answered (or failed) request.
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
+    pub row: Option<usize>,
+    /// Path only: a query could carry a cursor or, from some servers, a key.
+    pub path: String,
+    /// HTTP status, or `None` for timeouts, resets and malformed bodies.
+    pub status: Option<u16>,
+    /// `None` when the request succeeded, else the kind of failure (`429`, `5xx` ...).
+    pub error: Option<&'static str>,
+    pub message: Option<String>,
+    pub secs: f64,
+    pub bytes: u64,
+    pub bars: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowDone {
+    pub row: usize,
+    pub range: Range,
+    pub bars: u64,
+    pub requests: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Clone, Debug)]
+pub enum Event {
+    RunStarted(Box<RunInfo>),
+    Settings(Settings),
+    RowState { row: usize, state: RowState },
+    Request(RequestRecord),
+    /// A wait before retrying (`held` when the shared gate holds a worker after another
+    /// worker's 429).
+    Backoff { row: usize, secs: f64, reason: String, held: bool },
+    LimiterWait { secs: f64 },
+    /// Workers waited this long for room in the writer's queue: the database on the
+    /// critical path.
+    WriterBlocked { secs: f64 },
+    /// A page committed: rows written, seconds in the transaction, windows it finished.
+    Stored { rows: u64, secs: f64, windows: Vec<WindowDone> },
+    WindowFailed { row: usize, range: Range, reason: String },
+    Pace { per_min: f64 },
+    Resources { cpu_pct: f64, rss_mb: f64 },
+    Notice { level: Level, text: String },
+    RunFinished(Box<Report>),
+}

@@ -1,0 +1,234 @@
+//! Fix 2's pacing: one governor limiter shared by every worker, a gate that holds all of
+//! them after a 429, and additive-increase / multiplicative-decrease of the pace when the
+//! server's real limit turns out lower than the configured one.
+
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, MonotonicClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use tokio_util::sync::CancellationToken;
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, MonotonicClock, NoOpMiddleware<<MonotonicClock as Clock>::Instant>>;
+
+/// A steady pace of `per_min` requests a minute with a burst of one.
+///
+/// `Quota::per_minute(n)` would also allow a burst of `n`, letting up to `2n - 1`
+/// requests through in the first minute (or after any idle minute), which is exactly
+/// what makes a fixed-quota server answer 429.
+pub fn pacing_quota(per_min: f64) -> Quota {
+    let period = Duration::from_secs_f64(60.0 / per_min.max(0.01));
+    Quota::with_period(period)
+        .expect("non-zero period")
+        .allow_burst(NonZeroU32::new(1).unwrap())
+}
+
+/// Multiplicative decrease on a 429.
+const DECREASE: f64 = 0.7;
+/// Additive increase, as a share of the ceiling, after each clean interval.
+const INCREASE_SHARE: f64 = 0.05;
+const CLEAN_INTERVAL: Duration = Duration::from_secs(20);
+/// 429s from requests already in flight are one signal, not several.
+const DECREASE_COOLDOWN: Duration = Duration::from_secs(2);
+
+pub struct Pacer {
+    clock: MonotonicClock,
+    ceiling: f64,
+    state: Mutex<PaceState>,
+}
+
+struct PaceState {
+    limiter: Arc<Limiter>,
+    rate: f64,
+    gate_until: Option<Instant>,
+    last_decrease: Option<Instant>,
+    clean_since: Instant,
+}
+
+/// Time a caller spent in `Pacer::acquire`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Waited {
+    /// Held by the shared gate after someone's 429.
+    pub gate: Duration,
+    /// Held by the limiter to keep the pace.
+    pub limiter: Duration,
+}
+
+impl Pacer {
+    /// Paces at `quota_per_min` less `headroom_pct` percent.
+    pub fn new(quota_per_min: u32, headroom_pct: f64) -> Pacer {
+        let ceiling = quota_per_min as f64 * (1.0 - headroom_pct / 100.0);
+        let clock = MonotonicClock;
+        Pacer {
+            state: Mutex::new(PaceState {
+                limiter: Arc::new(RateLimiter::direct_with_clock(pacing_quota(ceiling), clock.clone())),
+                rate: ceiling,
+                gate_until: None,
+                last_decrease: None,
+                clean_since: Instant::now(),
+            }),
+            clock,
+            ceiling,
+        }
+    }
+
+    pub fn rate_per_min(&self) -> f64 {
+        self.state.lock().unwrap().rate
+    }
+
+    pub fn ceiling_per_min(&self) -> f64 {
+        self.ceiling
+    }
+
+    /// When the gate opens, if it is closed.
+    pub fn gate_until(&self) -> Option<Instant> {
+        self.state.lock().unwrap().gate_until.filter(|t| *t > Instant::now())
+    }
+
+    /// Holds every worker until `now + wait` (or longer, if already held longer).
+    pub fn hold_all(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut s = self.state.lock().unwrap();
+        if s.gate_until.is_none_or(|g| g < until) {
+            s.gate_until = Some(until);
+        }
+    }
+
+    /// Waits for the gate, then for a limiter cell. `None` if cancelled first.
+    pub async fn acquire(&self, cancel: &CancellationToken) -> Option<Waited> {
+        let mut waited = Waited::default();
+        loop {
+            let gate = self.gate_until();
+            if let Some(until) = gate {
+                let start = Instant::now();
+                tokio::select! {
+                    _ = cancel.cancelled() => return None,
+                    _ = tokio::time::sleep_until(until.into()) => {}
+                }
+                waited.gate += start.elapsed();
+                continue;
+            }
+            let limiter = self.state.lock().unwrap().limiter.clone();
+            match limiter.check() {
+                Ok(()) => return Some(waited),
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(self.clock.now());
+                    let start = Instant::now();
+                    tokio::select! {
+                        _ = cancel.cancelled() => return None,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    waited.limiter += start.elapsed();
+                }
+            }
+        }
+    }
+
+    /// A 429 arrived: slow down. Returns the new pace when it changed.
+    pub fn on_rate_limited(&self) -> Option<f64> {
+        let now = Instant::now();
+        let mut s = self.state.lock().unwrap();
+        s.clean_since = now;
+        if s.last_decrease.is_some_and(|t| now.duration_since(t) < DECREASE_COOLDOWN) {
+            return None;
+        }
+        s.last_decrease = Some(now);
+        let rate = (s.rate * DECREASE).max(1.0);
+        self.set_rate(&mut s, rate);
+        Some(rate)
+    }
+
+    /// A request succeeded: after a clean interval, creep back towards the ceiling.
+    /// Returns the new pace when it changed.
+    pub fn on_success(&self) -> Option<f64> {
+        let now = Instant::now();
+        let mut s = self.state.lock().unwrap();
+        if s.rate >= self.ceiling || now.duration_since(s.clean_since) < CLEAN_INTERVAL {
+            return None;
+        }
+        s.clean_since = now;
+        let rate = (s.rate + self.ceiling * INCREASE_SHARE).min(self.ceiling);
+        self.set_rate(&mut s, rate);
+        Some(rate)
+    }
+
+    fn set_rate(&self, s: &mut PaceState, rate: f64) {
+        s.rate = rate;
+        // With a burst of one, a fresh limiter can let at most one extra request through.
+        s.limiter = Arc::new(RateLimiter::direct_with_clock(pacing_quota(rate), self.clock.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use governor::clock::FakeRelativeClock;
+
+    use super::*;
+
+    /// Drives a greedy client against the quota on a fake clock, in 10 ms steps, and
+    /// returns the most requests seen in any 60 s window.
+    fn max_in_any_minute(quota: Quota, minutes: u64) -> usize {
+        let clock = FakeRelativeClock::default();
+        let limiter = RateLimiter::direct_with_clock(quota, clock.clone());
+        let mut sent_at = Vec::new();
+        for step in 0..(minutes * 6000) {
+            while limiter.check().is_ok() {
+                sent_at.push(step * 10);
+            }
+            clock.advance(Duration::from_millis(10));
+        }
+        let mut best = 0;
+        let mut lo = 0;
+        for hi in 0..sent_at.len() {
+            while sent_at[hi] - sent_at[lo] >= 60_000 {
+                lo += 1;
+            }
+            best = best.max(hi - lo + 1);
+        }
+        best
+    }
+
+    #[test]
+    fn per_minute_quota_bursts_past_the_limit() {
+        // Why barfill does not use Quota::per_minute: 299 requests in the first minute.
+        let naive = Quota::per_minute(NonZeroU32::new(150).unwrap());
+        assert_eq!(max_in_any_minute(naive, 3), 299);
+    }
+
+    #[test]
+    fn pacing_quota_never_exceeds_the_quota_in_any_minute() {
+        assert_eq!(max_in_any_minute(pacing_quota(150.0), 3), 150);
+        assert_eq!(max_in_any_minute(pacing_quota(147.0), 3), 147);
+        assert_eq!(max_in_any_minute(pacing_quota(5.0), 3), 5);
+    }
+
+    #[test]
+    fn headroom_lowers_the_ceiling() {
+        let p = Pacer::new(150, 2.0);
+        assert!((p.ceiling_per_min() - 147.0).abs() < 1e-9);
+        assert_eq!(p.rate_per_min(), p.ceiling_per_min());
+    }
+
+    #[test]
+    fn rate_limit_decreases_once_per_burst_of_429s() {
+        let p = Pacer::new(100, 0.0);
+        assert_eq!(p.on_rate_limited(), Some(70.0));
+        // A second 429 from a request that was already in flight does not count again.
+        assert_eq!(p.on_rate_limited(), None);
+        assert_eq!(p.rate_per_min(), 70.0);
+        // Not yet clean for long enough to speed up.
+        assert_eq!(p.on_success(), None);
+    }
+
+    #[test]
+    fn hold_all_keeps_the_latest_deadline() {
+        let p = Pacer::new(100, 0.0);
+        p.hold_all(Duration::from_secs(30));
+        let first = p.gate_until().unwrap();
+        p.hold_all(Duration::from_secs(1));
+        assert_eq!(p.gate_until().unwrap(), first);
+    }
+}

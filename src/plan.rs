@@ -1,0 +1,312 @@
+//! From the configuration and what the database already holds to the work left: one
+//! row per symbol and timeframe, each with the date ranges not yet covered, and the
+//! arithmetic of requests, windows and the floor the quota allows.
+
+use std::collections::BTreeSet;
+
+use crate::calendar::{self, Day};
+use crate::polygon::client::{DEFAULT_LIMIT, MAX_LIMIT};
+use crate::timeframe::{BaseUnit, MINUTES_PER_SESSION, Timeframe};
+
+/// Whole sessions of minute bars that fit in one `limit=50000` request: 52 x 960 = 49,920.
+pub const DAYS_PER_MINUTE_WINDOW: u32 = MAX_LIMIT / MINUTES_PER_SESSION;
+
+/// A date range `[from, to]`, both inclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Range {
+    pub from: Day,
+    pub to: Day,
+}
+
+impl Range {
+    pub fn weekdays(self) -> u32 {
+        calendar::weekdays_between(self.from, self.to)
+    }
+}
+
+impl std::fmt::Display for Range {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}..{}", calendar::format_day(self.from), calendar::format_day(self.to))
+    }
+}
+
+/// One symbol x timeframe: a line of the dashboard and a unit of resume.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub ticker: String,
+    pub timeframe: Timeframe,
+    /// Trading days in the whole requested range.
+    pub weekdays: u32,
+    /// Trading days already stored by earlier runs.
+    pub covered_weekdays: u32,
+    /// Uncovered ranges, oldest first.
+    pub pending: Vec<Range>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub rows: Vec<Row>,
+    pub symbols: Vec<String>,
+    pub timeframes: Vec<Timeframe>,
+    pub range: Range,
+}
+
+/// Covered ranges read from the progress table, per symbol and timeframe.
+pub type Covered = std::collections::HashMap<(String, String), Vec<Range>>;
+
+impl Plan {
+    pub fn new(symbols: &[String], timeframes: &[Timeframe], range: Range, covered: &Covered) -> Plan {
+        let mut rows = Vec::new();
+        for ticker in symbols {
+            for tf in timeframes {
+                let done = covered.get(&(ticker.clone(), tf.to_string())).map(Vec::as_slice).unwrap_or(&[]);
+                let pending = subtract(range, done);
+                let weekdays = range.weekdays();
+                let left: u32 = pending.iter().map(|r| r.weekdays()).sum();
+                rows.push(Row {
+                    ticker: ticker.clone(),
+                    timeframe: *tf,
+                    weekdays,
+                    covered_weekdays: weekdays - left,
+                    pending,
+                });
+            }
+        }
+        Plan { rows, symbols: symbols.to_vec(), timeframes: timeframes.to_vec(), range }
+    }
+
+    pub fn pending_weekdays(&self) -> u64 {
+        self.rows.iter().map(|r| (r.weekdays - r.covered_weekdays) as u64).sum()
+    }
+
+    /// Requests the remaining work needs with the given page-size regime.
+    pub fn estimate(&self, batching: bool) -> Estimate {
+        let mut est = Estimate::default();
+        let mut daily_days: BTreeSet<Day> = BTreeSet::new();
+        let mut daily_tasks = 0u64;
+        for row in &self.rows {
+            for r in &row.pending {
+                let n = r.weekdays() as u64;
+                if n == 0 {
+                    continue;
+                }
+                est.windows += windows_for(row.timeframe, *r, batching) as u64;
+                if batching && row.timeframe.is_daily() {
+                    daily_tasks += 1;
+                    daily_days.extend((r.from..=r.to).filter(|d| calendar::is_weekday(*d)));
+                    continue;
+                }
+                est.requests += requests_for(row.timeframe, n, if batching { MAX_LIMIT } else { DEFAULT_LIMIT });
+            }
+        }
+        if batching {
+            let grouped = daily_days.len() as u64;
+            if grouped < daily_tasks {
+                est.requests += grouped;
+                est.grouped_days = grouped;
+            } else {
+                est.requests += daily_tasks;
+            }
+        }
+        est
+    }
+
+    /// The fewest requests that can fetch the remaining work: every request carrying a
+    /// full `limit=50000` of base bars, and grouped-daily where it needs fewer.
+    pub fn floor_requests(&self) -> u64 {
+        let mut total = 0;
+        let mut daily_days: BTreeSet<Day> = BTreeSet::new();
+        let mut daily_rows = 0u64;
+        for row in &self.rows {
+            let n: u64 = row.pending.iter().map(|r| r.weekdays() as u64).sum();
+            if n == 0 {
+                continue;
+            }
+            if row.timeframe.is_daily() {
+                daily_rows += 1;
+                for r in &row.pending {
+                    daily_days.extend((r.from..=r.to).filter(|d| calendar::is_weekday(*d)));
+                }
+                continue;
+            }
+            total += requests_for(row.timeframe, n, MAX_LIMIT);
+        }
+        total + daily_rows.min(daily_days.len() as u64)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Estimate {
+    pub requests: u64,
+    pub windows: u64,
+    /// Trading days fetched through the grouped-daily endpoint (0 when per ticker).
+    pub grouped_days: u64,
+}
+
+/// Seconds the quota needs for `requests`: the floor of any run.
+pub fn seconds_at_quota(requests: u64, quota_per_min: f64) -> f64 {
+    requests as f64 * 60.0 / quota_per_min
+}
+
+/// Base bars a timeframe consumes over `weekdays` trading days, at most.
+pub fn base_bars(tf: Timeframe, weekdays: u64) -> u64 {
+    match tf.base() {
+        BaseUnit::Minute => weekdays * MINUTES_PER_SESSION as u64,
+        BaseUnit::Day => weekdays,
+    }
+}
+
+/// Requests to page through `weekdays` trading days `limit` base bars at a time.
+pub fn requests_for(tf: Timeframe, weekdays: u64, limit: u32) -> u64 {
+    base_bars(tf, weekdays).div_ceil(limit as u64).max(1)
+}
+
+fn windows_for(tf: Timeframe, r: Range, batching: bool) -> u32 {
+    if !batching || tf.base() == BaseUnit::Day {
+        1
+    } else {
+        r.weekdays().div_ceil(DAYS_PER_MINUTE_WINDOW).max(1)
+    }
+}
+
+/// Splits off the first window of `r`: with batching, as many whole trading days as one
+/// `limit=50000` request holds; without, the whole range (paged through `next_url`).
+pub fn carve(tf: Timeframe, r: Range, batching: bool) -> (Range, Option<Range>) {
+    if !batching || tf.base() == BaseUnit::Day || r.weekdays() <= DAYS_PER_MINUTE_WINDOW {
+        return (r, None);
+    }
+    let end = calendar::nth_weekday_from(r.from, DAYS_PER_MINUTE_WINDOW);
+    (Range { from: r.from, to: end }, Some(Range { from: end + 1, to: r.to }))
+}
+
+/// `range` minus the `done` ranges; pieces with no trading day are dropped.
+pub fn subtract(range: Range, done: &[Range]) -> Vec<Range> {
+    let mut done: Vec<Range> = done.to_vec();
+    done.sort();
+    let mut out = Vec::new();
+    let mut cursor = range.from;
+    for d in done {
+        if d.to < cursor || d.from > range.to {
+            continue;
+        }
+        if d.from > cursor {
+            out.push(Range { from: cursor, to: d.from - 1 });
+        }
+        cursor = cursor.max(d.to + 1);
+        if cursor > range.to {
+            break;
+        }
+    }
+    if cursor <= range.to {
+        out.push(Range { from: cursor, to: range.to });
+    }
+    out.retain(|r| r.weekdays() > 0);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> Day {
+        calendar::parse_date(s).unwrap()
+    }
+
+    fn tf(s: &str) -> Timeframe {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn minute_windows_fill_the_limit() {
+        assert_eq!(DAYS_PER_MINUTE_WINDOW, 52);
+        let r = Range { from: day("2024-01-01"), to: day("2024-12-31") };
+        let (w, rest) = carve(tf("1/minute"), r, true);
+        assert_eq!(w.weekdays(), 52);
+        assert!(base_bars(tf("1/minute"), w.weekdays() as u64) <= MAX_LIMIT as u64);
+        assert_eq!(rest.unwrap().from, w.to + 1);
+        // Hourly bars are built from minute bars, so they are windowed the same way.
+        assert_eq!(carve(tf("1/hour"), r, true).0, w);
+        // Day-based bars fit a whole range in one request.
+        assert_eq!(carve(tf("1/day"), r, true), (r, None));
+        // The baseline asks for the whole range and follows next_url.
+        assert_eq!(carve(tf("1/minute"), r, false), (r, None));
+    }
+
+    #[test]
+    fn windows_cover_the_range_exactly() {
+        let r = Range { from: day("2024-01-01"), to: day("2025-06-30") };
+        let mut rest = Some(r);
+        let mut total = 0;
+        let mut prev_to = r.from - 1;
+        let mut windows = 0;
+        while let Some(cur) = rest {
+            let (w, more) = carve(tf("5/minute"), cur, true);
+            assert_eq!(w.from, prev_to + 1);
+            prev_to = w.to;
+            total += w.weekdays();
+            windows += 1;
+            rest = more;
+        }
+        assert_eq!(prev_to, r.to);
+        assert_eq!(total, r.weekdays());
+        assert_eq!(windows, r.weekdays().div_ceil(52));
+    }
+
+    #[test]
+    fn subtract_leaves_the_gaps() {
+        let r = Range { from: day("2024-01-01"), to: day("2024-01-31") };
+        let done = [Range { from: day("2024-01-08"), to: day("2024-01-12") }];
+        let left = subtract(r, &done);
+        assert_eq!(left, vec![
+            Range { from: day("2024-01-01"), to: day("2024-01-07") },
+            Range { from: day("2024-01-13"), to: day("2024-01-31") },
+        ]);
+        // A gap that is only a weekend is no work.
+        let done = [
+            Range { from: day("2024-01-01"), to: day("2024-01-05") },
+            Range { from: day("2024-01-08"), to: day("2024-01-31") },
+        ];
+        assert!(subtract(r, &done).is_empty());
+    }
+
+    #[test]
+    fn estimates_and_floor() {
+        let symbols: Vec<String> = ["AAPL", "MSFT"].iter().map(|s| s.to_string()).collect();
+        let tfs = [tf("1/minute"), tf("1/day")];
+        let range = Range { from: day("2024-01-01"), to: day("2024-12-31") }; // 262 weekdays
+        let plan = Plan::new(&symbols, &tfs, range, &Covered::new());
+        assert_eq!(plan.rows.len(), 4);
+        // Minute: ceil(262*960/50000) = 6 per symbol; day: 1 per symbol (fewer than 262 grouped).
+        assert_eq!(plan.floor_requests(), 2 * 6 + 2);
+        let fixed = plan.estimate(true);
+        assert_eq!(fixed.requests, 2 * 6 + 2);
+        assert_eq!(fixed.grouped_days, 0);
+        // Baseline: 5000 base bars a page: ceil(262*960/5000) = 51 per symbol, 1 for days.
+        assert_eq!(plan.estimate(false).requests, 2 * 51 + 2);
+    }
+
+    #[test]
+    fn grouped_daily_wins_with_many_symbols_and_few_days() {
+        let symbols: Vec<String> = (0..50).map(|i| format!("S{i}")).collect();
+        let range = Range { from: day("2024-01-01"), to: day("2024-01-12") }; // 10 weekdays
+        let plan = Plan::new(&symbols, &[tf("1/day")], range, &Covered::new());
+        let est = plan.estimate(true);
+        assert_eq!(est.grouped_days, 10);
+        assert_eq!(est.requests, 10);
+        assert_eq!(plan.floor_requests(), 10);
+        assert_eq!(plan.estimate(false).requests, 50);
+    }
+
+    #[test]
+    fn resumed_rows_count_what_is_covered() {
+        let symbols = vec!["AAPL".to_string()];
+        let range = Range { from: day("2024-01-01"), to: day("2024-01-31") };
+        let mut covered = Covered::new();
+        covered.insert(("AAPL".into(), "1/day".into()), vec![range]);
+        let plan = Plan::new(&symbols, &[tf("1/day")], range, &covered);
+        assert!(plan.rows[0].pending.is_empty());
+        assert_eq!(plan.rows[0].covered_weekdays, plan.rows[0].weekdays);
+        assert_eq!(plan.estimate(true).requests, 0);
+        assert_eq!(plan.floor_requests(), 0);
+    }
+}

@@ -1,0 +1,243 @@
+//! The HTTP client. The key travels only in the `Authorization` header; URLs never carry
+//! it, and what is shown of a URL (`Client::show`) is its path without the query.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
+
+use super::Bar;
+use super::outcome::{FetchError, classify_status};
+use super::wire::AggsBody;
+use crate::calendar::{self, Day};
+use crate::config::ApiKey;
+use crate::timeframe::Timeframe;
+
+/// The API's page size when `limit` is not sent; what the original pipeline used.
+pub const DEFAULT_LIMIT: u32 = 5_000;
+pub const MAX_LIMIT: u32 = 50_000;
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    key: Option<ApiKey>,
+    timeout: Duration,
+}
+
+/// One answered request.
+#[derive(Debug)]
+pub struct Page {
+    pub bars: Vec<Bar>,
+    /// For grouped-daily pages, the ticker of each bar in `bars`.
+    pub tickers: Vec<String>,
+    pub next_url: Option<String>,
+    pub status: String,
+    pub request_id: Option<String>,
+    pub bytes: usize,
+    pub elapsed: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct RangeRequest<'a> {
+    pub ticker: &'a str,
+    pub timeframe: Timeframe,
+    pub from: Day,
+    pub to: Day,
+    pub adjusted: bool,
+    /// `None` leaves the server's default (5000), as the original pipeline did.
+    pub limit: Option<u32>,
+}
+
+impl Client {
+    pub fn new(base_url: &str, key: Option<ApiKey>, timeout: Duration) -> anyhow::Result<Client> {
+        let base = Url::parse(base_url)?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("barfill/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10).min(timeout))
+            .timeout(timeout)
+            .build()?;
+        Ok(Client { http, base, key, timeout })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    pub fn range_url(&self, r: &RangeRequest<'_>) -> Url {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .expect("http base URL")
+            .pop_if_empty()
+            .extend([
+                "v2",
+                "aggs",
+                "ticker",
+                r.ticker,
+                "range",
+                &r.timeframe.multiplier.to_string(),
+                r.timeframe.timespan.as_str(),
+                &calendar::format_day(r.from),
+                &calendar::format_day(r.to),
+            ]);
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("adjusted", if r.adjusted { "true" } else { "false" });
+            q.append_pair("sort", "asc");
+            if let Some(limit) = r.limit {
+                q.append_pair("limit", &limit.to_string());
+            }
+        }
+        url
+    }
+
+    pub fn grouped_url(&self, day: Day, adjusted: bool) -> Url {
+        let mut url = self.base.clone();
+        url.path_segments_mut().expect("http base URL").pop_if_empty().extend([
+            "v2",
+            "aggs",
+            "grouped",
+            "locale",
+            "us",
+            "market",
+            "stocks",
+            &calendar::format_day(day),
+        ]);
+        url.query_pairs_mut().append_pair("adjusted", if adjusted { "true" } else { "false" });
+        url
+    }
+
+    /// Follows a `next_url` on the configured host, as the official Python client does:
+    /// the key is never sent to a host the user did not configure.
+    pub fn resolve_next(&self, next_url: &str) -> Result<Url, FetchError> {
+        let parsed = Url::parse(next_url)
+            .or_else(|_| self.base.join(next_url))
+            .map_err(|e| FetchError::Malformed(format!("next_url is not a URL: {e}")))?;
+        let mut url = self.base.clone();
+        url.set_path(parsed.path());
+        url.set_query(parsed.query());
+        Ok(url)
+    }
+
+    /// What may be shown of a URL: its path, never its query (a cursor could carry a key).
+    pub fn show(url: &Url) -> String {
+        url.path().to_string()
+    }
+
+    pub async fn get(&self, url: &Url) -> Result<Page, FetchError> {
+        let started = Instant::now();
+        let mut req = self.http.get(url.clone());
+        if let Some(key) = &self.key {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+                .map_err(|_| FetchError::Rejected { status: 0, message: "the API key has characters a header cannot carry".into() })?;
+            value.set_sensitive(true);
+            req = req.header(AUTHORIZATION, value);
+        }
+        let resp = req.send().await.map_err(|e| self.transport_error(e, started))?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp.bytes().await.map_err(|e| self.transport_error(e, started))?;
+        if status != StatusCode::OK {
+            return Err(self.scrub(classify_status(status.as_u16(), &body, retry_after.as_deref())));
+        }
+        let parsed: AggsBody = serde_json::from_slice(&body)
+            .map_err(|e| FetchError::Malformed(format!("{e} ({} bytes)", body.len())))?;
+        if !matches!(parsed.status.as_str(), "OK" | "DELAYED") {
+            return Err(FetchError::Malformed(format!("status '{}' in a 200 answer", parsed.status)));
+        }
+        let results = parsed.results.unwrap_or_default();
+        let mut tickers = Vec::new();
+        if parsed.ticker.is_none() && results.iter().any(|b| b.ticker.is_some()) {
+            tickers = results.iter().map(|b| b.ticker.clone().unwrap_or_default()).collect();
+        }
+        Ok(Page {
+            bars: results.iter().map(|b| b.to_bar()).collect(),
+            tickers,
+            next_url: parsed.next_url,
+            status: parsed.status,
+            request_id: parsed.request_id,
+            bytes: body.len(),
+            elapsed: started.elapsed(),
+        })
+    }
+
+    fn transport_error(&self, e: reqwest::Error, started: Instant) -> FetchError {
+        if e.is_timeout() {
+            return FetchError::Timeout(started.elapsed().as_secs_f64().min(self.timeout.as_secs_f64()));
+        }
+        // The URL has no key in it, but drop it anyway: messages stay short and safe.
+        let e = e.without_url();
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        self.scrub(if e.is_decode() { FetchError::Malformed(text) } else { FetchError::Transport(text) })
+    }
+
+    /// A server could echo the key back in a message; never pass it on.
+    fn scrub(&self, err: FetchError) -> FetchError {
+        let Some(key) = &self.key else { return err };
+        match err {
+            FetchError::RateLimited { retry_after, message } => {
+                FetchError::RateLimited { retry_after, message: key.redact(&message) }
+            }
+            FetchError::Unauthorized { status, message } => {
+                FetchError::Unauthorized { status, message: key.redact(&message) }
+            }
+            FetchError::PlanLimit { message } => FetchError::PlanLimit { message: key.redact(&message) },
+            FetchError::Rejected { status, message } => FetchError::Rejected { status, message: key.redact(&message) },
+            FetchError::Server { status, message } => FetchError::Server { status, message: key.redact(&message) },
+            FetchError::Transport(m) => FetchError::Transport(key.redact(&m)),
+            FetchError::Malformed(m) => FetchError::Malformed(key.redact(&m)),
+            e @ FetchError::Timeout(_) => e,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> Client {
+        Client::new("https://api.massive.com", Some(ApiKey::new("k")), Duration::from_secs(5)).unwrap()
+    }
+
+    #[test]
+    fn range_url_has_no_key_and_encodes_the_path() {
+        let c = client();
+        let url = c.range_url(&RangeRequest {
+            ticker: "BRK.B",
+            timeframe: "5/minute".parse().unwrap(),
+            from: calendar::parse_date("2024-01-02").unwrap(),
+            to: calendar::parse_date("2024-02-29").unwrap(),
+            adjusted: true,
+            limit: Some(MAX_LIMIT),
+        });
+        assert_eq!(
+            url.as_str(),
+            "https://api.massive.com/v2/aggs/ticker/BRK.B/range/5/minute/2024-01-02/2024-02-29?adjusted=true&sort=asc&limit=50000"
+        );
+        let g = c.grouped_url(calendar::parse_date("2023-01-09").unwrap(), false);
+        assert_eq!(g.as_str(), "https://api.massive.com/v2/aggs/grouped/locale/us/market/stocks/2023-01-09?adjusted=false");
+    }
+
+    #[test]
+    fn next_url_stays_on_the_configured_host() {
+        let c = Client::new("http://127.0.0.1:9999", None, Duration::from_secs(5)).unwrap();
+        let next = c
+            .resolve_next("https://evil.example/v2/aggs/ticker/AAPL/range/1/day/1578114000000/2020-01-10?cursor=bGltaXQ9MiZzb3J0PWFzYw")
+            .unwrap();
+        assert_eq!(
+            next.as_str(),
+            "http://127.0.0.1:9999/v2/aggs/ticker/AAPL/range/1/day/1578114000000/2020-01-10?cursor=bGltaXQ9MiZzb3J0PWFzYw"
+        );
+        assert_eq!(Client::show(&next), "/v2/aggs/ticker/AAPL/range/1/day/1578114000000/2020-01-10");
+    }
+}

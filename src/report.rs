@@ -1,0 +1,264 @@
+//! Folding events into the figures of a run, and printing them in the terms the original
+//! pipeline's baseline used (`Polygon API: 312.1s (64%)`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::events::{Event, RunInfo};
+
+/// Running totals, folded from events by the engine and by each face alike.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    pub requests: u64,
+    pub ok_requests: u64,
+    pub rate_limit_hits: u64,
+    pub retries: u64,
+    pub errors: BTreeMap<String, u64>,
+    pub api_s: f64,
+    pub backoff_s: f64,
+    pub held_s: f64,
+    pub limiter_s: f64,
+    pub db_s: f64,
+    pub writer_blocked_s: f64,
+    pub bytes: u64,
+    pub bars: u64,
+    pub windows_done: u64,
+    pub windows_failed: u64,
+    pub pace_per_min: f64,
+    pub peak_rss_mb: f64,
+    pub cpu_pct_sum: f64,
+    pub cpu_samples: u64,
+}
+
+impl Tally {
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted(info) => self.pace_per_min = info.pace_per_min,
+            Event::Request(r) => {
+                self.requests += 1;
+                self.api_s += r.secs;
+                self.bytes += r.bytes;
+                match r.error {
+                    None => self.ok_requests += 1,
+                    Some(kind) => {
+                        *self.errors.entry(kind.to_string()).or_default() += 1;
+                        if kind == "429" {
+                            self.rate_limit_hits += 1;
+                        }
+                    }
+                }
+            }
+            Event::Backoff { secs, held, .. } => {
+                if *held {
+                    self.held_s += secs;
+                } else {
+                    self.retries += 1;
+                    self.backoff_s += secs;
+                }
+            }
+            Event::LimiterWait { secs } => self.limiter_s += secs,
+            Event::WriterBlocked { secs } => self.writer_blocked_s += secs,
+            Event::Stored { rows, secs, windows } => {
+                self.bars += rows;
+                self.db_s += secs;
+                self.windows_done += windows.len() as u64;
+            }
+            Event::WindowFailed { .. } => self.windows_failed += 1,
+            Event::Pace { per_min } => self.pace_per_min = *per_min,
+            Event::Resources { cpu_pct, rss_mb } => {
+                self.peak_rss_mb = self.peak_rss_mb.max(*rss_mb);
+                self.cpu_pct_sum += cpu_pct;
+                self.cpu_samples += 1;
+            }
+            _ => {}
+        }
+    }
+
+    /// Windows that ended well, of those that ended.
+    pub fn success_rate(&self) -> f64 {
+        let ended = self.windows_done + self.windows_failed;
+        if ended == 0 { 1.0 } else { self.windows_done as f64 / ended as f64 }
+    }
+
+    /// Worker time in backoff, own waits and waits held by the shared gate together.
+    pub fn all_backoff_s(&self) -> f64 {
+        self.backoff_s + self.held_s
+    }
+
+    pub fn report(&self, info: &RunInfo, wall_s: f64, end: RunEnd) -> Report {
+        Report {
+            run_id: info.run_id,
+            status: end.status.to_string(),
+            note: end.note,
+            source: info.source.clone(),
+            fixes: end.fixes,
+            concurrency: end.workers,
+            wall_s,
+            api_s: self.api_s,
+            db_s: self.db_s,
+            backoff_s: self.all_backoff_s(),
+            limiter_s: self.limiter_s,
+            writer_blocked_s: self.writer_blocked_s,
+            requests: self.requests,
+            rate_limit_hits: self.rate_limit_hits,
+            retries: self.retries,
+            failed_jobs: self.windows_failed,
+            windows_done: self.windows_done,
+            bars: self.bars,
+            bytes: self.bytes,
+            success_rate: self.success_rate(),
+            requests_per_min: if wall_s > 0.0 { self.requests as f64 * 60.0 / wall_s } else { 0.0 },
+            quota_per_min: info.quota_per_min,
+            pace_per_min: self.pace_per_min,
+            peak_rss_mb: end.peak_rss_mb.max(self.peak_rss_mb),
+            cpu_pct: end.cpu_pct,
+            errors: self.errors.clone(),
+            floor_requests: info.floor_requests,
+            floor_s: info.floor_s,
+            planned_windows: info.estimate.windows,
+        }
+    }
+}
+
+pub struct RunEnd {
+    pub status: &'static str,
+    pub note: Option<String>,
+    pub fixes: String,
+    pub workers: u32,
+    pub peak_rss_mb: f64,
+    pub cpu_pct: f64,
+}
+
+/// The figures of one run. The JSON keys are stable: scripts and `barfill bench` read them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub run_id: i64,
+    /// `done`, `stopped` or `failed`.
+    pub status: String,
+    pub note: Option<String>,
+    pub source: String,
+    pub fixes: String,
+    pub concurrency: u32,
+    pub wall_s: f64,
+    /// Seconds summed over workers: in requests, in backoff (own and held), in the pacer.
+    pub api_s: f64,
+    pub db_s: f64,
+    pub backoff_s: f64,
+    pub limiter_s: f64,
+    /// Worker seconds spent waiting for the writer: the database on the critical path.
+    pub writer_blocked_s: f64,
+    pub requests: u64,
+    pub rate_limit_hits: u64,
+    pub retries: u64,
+    pub failed_jobs: u64,
+    pub windows_done: u64,
+    pub bars: u64,
+    pub bytes: u64,
+    /// Windows stored of windows ended, 0..1.
+    pub success_rate: f64,
+    pub requests_per_min: f64,
+    pub quota_per_min: u32,
+    pub pace_per_min: f64,
+    pub peak_rss_mb: f64,
+    /// Process CPU over the run, in percent of one core.
+    pub cpu_pct: f64,
+    pub errors: BTreeMap<String, u64>,
+    pub floor_requests: u64,
+    pub floor_s: f64,
+    pub planned_windows: u64,
+}
+
+/// Seconds and share, as the baseline printed them: `312.1s (64%)`.
+pub fn share(secs: f64, total: f64) -> String {
+    let pct = if total > 0.0 { secs / total * 100.0 } else { 0.0 };
+    format!("{secs:.1}s ({pct:.0}%)")
+}
+
+impl Report {
+    /// The four ways worker time went, in the baseline's terms.
+    pub fn breakdown(&self) -> [(&'static str, f64); 4] {
+        [
+            ("Polygon API", self.api_s),
+            ("DB Inserts", self.db_s),
+            ("Backoff waits", self.backoff_s),
+            ("Limiter waits", self.limiter_s),
+        ]
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "barfill run #{}: {} in {:.1}s ({}, fixes {}, {} worker{})",
+            self.run_id,
+            self.status,
+            self.wall_s,
+            self.source,
+            self.fixes,
+            self.concurrency,
+            if self.concurrency == 1 { "" } else { "s" }
+        );
+        if let Some(note) = &self.note {
+            let _ = writeln!(s, "  {note}");
+        }
+        if self.requests == 0 && self.failed_jobs == 0 && self.status == "done" {
+            let _ = writeln!(s, "  Nothing to fetch: every window is already stored (0 requests).");
+            return s;
+        }
+        let total: f64 = self.breakdown().iter().map(|(_, v)| v).sum();
+        for (name, secs) in self.breakdown() {
+            let _ = writeln!(s, "  {:<15} {}", format!("{name}:"), share(secs, total));
+        }
+        let _ = writeln!(
+            s,
+            "  (seconds summed over workers; the writer works beside them and held them {:.1}s)",
+            self.writer_blocked_s
+        );
+        let _ = writeln!(
+            s,
+            "  Requests:       {} ({:.1}/min against a quota of {}/min; pace {:.0}/min)",
+            self.requests, self.requests_per_min, self.quota_per_min, self.pace_per_min
+        );
+        let _ = writeln!(
+            s,
+            "  Rate-limit hits: {}   Retries: {}   Failed jobs: {}",
+            self.rate_limit_hits, self.retries, self.failed_jobs
+        );
+        if !self.errors.is_empty() {
+            let parts: Vec<String> = self.errors.iter().map(|(k, v)| format!("{k} x{v}")).collect();
+            let _ = writeln!(s, "  Errors:         {}", parts.join(", "));
+        }
+        let _ = writeln!(
+            s,
+            "  Bars stored:    {}   Windows: {}   Success rate: {:.2}%",
+            self.bars,
+            self.windows_done,
+            self.success_rate * 100.0
+        );
+        if self.floor_s > 0.0 {
+            let _ = writeln!(
+                s,
+                "  Floor:          {:.1}s for {} requests at the quota; this run took {:.2}x the floor",
+                self.floor_s,
+                self.floor_requests,
+                self.wall_s / self.floor_s
+            );
+        }
+        let _ = writeln!(s, "  Peak memory:    {:.0} MB   CPU: {:.0}% of one core", self.peak_rss_mb, self.cpu_pct);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn share_matches_the_baseline_format() {
+        assert_eq!(share(312.1, 487.2), "312.1s (64%)");
+        assert_eq!(share(175.1, 487.2), "175.1s (36%)");
+        assert_eq!(share(0.0, 0.0), "0.0s (0%)");
+    }
+}
