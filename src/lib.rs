@@ -14,3 +14,4 @@ pub mod plan;
 pub mod engine;
 pub mod report;
 pub mod store;
+pub mod sim;

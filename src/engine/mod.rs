@@ -4,3 +4,4 @@
 pub mod events;
 
 pub use events::{Command, Event, Settings};
+pub mod scheduler;
