@@ -237,6 +237,9 @@ pub struct Config {
     pub to: Day,
     pub adjusted: bool,
     pub db: PathBuf,
+    /// The platform default, whose directory barfill may create; a path the user gave
+    /// must already have its directory.
+    pub db_is_default: bool,
     pub log_dir: PathBuf,
     pub api_key: Option<ApiKey>,
     /// Set explicitly (file or flag). Without it and without a key, the embedded simulator runs.
@@ -265,6 +268,7 @@ impl Config {
             to: calendar::parse_date(DEFAULT_TO).unwrap(),
             adjusted: true,
             db: dirs.data.join("barfill.db"),
+            db_is_default: true,
             log_dir: dirs.data.join("logs"),
             api_key: None,
             base_url: None,
@@ -587,6 +591,7 @@ fn apply_file(config: &mut Config, path: &Path, text: &str) -> Result<(), Config
             return Err(src.at(db, "db", "the path is empty"));
         }
         config.db = resolve_relative(path, db.get_ref());
+        config.db_is_default = false;
     }
     if let Some(l) = &file.log_dir {
         config.log_dir = resolve_relative(path, l);
@@ -719,6 +724,7 @@ fn apply_overrides(config: &mut Config, o: &Overrides) -> Result<(), ConfigError
             return Err(flag_error("db", "the path is empty"));
         }
         config.db = db.clone();
+        config.db_is_default = false;
     }
     if let Some(l) = &o.log_dir {
         config.log_dir = l.clone();

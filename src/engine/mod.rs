@@ -1,7 +1,11 @@
 //! The backfill engine: workers, scheduling, pacing and retries, with a control loop
-//! that takes `Command`s and reports `Event`s.
+//! that takes `Command`s and reports `Event`s. It knows nothing of terminals.
 
 pub mod events;
+pub mod resources;
+mod run;
+pub mod scheduler;
+mod worker;
 
 pub use events::{Command, Event, Settings};
-pub mod scheduler;
+pub use run::{RunHandle, Source, initial_settings, prepare, resolve_source, start};

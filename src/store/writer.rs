@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use rusqlite::{Connection, params};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Store, explain, now_ms};
 use crate::calendar;
@@ -34,29 +34,30 @@ pub struct Finished {
 
 pub enum WriteMsg {
     Page { groups: Vec<BarGroup>, finished: Vec<Finished> },
+    /// Answered once everything queued before it is committed.
+    Flush(oneshot::Sender<()>),
     /// The run's final figures, for the runs table.
     Finish(Box<Report>),
 }
 
 pub struct Writer {
-    pub tx: mpsc::Sender<WriteMsg>,
     handle: JoinHandle<Result<(), String>>,
 }
 
 impl Writer {
-    /// Moves the store's connection to a new thread. `emit` reports each commit.
-    pub fn spawn(store: Store, run_id: i64, emit: impl Fn(Event) + Send + 'static) -> Writer {
+    /// Moves the store's connection to a new thread and returns the queue into it.
+    /// `emit` reports each commit.
+    pub fn spawn(store: Store, run_id: i64, emit: impl Fn(Event) + Send + 'static) -> (Writer, mpsc::Sender<WriteMsg>) {
         let (tx, rx) = mpsc::channel(QUEUE_PAGES);
         let handle = std::thread::Builder::new()
             .name("barfill-writer".into())
             .spawn(move || writer_loop(store, run_id, rx, emit))
             .expect("spawn writer thread");
-        Writer { tx, handle }
+        (Writer { handle }, tx)
     }
 
-    /// Closes the queue and waits until everything queued is committed.
+    /// Waits until every sender is gone and everything queued is committed.
     pub fn finish(self) -> Result<(), String> {
-        drop(self.tx);
         self.handle.join().unwrap_or_else(|_| Err("the writer thread panicked".into()))
     }
 }
@@ -89,6 +90,9 @@ fn writer_loop(
                         return Err(message);
                     }
                 }
+            }
+            WriteMsg::Flush(done) => {
+                let _ = done.send(());
             }
             WriteMsg::Finish(report) => {
                 if let Err(e) = finish_run(conn, &report) {

@@ -1,0 +1,95 @@
+//! Helpers shared by the integration tests: a config pointing at an in-process simulator
+//! on 127.0.0.1 port 0, and a way to run a backfill to its end.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use barfill::calendar;
+use barfill::config::{Config, Dirs, Fixes};
+use barfill::engine::{self, Event, Source};
+use barfill::report::Report;
+use barfill::sim::{Sim, SimOptions};
+use rusqlite::Connection;
+
+pub fn config(dir: &Path, symbols: &[&str], timeframes: &[&str], from: &str, to: &str) -> Config {
+    let dirs = Dirs { config: dir.join("cfg"), data: dir.join("data") };
+    let mut c = Config::defaults(&dirs);
+    c.db = dir.join("bars.db");
+    c.db_is_default = false;
+    c.symbols = symbols.iter().map(|s| s.to_string()).collect();
+    c.timeframes = timeframes.iter().map(|t| t.parse().unwrap()).collect();
+    c.from = calendar::parse_date(from).unwrap();
+    c.to = calendar::parse_date(to).unwrap();
+    c.fixes = Fixes::ALL;
+    c.stagger = Duration::ZERO;
+    c.quota_per_min = 100_000;
+    c.timeout = Duration::from_secs(5);
+    c
+}
+
+pub fn source(sim: &Sim) -> Source {
+    Source { label: "simulator".into(), base_url: sim.base_url(), key: None }
+}
+
+/// Runs a backfill to its end and returns its report and every event it sent.
+pub async fn run(config: &Config, source: Source) -> (Report, Vec<Event>) {
+    let (store, plan) = engine::prepare(config).expect("prepare");
+    let mut handle = engine::start(Arc::new(config.clone()), source, store, plan).expect("start");
+    let mut events = Vec::new();
+    let report = loop {
+        tokio::select! {
+            Some(e) = handle.events.recv() => events.push(e),
+            r = &mut handle.done => break r.expect("run task"),
+        }
+    };
+    while let Ok(e) = handle.events.try_recv() {
+        events.push(e);
+    }
+    (report, events)
+}
+
+pub async fn fast_sim() -> Sim {
+    Sim::start_local(SimOptions::fast()).await.unwrap()
+}
+
+/// Every stored bar, in key order, for comparing databases.
+pub fn dump(db: &Path) -> Vec<(String, String, i64, f64, f64, f64, f64, f64, Option<f64>, Option<i64>)> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT ticker, timeframe, ts, open, high, low, close, volume, vwap, trades FROM bars ORDER BY ticker, timeframe, ts")
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+pub fn count(db: &Path, ticker: &str, timeframe: &str) -> u64 {
+    let conn = Connection::open(db).unwrap();
+    conn.query_row("SELECT count(*) FROM bars WHERE ticker = ?1 AND timeframe = ?2", [ticker, timeframe], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap() as u64
+}
+
+pub fn expected(ticker: &str, timeframe: &str, from: &str, to: &str) -> u64 {
+    let universe = barfill::sim::market::Universe::new(SimOptions::fast().extra_tickers);
+    barfill::sim::market::count_bars(
+        &universe,
+        ticker,
+        timeframe.parse().unwrap(),
+        calendar::parse_date(from).unwrap(),
+        calendar::parse_date(to).unwrap(),
+    )
+}
+
+pub fn tmp() -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().to_path_buf();
+    (t, p)
+}
