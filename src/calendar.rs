@@ -22,15 +22,11 @@ fn new_york() -> &'static TimeZone {
 }
 
 pub fn day_of(date: Date) -> Day {
-    date.since((Unit::Day, Date::constant(1970, 1, 1)))
-        .expect("date within jiff range")
-        .get_days()
+    date.since((Unit::Day, Date::constant(1970, 1, 1))).expect("date within jiff range").get_days()
 }
 
 pub fn date_of(day: Day) -> Date {
-    Date::constant(1970, 1, 1)
-        .checked_add(jiff::Span::new().days(day))
-        .expect("day within jiff range")
+    Date::constant(1970, 1, 1).checked_add(jiff::Span::new().days(day)).expect("day within jiff range")
 }
 
 pub fn parse_date(s: &str) -> Result<Day, String> {
@@ -42,9 +38,7 @@ pub fn parse_date(s: &str) -> Result<Day, String> {
     if !shaped {
         return Err(format!("'{s}' is not a date of the form YYYY-MM-DD"));
     }
-    let date: Date = s
-        .parse()
-        .map_err(|e| format!("'{s}' is not a valid date: {e}"))?;
+    let date: Date = s.parse().map_err(|e| format!("'{s}' is not a valid date: {e}"))?;
     Ok(day_of(date))
 }
 
@@ -105,10 +99,7 @@ pub fn ny_midnight_ms(day: Day) -> i64 {
 /// Epoch milliseconds of a New York wall-clock time on `day`.
 pub fn ny_local_ms(day: Day, hour: i8, minute: i8) -> i64 {
     let dt = DateTime::from_parts(date_of(day), Time::constant(hour, minute, 0, 0));
-    new_york()
-        .to_timestamp(dt)
-        .expect("timestamp within range")
-        .as_millisecond()
+    new_york().to_timestamp(dt).expect("timestamp within range").as_millisecond()
 }
 
 /// The New York civil day that contains the instant `ms`.

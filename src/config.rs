@@ -34,11 +34,7 @@ impl ApiKey {
     /// Replaces every occurrence of the key in `text`, for messages built from
     /// server answers or library errors we do not control.
     pub fn redact(&self, text: &str) -> String {
-        if self.0.is_empty() {
-            text.to_string()
-        } else {
-            text.replace(&self.0, "***")
-        }
+        if self.0.is_empty() { text.to_string() } else { text.replace(&self.0, "***") }
     }
 }
 
@@ -137,8 +133,7 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub const KEYS: [&str; 7] =
-        ["server_error", "drop", "truncate", "malformed", "stall", "empty_page", "repeat_page"];
+    pub const KEYS: [&str; 7] = ["server_error", "drop", "truncate", "malformed", "stall", "empty_page", "repeat_page"];
 
     fn slot(&mut self, key: &str) -> Option<&mut f64> {
         Some(match key {
@@ -157,13 +152,9 @@ impl Faults {
     pub fn parse(s: &str) -> Result<Faults, String> {
         let mut faults = Faults::default();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| format!("fault '{part}' must be NAME=FRACTION, e.g. 5xx=0.05"))?;
-            let value: f64 = v
-                .trim()
-                .parse()
-                .map_err(|_| format!("fault '{k}': '{v}' is not a number"))?;
+            let (k, v) =
+                part.split_once('=').ok_or_else(|| format!("fault '{part}' must be NAME=FRACTION, e.g. 5xx=0.05"))?;
+            let value: f64 = v.trim().parse().map_err(|_| format!("fault '{k}': '{v}' is not a number"))?;
             let slot = faults.slot(k.trim()).ok_or_else(|| {
                 format!("unknown fault '{k}'; known: 5xx, drop, truncate, malformed, stall, empty, repeat")
             })?;
@@ -261,8 +252,7 @@ pub struct Config {
 impl Config {
     pub fn defaults(dirs: &Dirs) -> Config {
         Config {
-            symbols: parse_symbol_lines(DEFAULT_SYMBOLS, "assets/symbols.txt")
-                .expect("bundled symbol list is valid"),
+            symbols: parse_symbol_lines(DEFAULT_SYMBOLS, "assets/symbols.txt").expect("bundled symbol list is valid"),
             timeframes: DEFAULT_TIMEFRAMES.iter().map(|t| t.parse().unwrap()).collect(),
             from: calendar::parse_date(DEFAULT_FROM).unwrap(),
             to: calendar::parse_date(DEFAULT_TO).unwrap(),
@@ -431,12 +421,9 @@ impl Source<'_> {
         }
     }
 
-    fn from_toml(&self, err: toml::de::Error) -> ConfigError {
+    fn toml_error(&self, err: toml::de::Error) -> ConfigError {
         let Some(span) = err.span() else {
-            return ConfigError {
-                place: self.path.display().to_string(),
-                message: err.message().to_string(),
-            };
+            return ConfigError { place: self.path.display().to_string(), message: err.message().to_string() };
         };
         let line_no = self.line_of(span.start);
         let line = self.text.lines().nth(line_no - 1).unwrap_or("").trim();
@@ -517,10 +504,9 @@ pub fn load(
 
 fn apply_file(config: &mut Config, path: &Path, text: &str) -> Result<(), ConfigError> {
     let src = Source { path, text };
-    let file: FileConfig = toml::from_str(text).map_err(|e| src.from_toml(e))?;
+    let file: FileConfig = toml::from_str(text).map_err(|e| src.toml_error(e))?;
 
-    if file.symbols.is_some() && file.symbols_file.is_some() {
-        let s = file.symbols_file.as_ref().unwrap();
+    if let (Some(_), Some(s)) = (&file.symbols, &file.symbols_file) {
         return Err(src.at(s, "symbols_file", "set either `symbols` or `symbols_file`, not both"));
     }
     if let Some(list) = &file.symbols {
@@ -539,9 +525,8 @@ fn apply_file(config: &mut Config, path: &Path, text: &str) -> Result<(), Config
     }
     if let Some(f) = &file.symbols_file {
         let rel = resolve_relative(path, f.get_ref());
-        let body = std::fs::read_to_string(&rel).map_err(|e| {
-            src.at(f, "symbols_file", format!("cannot read '{}': {e}", rel.display()))
-        })?;
+        let body = std::fs::read_to_string(&rel)
+            .map_err(|e| src.at(f, "symbols_file", format!("cannot read '{}': {e}", rel.display())))?;
         config.symbols = parse_symbol_lines(&body, &rel.display().to_string())
             .map_err(|e| ConfigError { place: e.place, message: e.message })?;
     }
@@ -663,8 +648,7 @@ fn apply_file(config: &mut Config, path: &Path, text: &str) -> Result<(), Config
 
     let s = &file.sim;
     if let Some(q) = &s.quota_per_min {
-        config.sim.quota_per_min =
-            Some(positive_u32(*q.get_ref()).map_err(|m| src.at(q, "sim.quota_per_min", m))?);
+        config.sim.quota_per_min = Some(positive_u32(*q.get_ref()).map_err(|m| src.at(q, "sim.quota_per_min", m))?);
     }
     if let Some(w) = &s.window_secs {
         config.sim.window = positive_secs(*w.get_ref()).map_err(|m| src.at(w, "sim.window_secs", m))?;
@@ -685,8 +669,7 @@ fn apply_file(config: &mut Config, path: &Path, text: &str) -> Result<(), Config
         config.sim.retry_after = r;
     }
     if let Some(p) = &s.plan_from {
-        config.sim.plan_from =
-            Some(calendar::parse_date(p.get_ref()).map_err(|m| src.at(p, "sim.plan_from", m))?);
+        config.sim.plan_from = Some(calendar::parse_date(p.get_ref()).map_err(|m| src.at(p, "sim.plan_from", m))?);
     }
     if let Some(e) = &s.extra_tickers {
         if !(0..=17_000).contains(e.get_ref()) {
@@ -710,10 +693,9 @@ fn apply_file(config: &mut Config, path: &Path, text: &str) -> Result<(), Config
         empty_page: f.empty_page.unwrap_or(0.0),
         repeat_page: f.repeat_page.unwrap_or(0.0),
     };
-    faults.validate().map_err(|m| ConfigError {
-        place: format!("{}: table `[sim.faults]`", path.display()),
-        message: m,
-    })?;
+    faults
+        .validate()
+        .map_err(|m| ConfigError { place: format!("{}: table `[sim.faults]`", path.display()), message: m })?;
     config.sim.faults = faults;
     Ok(())
 }
@@ -785,11 +767,7 @@ fn apply_overrides(config: &mut Config, o: &Overrides) -> Result<(), ConfigError
 
 fn resolve_relative(config_file: &Path, value: &str) -> PathBuf {
     let p = PathBuf::from(value);
-    if p.is_absolute() {
-        p
-    } else {
-        config_file.parent().unwrap_or(Path::new(".")).join(p)
-    }
+    if p.is_absolute() { p } else { config_file.parent().unwrap_or(Path::new(".")).join(p) }
 }
 
 fn positive_u32(v: i64) -> Result<u32, String> {
@@ -803,11 +781,7 @@ fn positive_u32(v: i64) -> Result<u32, String> {
 }
 
 fn concurrency(v: i64) -> Result<u32, String> {
-    if !(1..=64).contains(&v) {
-        Err(format!("must be between 1 and 64, got {v}"))
-    } else {
-        Ok(v as u32)
-    }
+    if !(1..=64).contains(&v) { Err(format!("must be between 1 and 64, got {v}")) } else { Ok(v as u32) }
 }
 
 fn positive_secs(v: f64) -> Result<Duration, String> {

@@ -5,13 +5,16 @@
 //! dashboard (`ui`) and the headless face (`headless`) are two views of the same events.
 
 pub mod calendar;
+pub mod cli;
 pub mod config;
-pub mod timeframe;
-pub mod polygon;
-pub mod retry;
+pub mod engine;
+pub mod headless;
+pub mod logging;
 pub mod pace;
 pub mod plan;
-pub mod engine;
+pub mod polygon;
 pub mod report;
-pub mod store;
+pub mod retry;
 pub mod sim;
+pub mod store;
+pub mod timeframe;

@@ -21,9 +21,7 @@ type Limiter = RateLimiter<NotKeyed, InMemoryState, MonotonicClock, NoOpMiddlewa
 /// what makes a fixed-quota server answer 429.
 pub fn pacing_quota(per_min: f64) -> Quota {
     let period = Duration::from_secs_f64(60.0 / per_min.max(0.01));
-    Quota::with_period(period)
-        .expect("non-zero period")
-        .allow_burst(NonZeroU32::new(1).unwrap())
+    Quota::with_period(period).expect("non-zero period").allow_burst(NonZeroU32::new(1).unwrap())
 }
 
 /// Multiplicative decrease on a 429.

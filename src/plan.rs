@@ -162,11 +162,7 @@ pub fn requests_for(tf: Timeframe, weekdays: u64, limit: u32) -> u64 {
 }
 
 fn windows_for(tf: Timeframe, r: Range, batching: bool) -> u32 {
-    if !batching || tf.base() == BaseUnit::Day {
-        1
-    } else {
-        r.weekdays().div_ceil(DAYS_PER_MINUTE_WINDOW).max(1)
-    }
+    if !batching || tf.base() == BaseUnit::Day { 1 } else { r.weekdays().div_ceil(DAYS_PER_MINUTE_WINDOW).max(1) }
 }
 
 /// Splits off the first window of `r`: with batching, as many whole trading days as one
@@ -257,10 +253,13 @@ mod tests {
         let r = Range { from: day("2024-01-01"), to: day("2024-01-31") };
         let done = [Range { from: day("2024-01-08"), to: day("2024-01-12") }];
         let left = subtract(r, &done);
-        assert_eq!(left, vec![
-            Range { from: day("2024-01-01"), to: day("2024-01-07") },
-            Range { from: day("2024-01-13"), to: day("2024-01-31") },
-        ]);
+        assert_eq!(
+            left,
+            vec![
+                Range { from: day("2024-01-01"), to: day("2024-01-07") },
+                Range { from: day("2024-01-13"), to: day("2024-01-31") },
+            ]
+        );
         // A gap that is only a weekend is no work.
         let done = [
             Range { from: day("2024-01-01"), to: day("2024-01-05") },

@@ -61,19 +61,14 @@ impl Timespan {
 impl FromStr for Timespan {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Timespan::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| {
-                let hint = if s == "second" {
-                    " (second bars are not supported: a year of them is ~15M rows per symbol)"
-                } else {
-                    ""
-                };
-                format!(
-                    "unknown timespan '{s}'{hint}; expected one of minute, hour, day, week, month, quarter, year"
-                )
-            })
+        Timespan::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| {
+            let hint = if s == "second" {
+                " (second bars are not supported: a year of them is ~15M rows per symbol)"
+            } else {
+                ""
+            };
+            format!("unknown timespan '{s}'{hint}; expected one of minute, hour, day, week, month, quarter, year")
+        })
     }
 }
 
@@ -116,9 +111,9 @@ impl fmt::Display for Timeframe {
 impl FromStr for Timeframe {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (m, span) = s.split_once('/').ok_or_else(|| {
-            format!("timeframe '{s}' must be MULTIPLIER/TIMESPAN, for example 1/minute or 1/day")
-        })?;
+        let (m, span) = s
+            .split_once('/')
+            .ok_or_else(|| format!("timeframe '{s}' must be MULTIPLIER/TIMESPAN, for example 1/minute or 1/day"))?;
         let multiplier: u32 = m
             .trim()
             .parse()
@@ -131,9 +126,7 @@ impl FromStr for Timeframe {
         if let Some(minutes) = tf.minutes()
             && minutes > 24 * 60
         {
-            return Err(format!(
-                "timeframe '{s}' is longer than a day; use a day-based timespan instead"
-            ));
+            return Err(format!("timeframe '{s}' is longer than a day; use a day-based timespan instead"));
         }
         Ok(tf)
     }

@@ -41,7 +41,10 @@ pub enum RowState {
     Queued,
     Fetching,
     /// Waiting before a retry, or held by the shared gate after someone's 429.
-    Backoff { secs: f64, reason: String },
+    Backoff {
+        secs: f64,
+        reason: String,
+    },
     Done,
     Failed(String),
 }
@@ -109,20 +112,48 @@ pub enum Level {
 pub enum Event {
     RunStarted(Box<RunInfo>),
     Settings(Settings),
-    RowState { row: usize, state: RowState },
+    RowState {
+        row: usize,
+        state: RowState,
+    },
     Request(RequestRecord),
     /// A wait before retrying (`held` when the shared gate holds a worker after another
     /// worker's 429).
-    Backoff { row: usize, secs: f64, reason: String, held: bool },
-    LimiterWait { secs: f64 },
+    Backoff {
+        row: usize,
+        secs: f64,
+        reason: String,
+        held: bool,
+    },
+    LimiterWait {
+        secs: f64,
+    },
     /// Workers waited this long for room in the writer's queue: the database on the
     /// critical path.
-    WriterBlocked { secs: f64 },
+    WriterBlocked {
+        secs: f64,
+    },
     /// A page committed: rows written, seconds in the transaction, windows it finished.
-    Stored { rows: u64, secs: f64, windows: Vec<WindowDone> },
-    WindowFailed { row: usize, range: Range, reason: String },
-    Pace { per_min: f64 },
-    Resources { cpu_pct: f64, rss_mb: f64 },
-    Notice { level: Level, text: String },
+    Stored {
+        rows: u64,
+        secs: f64,
+        windows: Vec<WindowDone>,
+    },
+    WindowFailed {
+        row: usize,
+        range: Range,
+        reason: String,
+    },
+    Pace {
+        per_min: f64,
+    },
+    Resources {
+        cpu_pct: f64,
+        rss_mb: f64,
+    },
+    Notice {
+        level: Level,
+        text: String,
+    },
     RunFinished(Box<Report>),
 }

@@ -92,7 +92,11 @@ pub fn start(config: Arc<Config>, source: Source, store: Store, plan: Plan) -> a
     let rows: Vec<RowMeta> = plan
         .rows
         .iter()
-        .map(|r| RowMeta { ticker: r.ticker.as_str().into(), timeframe: r.timeframe.to_string().into(), tf: r.timeframe })
+        .map(|r| RowMeta {
+            ticker: r.ticker.as_str().into(),
+            timeframe: r.timeframe.to_string().into(),
+            tf: r.timeframe,
+        })
         .collect();
     let daily_rows: HashMap<String, usize> = plan
         .rows

@@ -146,11 +146,7 @@ impl Scheduler {
         }
         let claim_symbols = parallel && !batching;
         let key = |t: &Task, k: &RowKey| {
-            if batching {
-                (k.timeframe, k.ticker, t.range.from)
-            } else {
-                (k.ticker, k.timeframe, t.range.from)
-            }
+            if batching { (k.timeframe, k.ticker, t.range.from) } else { (k.ticker, k.timeframe, t.range.from) }
         };
         let mine = self.claims.iter().find(|(_, s)| **s == slot).map(|(t, _)| *t);
         let candidate = self

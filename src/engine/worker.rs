@@ -263,7 +263,9 @@ async fn fetch_range(ctx: &Ctx, row: usize, range: Range, limit: Option<u32>) ->
             }
         }
         if visited.len() > MAX_PAGES_PER_WINDOW {
-            return WorkEnd::Failed(format!("gave up after {MAX_PAGES_PER_WINDOW} pages: the server keeps sending next_url"));
+            return WorkEnd::Failed(format!(
+                "gave up after {MAX_PAGES_PER_WINDOW} pages: the server keeps sending next_url"
+            ));
         }
     }
 }
@@ -387,14 +389,17 @@ async fn attempt(ctx: &Ctx, row: Option<usize>, url: &Url, visited: &HashSet<Str
             Ok(page)
         }
         Err(e) => {
-            if e.is_rate_limit() && settings.fixes.batching {
-                if let Some(rate) = ctx.pacer.on_rate_limited() {
-                    ctx.emit(Event::Pace { per_min: rate });
-                    ctx.emitter.notice(
-                        Level::Warn,
-                        format!("429 while pacing: the server's limit is lower than configured; pace lowered to {rate:.0}/min"),
-                    );
-                }
+            if e.is_rate_limit()
+                && settings.fixes.batching
+                && let Some(rate) = ctx.pacer.on_rate_limited()
+            {
+                ctx.emit(Event::Pace { per_min: rate });
+                ctx.emitter.notice(
+                    Level::Warn,
+                    format!(
+                        "429 while pacing: the server's limit is lower than configured; pace lowered to {rate:.0}/min"
+                    ),
+                );
             }
             Err(Attempt::Fetch(e))
         }
@@ -469,9 +474,7 @@ async fn fetch_page(
                 }
                 Disposition::FailJob => Err(WorkEnd::Failed(err.to_string())),
                 Disposition::Retry if budget_spent.load(Ordering::Relaxed) => {
-                    ctx.fail_run(format!(
-                        "retry budget exhausted: the service keeps failing (last: {err} on {what})"
-                    ));
+                    ctx.fail_run(format!("retry budget exhausted: the service keeps failing (last: {err} on {what})"));
                     Err(WorkEnd::Cancelled)
                 }
                 Disposition::Retry => {

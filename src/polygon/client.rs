@@ -66,20 +66,17 @@ impl Client {
 
     pub fn range_url(&self, r: &RangeRequest<'_>) -> Url {
         let mut url = self.base.clone();
-        url.path_segments_mut()
-            .expect("http base URL")
-            .pop_if_empty()
-            .extend([
-                "v2",
-                "aggs",
-                "ticker",
-                r.ticker,
-                "range",
-                &r.timeframe.multiplier.to_string(),
-                r.timeframe.timespan.as_str(),
-                &calendar::format_day(r.from),
-                &calendar::format_day(r.to),
-            ]);
+        url.path_segments_mut().expect("http base URL").pop_if_empty().extend([
+            "v2",
+            "aggs",
+            "ticker",
+            r.ticker,
+            "range",
+            &r.timeframe.multiplier.to_string(),
+            r.timeframe.timespan.as_str(),
+            &calendar::format_day(r.from),
+            &calendar::format_day(r.to),
+        ]);
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("adjusted", if r.adjusted { "true" } else { "false" });
@@ -128,24 +125,21 @@ impl Client {
         let started = Instant::now();
         let mut req = self.http.get(url.clone());
         if let Some(key) = &self.key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-                .map_err(|_| FetchError::Rejected { status: 0, message: "the API key has characters a header cannot carry".into() })?;
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
+                FetchError::Rejected { status: 0, message: "the API key has characters a header cannot carry".into() }
+            })?;
             value.set_sensitive(true);
             req = req.header(AUTHORIZATION, value);
         }
         let resp = req.send().await.map_err(|e| self.transport_error(e, started))?;
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let retry_after = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_string);
         let body = resp.bytes().await.map_err(|e| self.transport_error(e, started))?;
         if status != StatusCode::OK {
             return Err(self.scrub(classify_status(status.as_u16(), &body, retry_after.as_deref())));
         }
-        let parsed: AggsBody = serde_json::from_slice(&body)
-            .map_err(|e| FetchError::Malformed(format!("{e} ({} bytes)", body.len())))?;
+        let parsed: AggsBody =
+            serde_json::from_slice(&body).map_err(|e| FetchError::Malformed(format!("{e} ({} bytes)", body.len())))?;
         if !matches!(parsed.status.as_str(), "OK" | "DELAYED") {
             return Err(FetchError::Malformed(format!("status '{}' in a 200 answer", parsed.status)));
         }
@@ -225,7 +219,10 @@ mod tests {
             "https://api.massive.com/v2/aggs/ticker/BRK.B/range/5/minute/2024-01-02/2024-02-29?adjusted=true&sort=asc&limit=50000"
         );
         let g = c.grouped_url(calendar::parse_date("2023-01-09").unwrap(), false);
-        assert_eq!(g.as_str(), "https://api.massive.com/v2/aggs/grouped/locale/us/market/stocks/2023-01-09?adjusted=false");
+        assert_eq!(
+            g.as_str(),
+            "https://api.massive.com/v2/aggs/grouped/locale/us/market/stocks/2023-01-09?adjusted=false"
+        );
     }
 
     #[test]

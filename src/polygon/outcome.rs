@@ -93,24 +93,17 @@ impl FetchError {
 /// Classifies a non-2xx answer from its status, body and `Retry-After`.
 pub fn classify_status(status: u16, body: &[u8], retry_after: Option<&str>) -> FetchError {
     let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
-    let message = parsed
-        .text()
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
-            if text.is_empty() {
-                "(no body)".to_string()
-            } else {
-                text.chars().take(200).collect()
-            }
-        });
+    let message = parsed.text().map(str::to_string).unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(body);
+        let text = text.trim();
+        if text.is_empty() { "(no body)".to_string() } else { text.chars().take(200).collect() }
+    });
     match status {
         429 => FetchError::RateLimited { retry_after: retry_after.and_then(parse_retry_after), message },
         401 => FetchError::Unauthorized { status, message },
         403 if is_plan_limit(&message) => FetchError::PlanLimit { message },
         403 => FetchError::Unauthorized { status, message },
-        499 | 500..=599 => FetchError::Server { status, message },
+        499..=599 => FetchError::Server { status, message },
         408 => FetchError::Timeout(0.0),
         _ => FetchError::Rejected { status, message },
     }

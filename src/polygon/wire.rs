@@ -107,23 +107,23 @@ mod tests {
 
     #[test]
     fn parses_spec_example_with_next_url() {
-        let body: AggsBody = serde_json::from_str(&fixture(
-            "v2/aggs/ticker/AAPL/range/1/day/openapi-example_page1_with_next_url.json",
-        ))
-        .unwrap();
+        let body: AggsBody =
+            serde_json::from_str(&fixture("v2/aggs/ticker/AAPL/range/1/day/openapi-example_page1_with_next_url.json"))
+                .unwrap();
         assert_eq!(
             body.next_url.as_deref(),
-            Some("https://api.massive.com/v2/aggs/ticker/AAPL/range/1/day/1578114000000/2020-01-10?cursor=bGltaXQ9MiZzb3J0PWFzYw")
+            Some(
+                "https://api.massive.com/v2/aggs/ticker/AAPL/range/1/day/1578114000000/2020-01-10?cursor=bGltaXQ9MiZzb3J0PWFzYw"
+            )
         );
         assert_eq!(body.results.unwrap().len(), 2);
     }
 
     #[test]
     fn parses_recorded_grouped_daily() {
-        let body: AggsBody = serde_json::from_str(&fixture(
-            "v2/aggs/grouped/locale/us/market/stocks/2005-04-04&adjusted=true.json",
-        ))
-        .unwrap();
+        let body: AggsBody =
+            serde_json::from_str(&fixture("v2/aggs/grouped/locale/us/market/stocks/2005-04-04&adjusted=true.json"))
+                .unwrap();
         let r = body.results.unwrap();
         assert_eq!(r[0].ticker.as_deref(), Some("GIK"));
         assert_eq!(r[0].to_bar().vwap, Some(9.9979));

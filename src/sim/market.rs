@@ -63,8 +63,7 @@ impl Universe {
             .collect();
         let mut thin = HashSet::new();
         for i in 0..extra.min(17_576) {
-            let letters: String =
-                [i / 676, (i / 26) % 26, i % 26].iter().map(|k| (b'A' + *k as u8) as char).collect();
+            let letters: String = [i / 676, (i / 26) % 26, i % 26].iter().map(|k| (b'A' + *k as u8) as char).collect();
             let name = format!("Z{letters}");
             thin.insert(name.clone());
             names.push(name);
@@ -122,8 +121,8 @@ impl Series {
         let l = round_to(o.min(c) * (1.0 - 0.0008 * unit(splitmix(r))), 4);
         let scale = if extended { 0.1 } else { 1.0 };
         let mut v = (200.0 + 40_000.0 * unit(splitmix(r ^ 7))) * scale;
-        v = if r % 10 == 0 { round_to(v, 6) } else { v.round() };
-        let n = (r % 100 != 0).then_some(1 + (v as u64) / 90);
+        v = if r.is_multiple_of(10) { round_to(v, 6) } else { v.round() };
+        let n = (!r.is_multiple_of(100)).then_some(1 + (v as u64) / 90);
         Some(SimBar { t, o, h, l, c, v, vw: round_to((o + h + l + c) / 4.0, 4), n })
     }
 
@@ -136,7 +135,7 @@ impl Series {
         let h = round_to(o.max(c) * (1.0 + 0.012 * unit(r)), 4);
         let l = round_to(o.min(c) * (1.0 - 0.012 * unit(splitmix(r))), 4);
         let v = round_to(500_000.0 + 60_000_000.0 * unit(splitmix(r ^ 9)), 6);
-        let n = (r % 50 != 0).then_some(2_000 + (v as u64) / 400);
+        let n = (!r.is_multiple_of(50)).then_some(2_000 + (v as u64) / 400);
         SimBar { t, o, h, l, c, v, vw: round_to((o + h + l + c) / 4.0, 4), n }
     }
 }
@@ -208,11 +207,8 @@ pub fn range(universe: &Universe, ticker: &str, q: &Query) -> Answer {
     match q.timeframe.base() {
         BaseUnit::Minute => {
             let width = q.timeframe.minutes().expect("intraday");
-            let days: Box<dyn Iterator<Item = Day>> = if q.desc {
-                Box::new((first_day..=last_day).rev())
-            } else {
-                Box::new(first_day..=last_day)
-            };
+            let days: Box<dyn Iterator<Item = Day>> =
+                if q.desc { Box::new((first_day..=last_day).rev()) } else { Box::new(first_day..=last_day) };
             for day in days.filter(|d| calendar::is_weekday(*d)) {
                 let mut buckets = minute_buckets(&series, day, width);
                 buckets.retain(|b| b.bar.t + width as i64 * MS_PER_MINUTE > q.from_ms && b.bar.t <= q.to_ms);

@@ -299,7 +299,8 @@ impl SimState {
                 self.stats.record(path, code, 0, |c| *c.faults.entry("server_error").or_default() += 1);
                 let status = StatusCode::from_u16(code).unwrap();
                 return Err(if code == 502 {
-                    (status, "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>").into_response()
+                    (status, "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>")
+                        .into_response()
                 } else {
                     error(status, "ERROR", "Internal server error", &rid)
                 });
@@ -448,10 +449,20 @@ async fn range(
         return bad_request(&state, &path, &rid, "Unsupported multiplier for this timespan");
     };
     let Some(from_ms) = path_ms(&from, false) else {
-        return bad_request(&state, &path, &rid, "Could not parse the time parameter: 'from'. Use YYYY-MM-DD or Unix MS Timestamps");
+        return bad_request(
+            &state,
+            &path,
+            &rid,
+            "Could not parse the time parameter: 'from'. Use YYYY-MM-DD or Unix MS Timestamps",
+        );
     };
     let Some(to_ms) = path_ms(&to, true) else {
-        return bad_request(&state, &path, &rid, "Could not parse the time parameter: 'to'. Use YYYY-MM-DD or Unix MS Timestamps");
+        return bad_request(
+            &state,
+            &path,
+            &rid,
+            "Could not parse the time parameter: 'to'. Use YYYY-MM-DD or Unix MS Timestamps",
+        );
     };
     if to_ms < from_ms {
         return bad_request(&state, &path, &rid, "The parameter 'to' cannot be a time that occurs before 'from'");
@@ -468,11 +479,8 @@ async fn range(
     let answer = market::range(universe, &ticker, &q);
     state.latency(answer.bars.len()).await;
 
-    let origin = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(|h| format!("http://{h}"))
-        .unwrap_or_default();
+    let origin =
+        headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(|h| format!("http://{h}")).unwrap_or_default();
     let page_url = |from: &str, to: &str, nonce: Option<u64>| {
         format!(
             "{origin}/v2/aggs/ticker/{ticker}/range/{m}/{}/{from}/{to}?cursor={}",
@@ -480,9 +488,9 @@ async fn range(
             cursor_token(&cursor, nonce)
         )
     };
-    let mut next_url = answer.next.map(|n| {
-        if cursor.desc { page_url(&from, &n.to_string(), None) } else { page_url(&n.to_string(), &to, None) }
-    });
+    let mut next_url = answer
+        .next
+        .map(|n| if cursor.desc { page_url(&from, &n.to_string(), None) } else { page_url(&n.to_string(), &to, None) });
     let mut bars = answer.bars;
     let mut query_count = answer.base;
     match gate.fault {

@@ -146,8 +146,7 @@ impl Store {
             conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| err(explain(&e)))?;
             let tx = conn.unchecked_transaction().map_err(|e| err(explain(&e)))?;
             tx.execute_batch(SCHEMA).map_err(|e| err(explain(&e)))?;
-            tx.execute("INSERT INTO meta(key, value) VALUES ('app', ?1)", [APP_ID])
-                .map_err(|e| err(explain(&e)))?;
+            tx.execute("INSERT INTO meta(key, value) VALUES ('app', ?1)", [APP_ID]).map_err(|e| err(explain(&e)))?;
             tx.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?1)", [SCHEMA_VERSION.to_string()])
                 .map_err(|e| err(explain(&e)))?;
             tx.execute("INSERT INTO meta(key, value) VALUES ('adjusted', ?1)", [adjusted.to_string()])
@@ -170,9 +169,7 @@ impl Store {
                 .parse()
                 .unwrap_or(0);
             if version != SCHEMA_VERSION {
-                return Err(err(format!(
-                    "schema version {version} is not the {SCHEMA_VERSION} this barfill knows"
-                )));
+                return Err(err(format!("schema version {version} is not the {SCHEMA_VERSION} this barfill knows")));
             }
             let held: String = conn
                 .query_row("SELECT value FROM meta WHERE key = 'adjusted'", [], |r| r.get(0))
@@ -195,7 +192,11 @@ impl Store {
 
     /// Ranges finished by earlier runs, merged per symbol and timeframe.
     pub fn covered(&self) -> rusqlite::Result<Covered> {
-        let mut stmt = self.conn.prepare("SELECT ticker, timeframe, from_date, to_date FROM progress")?;
+        Store::covered_from(&self.conn)
+    }
+
+    fn covered_from(conn: &Connection) -> rusqlite::Result<Covered> {
+        let mut stmt = conn.prepare("SELECT ticker, timeframe, from_date, to_date FROM progress")?;
         let mut covered = Covered::new();
         let rows = stmt.query_map([], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
@@ -225,6 +226,23 @@ impl Store {
         )?;
         Ok(self.conn.last_insert_rowid())
     }
+}
+
+/// Progress of an existing database, read-only; an absent file has none. For `plan`,
+/// which must not create or change anything.
+pub fn read_covered(path: &Path) -> Result<Covered, StoreError> {
+    if !path.exists() {
+        return Ok(Covered::new());
+    }
+    let err = |e: rusqlite::Error| StoreError::Open { path: path.to_path_buf(), message: explain(&e) };
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(err)?;
+    let tables = table_names(&conn).map_err(err)?;
+    if !tables.iter().any(|t| t == "meta") || !tables.iter().any(|t| t == "progress") {
+        return Err(StoreError::Foreign { path: path.to_path_buf(), tables: tables.join(", ") });
+    }
+    let store_like = Store::covered_from(&conn).map_err(err)?;
+    Ok(store_like)
 }
 
 pub fn lock_path(db: &Path) -> PathBuf {
@@ -290,10 +308,7 @@ pub fn recent_runs(path: &Path, limit: usize) -> rusqlite::Result<Vec<RunRecord>
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -329,7 +344,11 @@ mod tests {
         assert!(e.contains("was not made by barfill") && e.contains("bars, quotes"), "{e}");
 
         let junk = tmp.path().join("junk.db");
-        std::fs::write(&junk, b"this is not a database, just some text that is long enough.............................................").unwrap();
+        std::fs::write(
+            &junk,
+            b"this is not a database, just some text that is long enough.............................................",
+        )
+        .unwrap();
         let e = Store::open(&junk, true, false).err().unwrap().to_string();
         assert!(e.contains("not an SQLite database"), "{e}");
 

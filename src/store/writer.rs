@@ -33,7 +33,10 @@ pub struct Finished {
 }
 
 pub enum WriteMsg {
-    Page { groups: Vec<BarGroup>, finished: Vec<Finished> },
+    Page {
+        groups: Vec<BarGroup>,
+        finished: Vec<Finished>,
+    },
     /// Answered once everything queued before it is committed.
     Flush(oneshot::Sender<()>),
     /// The run's final figures, for the runs table.
@@ -115,12 +118,7 @@ WHERE bars.open IS NOT excluded.open OR bars.high IS NOT excluded.high OR bars.l
     OR bars.vwap IS NOT excluded.vwap OR bars.trades IS NOT excluded.trades";
 
 /// One page in one transaction; returns the rows written.
-pub fn write_page(
-    conn: &Connection,
-    run_id: i64,
-    groups: &[BarGroup],
-    finished: &[Finished],
-) -> rusqlite::Result<u64> {
+pub fn write_page(conn: &Connection, run_id: i64, groups: &[BarGroup], finished: &[Finished]) -> rusqlite::Result<u64> {
     let tx = conn.unchecked_transaction()?;
     let mut rows = 0u64;
     {
