@@ -92,3 +92,150 @@ async fn unknown_tickers_store_nothing_but_finish() {
     assert_eq!(report.bars, 0);
     assert_eq!(report.windows_done, 1);
 }
+
+#[tokio::test]
+async fn a_run_with_the_quota_biting_completes_and_counts_every_hit() {
+    // 10 requests a second at the server, and no client pacing (fix 2 off): 429s galore.
+    let mut opts = barfill::sim::SimOptions::fast();
+    opts.quota_per_min = 10;
+    opts.window = std::time::Duration::from_secs(1);
+    let sim = barfill::sim::Sim::start_local(opts).await.unwrap();
+    let (_t, dir) = tmp();
+    let syms = symbols(30);
+    let mut config = config(&dir, &syms, &["1/hour"], "2024-03-04", "2024-03-08");
+    config.fixes = Fixes { backoff: true, batching: false, parallel: true };
+    config.concurrency = 6;
+    config.retry.budget = 1_000.0;
+    let (report, _) = run(&config, source(&sim)).await;
+    assert_eq!(report.status, "done", "{}", report.to_text());
+    assert!(report.rate_limit_hits > 0);
+    let seen = sim.stats.snapshot();
+    assert_eq!(report.rate_limit_hits, seen.rate_limited, "every 429 the server sent is counted");
+    assert_eq!(report.retries, report.rate_limit_hits);
+    for s in &syms {
+        assert_eq!(count(&config.db, s, "1/hour"), expected(s, "1/hour", "2024-03-04", "2024-03-08"));
+    }
+}
+
+#[tokio::test]
+async fn pacing_adapts_when_the_real_limit_is_lower_than_configured() {
+    // Configured 600/min; the server allows 5 a second (300/min).
+    let mut opts = barfill::sim::SimOptions::fast();
+    opts.quota_per_min = 5;
+    opts.window = std::time::Duration::from_secs(1);
+    let sim = barfill::sim::Sim::start_local(opts).await.unwrap();
+    let (_t, dir) = tmp();
+    let syms = symbols(40);
+    let mut config = config(&dir, &syms, &["1/hour"], "2024-03-04", "2024-03-08");
+    config.quota_per_min = 600;
+    config.headroom_pct = 0.0;
+    let (report, events) = run(&config, source(&sim)).await;
+    assert_eq!(report.status, "done", "{}", report.to_text());
+    assert_eq!(report.requests - report.rate_limit_hits, 40);
+    assert!(report.rate_limit_hits > 0, "the lower real limit must show");
+    // It lowers its pace instead of repeating 429s, and reports where it settled.
+    assert!(report.pace_per_min < 600.0, "pace {}", report.pace_per_min);
+    assert!(report.rate_limit_hits <= 10, "{} 429s for 40 requests", report.rate_limit_hits);
+    assert!(events.iter().any(|e| matches!(e, barfill::engine::Event::Pace { .. })));
+}
+
+#[tokio::test]
+async fn a_run_stopped_midway_resumes_to_the_same_database() {
+    let sim = fast_sim().await;
+    let (_t, a) = tmp();
+    let (_u, b) = tmp();
+    let whole = config(&a, &SYMBOLS, &TIMEFRAMES, FROM, TO);
+    let mut parts = config(&b, &SYMBOLS, &TIMEFRAMES, FROM, TO);
+    parts.concurrency = 1;
+    let (full, _) = run(&whole, source(&sim)).await;
+    assert_eq!(full.status, "done");
+
+    let first = run_and_stop(&parts, source(&sim), 3).await;
+    assert_eq!(first.status, "stopped", "{}", first.to_text());
+    assert!(first.windows_done >= 3 && first.windows_done < full.windows_done);
+    let done_before = progress(&parts.db);
+    let log_before = sim.stats.snapshot().log.len();
+
+    let (second, _) = run(&parts, source(&sim)).await;
+    assert_eq!(second.status, "done");
+    assert_eq!(first.windows_done + second.windows_done, full.windows_done);
+    assert_eq!(dump(&parts.db), dump(&whole.db));
+    // No window finished by the first run was asked for again.
+    let log = sim.stats.snapshot().log;
+    for (ticker, tf, from, to, _) in &done_before {
+        let (m, span) = tf.split_once('/').unwrap();
+        let path = format!("/v2/aggs/ticker/{ticker}/range/{m}/{span}/{from}/{to}");
+        assert!(!log[log_before..].iter().any(|(p, _)| *p == path), "{path} fetched again");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_key_stops_at_once_with_the_servers_message() {
+    let mut opts = barfill::sim::SimOptions::fast();
+    opts.api_key = Some(barfill::config::ApiKey::new("right-key-123"));
+    let sim = barfill::sim::Sim::start_local(opts).await.unwrap();
+    let (_t, dir) = tmp();
+    let config = config(&dir, &symbols(10), &["1/hour", "1/day"], FROM, TO);
+    let src = barfill::engine::Source {
+        label: "live API".into(),
+        base_url: sim.base_url(),
+        key: Some(barfill::config::ApiKey::new("wrong-key-456")),
+    };
+    let (report, _) = run(&config, src).await;
+    assert_eq!(report.status, "failed");
+    let note = report.note.clone().unwrap();
+    assert!(note.contains("401") && note.contains("Unknown API Key"), "{note}");
+    // No retry storm: at most one request per worker, none retried.
+    assert!(report.requests <= 3, "{} requests", report.requests);
+    assert_eq!(report.retries, 0);
+    assert_eq!(sim.stats.snapshot().unauthorized, report.requests);
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(!json.contains("wrong-key-456") && !report.to_text().contains("wrong-key-456"));
+}
+
+#[tokio::test]
+async fn the_right_key_goes_in_the_header_and_works() {
+    let mut opts = barfill::sim::SimOptions::fast();
+    opts.api_key = Some(barfill::config::ApiKey::new("right-key-123"));
+    let sim = barfill::sim::Sim::start_local(opts).await.unwrap();
+    let (_t, dir) = tmp();
+    let config = config(&dir, &["AAPL"], &["1/day"], FROM, TO);
+    let src = barfill::engine::Source {
+        label: "live API".into(),
+        base_url: sim.base_url(),
+        key: Some(barfill::config::ApiKey::new("right-key-123")),
+    };
+    let (report, events) = run(&config, src).await;
+    assert_eq!(report.status, "done");
+    assert_eq!(report.bars, expected("AAPL", "1/day", FROM, TO));
+    for e in events {
+        if let barfill::engine::Event::Request(r) = e {
+            assert!(!r.path.contains("right-key-123") && !r.path.contains('?'));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_plan_limit_fails_only_the_older_windows_and_says_which() {
+    let mut opts = barfill::sim::SimOptions::fast();
+    opts.plan_from = Some(barfill::calendar::parse_date("2024-03-01").unwrap());
+    let sim = barfill::sim::Sim::start_local(opts).await.unwrap();
+    let (_t, dir) = tmp();
+    let config = config(&dir, &["AAPL"], &["1/minute"], FROM, TO);
+    let (report, events) = run(&config, source(&sim)).await;
+    assert_eq!(report.status, "done");
+    // Two windows: 2024-01-01..03-12 is refused, 03-13..04-30 is stored.
+    assert_eq!(report.failed_jobs, 1);
+    assert_eq!(report.windows_done, 1);
+    assert!(report.bars > 0);
+    let failed: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            barfill::engine::Event::WindowFailed { range, reason, .. } => Some(format!("{range}: {reason}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].starts_with("2024-01-01..2024-03-12: 403 plan limit"), "{}", failed[0]);
+    assert_eq!(report.retries, 0, "a plan limit is not retried");
+}

@@ -107,3 +107,43 @@ pub fn tmp() -> (tempfile::TempDir, PathBuf) {
     let p = t.path().to_path_buf();
     (t, p)
 }
+
+/// Runs a backfill and sends `Stop` once `after_windows` windows are stored.
+pub async fn run_and_stop(config: &Config, source: Source, after_windows: usize) -> Report {
+    let (store, plan) = engine::prepare(config).expect("prepare");
+    let mut handle = engine::start(Arc::new(config.clone()), source, store, plan).expect("start");
+    let mut stored = 0;
+    loop {
+        tokio::select! {
+            Some(e) = handle.events.recv() => {
+                if let Event::Stored { windows, .. } = &e {
+                    stored += windows.len();
+                    if stored >= after_windows {
+                        let _ = handle.commands.send(barfill::engine::Command::Stop);
+                    }
+                }
+            }
+            r = &mut handle.done => break r.expect("run task"),
+        }
+    }
+}
+
+/// Date windows the progress table holds, as `(ticker, timeframe, from, to, run_id)`.
+pub fn progress(db: &Path) -> Vec<(String, String, String, String, i64)> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt =
+        conn.prepare("SELECT ticker, timeframe, from_date, to_date, run_id FROM progress ORDER BY 1, 2, 3").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+pub fn symbols(n: usize) -> Vec<&'static str> {
+    const NAMES: [&str; 40] = [
+        "AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM", "V", "UNH", "XOM", "MA", "JNJ", "PG", "HD",
+        "COST", "ABBV", "MRK", "ORCL", "CVX", "BAC", "KO", "PEP", "ADBE", "CRM", "NFLX", "AMD", "TMO", "WMT", "ACN",
+        "MCD", "LIN", "CSCO", "ABT", "DHR", "INTC", "DIS", "WFC", "TXN", "VZ",
+    ];
+    NAMES[..n].to_vec()
+}
