@@ -1,0 +1,139 @@
+//! Faults from the API, injected by the simulator: each run must end with exactly the
+//! bars of a clean run, or stop with a clear error. No infinite loop, no silent gap.
+
+mod common;
+
+use std::time::Duration;
+
+use barfill::config::{Config, Faults, Fixes};
+use barfill::sim::{Sim, SimOptions};
+use common::*;
+
+const FROM: &str = "2024-01-01";
+const TO: &str = "2024-04-30";
+
+/// Three fault-free windows per symbol with fix 2 (one minute window, hour, day), and
+/// dozens of pages per symbol without it.
+fn workload(dir: &std::path::Path, fixes: Fixes) -> Config {
+    let mut c = config(dir, &["AAPL", "MSFT"], &["1/minute", "1/hour", "1/day"], FROM, TO);
+    c.fixes = fixes;
+    c.retry.budget = 200.0;
+    c.retry.max_attempts = 10;
+    c.timeout = Duration::from_millis(800);
+    c
+}
+
+async fn clean_dump(fixes: Fixes) -> Vec<Row> {
+    let sim = fast_sim().await;
+    let (_t, dir) = tmp();
+    let c = workload(&dir, fixes);
+    let (r, _) = run(&c, source(&sim)).await;
+    assert_eq!(r.status, "done");
+    dump(&c.db)
+}
+
+async fn with_faults(faults: &str, fixes: Fixes) -> (barfill::report::Report, Vec<Row>, barfill::sim::SimCounts) {
+    let mut opts = SimOptions::fast();
+    opts.faults = Faults::parse(faults).unwrap();
+    opts.stall = Duration::from_secs(5);
+    opts.seed = 7;
+    let sim = Sim::start_local(opts).await.unwrap();
+    let (_t, dir) = tmp();
+    let c = workload(&dir, fixes);
+    let (report, _) = run(&c, source(&sim)).await;
+    let counts = sim.stats.snapshot();
+    (report, dump(&c.db), counts)
+}
+
+const PAGED: Fixes = Fixes { backoff: true, batching: false, parallel: true };
+
+async fn survives(faults: &str, fixes: Fixes, kind: &str) {
+    let (report, rows, counts) = with_faults(faults, fixes).await;
+    assert_eq!(report.status, "done", "{faults}: {}", report.to_text());
+    assert_eq!(report.failed_jobs, 0, "{faults}: {}", report.to_text());
+    let injected =
+        if kind.is_empty() { counts.faults.values().sum() } else { counts.faults.get(kind).copied().unwrap_or(0) };
+    assert!(injected > 0, "{faults}: the simulator injected no {kind}");
+    assert_eq!(rows, clean_dump(fixes).await, "{faults}: the database differs from a clean run");
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_to_the_same_bars() {
+    survives("5xx=0.3", PAGED, "server_error").await;
+    let (report, _, counts) = with_faults("5xx=0.3", PAGED).await;
+    assert_eq!(report.errors.get("5xx").copied().unwrap_or(0), counts.faults["server_error"]);
+}
+
+#[tokio::test]
+async fn dropped_connections_are_retried() {
+    survives("drop=0.3", PAGED, "drop").await;
+}
+
+#[tokio::test]
+async fn truncated_json_is_retried() {
+    survives("truncate=0.3", PAGED, "truncate").await;
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_retried() {
+    survives("malformed=0.3", PAGED, "malformed").await;
+}
+
+#[tokio::test]
+async fn stalled_responses_time_out_and_are_retried() {
+    survives("stall=0.15", Fixes::ALL, "stall").await;
+}
+
+#[tokio::test]
+async fn an_empty_page_in_the_middle_is_followed_not_taken_for_the_end() {
+    survives("empty=0.2", PAGED, "empty_page").await;
+}
+
+#[tokio::test]
+async fn a_next_url_that_repeats_a_page_does_not_loop() {
+    survives("repeat=0.2", PAGED, "repeat_page").await;
+}
+
+#[tokio::test]
+async fn everything_at_once() {
+    survives("5xx=0.05,drop=0.05,truncate=0.05,malformed=0.05,empty=0.05,repeat=0.05", PAGED, "").await;
+}
+
+#[tokio::test]
+async fn a_dead_service_ends_the_run_when_the_retry_budget_is_spent() {
+    let mut opts = SimOptions::fast();
+    opts.faults = Faults::parse("5xx=1").unwrap();
+    let sim = Sim::start_local(opts).await.unwrap();
+    let (_t, dir) = tmp();
+    let mut c = workload(&dir, Fixes::ALL);
+    c.retry.budget = 3.0;
+    let (report, _) = run(&c, source(&sim)).await;
+    assert_eq!(report.status, "failed");
+    let note = report.note.unwrap();
+    assert!(note.contains("retry budget exhausted") && note.contains("server error"), "{note}");
+    assert_eq!(report.retries, 3);
+    assert!(report.requests <= 3 + 3, "{} requests", report.requests);
+    assert_eq!(report.bars, 0);
+}
+
+#[tokio::test]
+async fn a_page_that_always_repeats_fails_its_window_with_a_clear_error() {
+    let mut opts = SimOptions::fast();
+    opts.faults = Faults::parse("repeat=1").unwrap();
+    let sim = Sim::start_local(opts).await.unwrap();
+    let (_t, dir) = tmp();
+    let mut c = config(&dir, &["AAPL"], &["1/day"], FROM, TO);
+    c.retry.max_attempts = 2;
+    let (report, events) = run(&c, source(&sim)).await;
+    assert_eq!(report.status, "done");
+    assert_eq!(report.failed_jobs, 1);
+    let reason = events
+        .iter()
+        .find_map(|e| match e {
+            barfill::engine::Event::WindowFailed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(reason.contains("gave up after 2 attempts") && reason.contains("points back at a page"), "{reason}");
+    assert_eq!(report.bars, 0, "nothing from a looping window is stored");
+}
