@@ -1,0 +1,372 @@
+//! The real binary as a user runs it: killed at random moments, stopped by signals, fed
+//! bad input, and searched for its API key in everything it leaves behind.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use barfill::sim::{Sim, SimOptions};
+use common::*;
+use rusqlite::{Connection, OpenFlags};
+
+const BIN: &str = env!("CARGO_BIN_EXE_barfill");
+
+/// A command with HOME and the XDG dirs inside `dir` and no key in the environment, so
+/// nothing reads or writes the real user's files.
+fn barfill(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("HOME", dir.join("home"))
+        .env("XDG_CONFIG_HOME", dir.join("home/.config"))
+        .env("XDG_DATA_HOME", dir.join("home/.local/share"))
+        .env_remove("MASSIVE_API_KEY")
+        .env_remove("POLYGON_API_KEY")
+        .env_remove("BARFILL_LOG")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn workload_args(db: &Path, base_url: &str) -> Vec<String> {
+    [
+        "run",
+        "--headless",
+        "--db",
+        db.to_str().unwrap(),
+        "--base-url",
+        base_url,
+        "--symbols",
+        "AAPL,MSFT,NVDA",
+        "--timeframes",
+        "1/minute,1/hour",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-12-31",
+        "--quota",
+        "900",
+        "--stagger",
+        "0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn windows_stored(db: &Path) -> usize {
+    let Ok(conn) = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY) else { return 0 };
+    conn.query_row("SELECT count(*) FROM progress", [], |r| r.get::<_, i64>(0)).map(|n| n as usize).unwrap_or(0)
+}
+
+/// Polls until the database holds at least `n` finished windows (or the child ended).
+fn wait_for_windows(child: &mut Child, db: &Path, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while windows_stored(db) < n {
+        if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn wait_with_deadline(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn slow_sim_opts() -> SimOptions {
+    let mut opts = SimOptions::fast();
+    opts.latency_ms = 20;
+    opts
+}
+
+async fn reference_dump(sim: &Sim) -> Vec<Row> {
+    let (_t, dir) = tmp();
+    let mut c = config(&dir, &["AAPL", "MSFT", "NVDA"], &["1/minute", "1/hour"], "2024-01-01", "2024-12-31");
+    c.quota_per_min = 900;
+    let (r, _) = run(&c, source(sim)).await;
+    assert_eq!(r.status, "done");
+    dump(&c.db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_several_points_then_restart_gives_the_uninterrupted_database() {
+    let sim = Sim::start_local(slow_sim_opts()).await.unwrap();
+    let want = reference_dump(&sim).await;
+    let (_t, dir) = tmp();
+    let db = dir.join("killed.db");
+    let args = workload_args(&db, &sim.base_url());
+    // 36 windows in all; kill after these many are stored.
+    for kill_at in [4usize, 13, 25] {
+        let finished_before: Vec<_> = if db.exists() { progress(&db) } else { vec![] };
+        let log_start = sim.stats.snapshot().log.len();
+        let mut child = barfill(&dir).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        wait_for_windows(&mut child, &db, kill_at);
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // Windows finished before this start were not fetched again.
+        let log = sim.stats.snapshot().log;
+        for (ticker, tf, from, to, _) in &finished_before {
+            let (m, span) = tf.split_once('/').unwrap();
+            let path = format!("/v2/aggs/ticker/{ticker}/range/{m}/{span}/{from}/{to}");
+            assert!(!log[log_start..].iter().any(|(p, _)| *p == path), "{path} fetched again after kill");
+        }
+    }
+    let status = barfill(&dir).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(dump(&db), want);
+    let conn = Connection::open(&db).unwrap();
+    let statuses: Vec<String> = conn
+        .prepare("SELECT status FROM runs ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(statuses, ["interrupted", "interrupted", "interrupted", "done"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sigint_write_what_was_fetched_and_record_the_stop() {
+    let sim = Sim::start_local(slow_sim_opts()).await.unwrap();
+    let want = reference_dump(&sim).await;
+    let (_t, dir) = tmp();
+    let db = dir.join("stopped.db");
+    let args = workload_args(&db, &sim.base_url());
+    for signal in ["-TERM", "-INT"] {
+        let mut child = barfill(&dir).args(&args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        wait_for_windows(&mut child, &db, windows_stored(&db) + 4);
+        Command::new("kill").arg(signal).arg(child.id().to_string()).status().unwrap();
+        let status = wait_with_deadline(&mut child, Duration::from_secs(30)).expect("exits after the signal");
+        assert_eq!(status.code(), Some(130), "{signal}");
+        let mut out = String::new();
+        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        assert!(out.contains(": stopped in"), "{out}");
+        let conn = Connection::open(&db).unwrap();
+        let last: String =
+            conn.query_row("SELECT status FROM runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0)).unwrap();
+        assert_eq!(last, "stopped");
+    }
+    let status = barfill(&dir).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+    assert!(status.success());
+    assert_eq!(dump(&db), want);
+}
+
+fn run_bad(dir: &Path, args: &[&str]) -> Output {
+    barfill(dir).args(args).output().unwrap()
+}
+
+fn assert_rejected(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "exit code for {needle}: {err}");
+    assert!(err.contains(needle), "stderr lacks {needle:?}: {err}");
+}
+
+#[test]
+fn bad_input_is_named_and_nothing_is_written() {
+    let (_t, dir) = tmp();
+    let db = dir.join("never.db");
+    let db_s = db.to_str().unwrap();
+    let cfg = |name: &str, body: &str| -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    };
+    let syntax = cfg("syntax.toml", "symbols = [\"AAPL\"\nfrom = \"2024-01-01\"\n");
+    let unknown = cfg("unknown.toml", "from = \"2024-01-01\"\nquota = 5\n");
+    let wrong_type = cfg("type.toml", "[api]\nquota_per_min = \"lots\"\n");
+    let reversed = cfg("reversed.toml", "from = \"2024-06-01\"\nto = \"2024-01-01\"\n");
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (vec!["run", "--headless", "--config", syntax.to_str().unwrap()], "syntax.toml:".into()),
+        (vec!["run", "--headless", "--config", unknown.to_str().unwrap()], "unknown.toml:2: key `quota`".into()),
+        (
+            vec!["run", "--headless", "--config", wrong_type.to_str().unwrap()],
+            "type.toml:2: key `api.quota_per_min`".into(),
+        ),
+        (vec!["run", "--headless", "--config", reversed.to_str().unwrap()], "reversed.toml:2: key `to`".into()),
+        (vec!["run", "--headless", "--config", "/no/such/file.toml"], "cannot read the config file".into()),
+        (vec!["run", "--headless", "--from", "2024-02-30"], "--from: '2024-02-30' is not a valid date".into()),
+        (vec!["run", "--headless", "--from", "2025-01-01", "--to", "2024-01-01"], "is after".into()),
+        (vec!["run", "--headless", "--timeframes", "1/fortnight"], "unknown timespan 'fortnight'".into()),
+        (vec!["run", "--headless", "--timeframes", "1/minute,"], "--timeframes: empty entry".into()),
+        (vec!["run", "--headless", "--symbols", ""], "--symbols: empty ticker".into()),
+        (vec!["run", "--headless", "--symbols", "AAPL,,MSFT"], "--symbols: empty ticker".into()),
+        (vec!["run", "--headless", "--symbols", "../../etc/passwd"], "contains '/'".into()),
+        (vec!["run", "--headless", "--symbols", "AAPL?apiKey=x"], "contains '?'".into()),
+        (vec!["run", "--headless", "--quota", "0"], "--quota: must be a positive whole number".into()),
+        (vec!["run", "--headless", "--quota", "-5"], "--quota: must be a positive whole number".into()),
+        (vec!["run", "--headless", "--concurrency", "-1"], "--concurrency: must be between 1 and 64".into()),
+        (vec!["run", "--headless", "--fixes", "4"], "--fixes: '4' is not a fix".into()),
+        (vec!["plan", "--timeframes", "1/second"], "not supported".into()),
+    ];
+    for (args, needle) in &cases {
+        let mut all = args.clone();
+        if !all.contains(&"--db") {
+            all.extend(["--db", db_s]);
+        }
+        assert_rejected(&run_bad(&dir, &all), needle);
+        assert!(!db.exists(), "{args:?} created the database");
+    }
+    // Database paths: a directory, a missing directory.
+    assert_rejected(&run_bad(&dir, &["run", "--headless", "--db", dir.to_str().unwrap()]), "is a directory");
+    assert_rejected(
+        &run_bad(&dir, &["run", "--headless", "--db", dir.join("missing/x.db").to_str().unwrap()]),
+        "does not exist",
+    );
+    assert!(!dir.join("home").join(".local/share/barfill/barfill.db").exists());
+}
+
+#[test]
+fn a_database_from_another_tool_is_refused_and_left_untouched() {
+    let (_t, dir) = tmp();
+    let db = dir.join("theirs.db");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE prices(sym TEXT, px REAL); INSERT INTO prices VALUES ('A', 1.0);")
+        .unwrap();
+    let before = std::fs::read(&db).unwrap();
+    let out = run_bad(&dir, &["run", "--headless", "--db", db.to_str().unwrap()]);
+    assert_rejected(&out, "was not made by barfill (it holds tables prices)");
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+    let out = run_bad(&dir, &["plan", "--db", db.to_str().unwrap()]);
+    assert_rejected(&out, "was not made by barfill");
+}
+
+#[test]
+fn a_corrupt_database_is_a_clear_error() {
+    let (_t, dir) = tmp();
+    let db = dir.join("b.db");
+    drop(barfill::store::Store::open(&db, true, false).unwrap());
+    let mut bytes = std::fs::read(&db).unwrap();
+    for b in bytes.iter_mut().skip(100) {
+        *b = 0xA5;
+    }
+    std::fs::write(&db, bytes).unwrap();
+    let out = run_bad(&dir, &["run", "--headless", "--db", db.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("corrupt") || err.contains("not an SQLite database"), "{err}");
+}
+
+#[test]
+fn a_locked_database_is_a_clear_error() {
+    let (_t, dir) = tmp();
+    let db = dir.join("b.db");
+    drop(barfill::store::Store::open(&db, true, false).unwrap());
+    let other = Connection::open(&db).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE; INSERT INTO meta VALUES ('x', 'y');").unwrap();
+    let out = run_bad(&dir, &["run", "--headless", "--db", db.to_str().unwrap()]);
+    assert_rejected(&out, "locked by another program");
+    other.execute_batch("ROLLBACK").unwrap();
+}
+
+#[test]
+fn a_second_barfill_on_the_same_database_is_refused() {
+    let (_t, dir) = tmp();
+    let db = dir.join("b.db");
+    let _held = barfill::store::Store::open(&db, true, false).unwrap();
+    let out = run_bad(&dir, &["run", "--headless", "--db", db.to_str().unwrap()]);
+    assert_rejected(&out, "in use by another barfill run");
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() { out.extend(files_under(&p)) } else { out.push(p) }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_key_appears_in_no_output_of_a_run() {
+    const KEY: &str = "pk_live_Zq8XsecretKEYvalue";
+    let mut opts = SimOptions::fast();
+    opts.api_key = Some(barfill::config::ApiKey::new(KEY));
+    opts.faults = barfill::config::Faults::parse("5xx=0.2,truncate=0.1").unwrap();
+    let sim = Sim::start_local(opts).await.unwrap();
+    let (_t, dir) = tmp();
+    let db = dir.join("k.db");
+    let logs = dir.join("logs");
+    let json = dir.join("report.json");
+    let common = |cmd: &mut Command, db: &Path| {
+        cmd.args(["run", "--headless", "--base-url", &sim.base_url(), "--db", db.to_str().unwrap()])
+            .args(["--log-dir", logs.to_str().unwrap(), "--json", json.to_str().unwrap()])
+            .args([
+                "--symbols",
+                "AAPL,MSFT",
+                "--timeframes",
+                "1/hour,1/day",
+                "--from",
+                "2024-01-01",
+                "--to",
+                "2024-03-29",
+            ])
+            .env("BARFILL_LOG", "barfill=trace");
+    };
+    // A good key, with server errors along the way.
+    let mut good = barfill(&dir);
+    common(&mut good, &db);
+    let ok = good.env("POLYGON_API_KEY", KEY).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    // A wrong key that differs from the right one only at the end.
+    let wrong = format!("{KEY}X");
+    let mut bad = barfill(&dir);
+    common(&mut bad, &dir.join("k2.db"));
+    let rejected = bad.env("MASSIVE_API_KEY", &wrong).output().unwrap();
+    assert_eq!(rejected.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&rejected.stderr);
+    assert!(err.contains("401") && err.contains("Unknown API Key"), "{err}");
+
+    let mut haystacks: Vec<(String, Vec<u8>)> = vec![
+        ("stdout".into(), ok.stdout.clone()),
+        ("stderr".into(), ok.stderr.clone()),
+        ("stdout (401)".into(), rejected.stdout.clone()),
+        ("stderr (401)".into(), rejected.stderr.clone()),
+    ];
+    for f in files_under(&dir) {
+        haystacks.push((f.display().to_string(), std::fs::read(&f).unwrap()));
+    }
+    assert!(files_under(&logs).iter().any(|f| std::fs::metadata(f).unwrap().len() > 0), "a log was written");
+    for (name, bytes) in haystacks {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(KEY), "the key leaked into {name}");
+    }
+}
+
+#[test]
+fn the_simulator_binds_to_loopback_and_warns_otherwise() {
+    let (_t, dir) = tmp();
+    let read_first_line = |args: &[&str]| -> (String, String) {
+        let mut child = barfill(&dir).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while out.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+            line.push(byte[0]);
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let mut err = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        (String::from_utf8(line).unwrap(), err)
+    };
+    let (out, err) = read_first_line(&["sim", "--port", "0"]);
+    assert!(out.starts_with("barfill simulator listening on http://127.0.0.1:"), "{out}");
+    assert!(!err.contains("warning"), "{err}");
+    let (out, err) = read_first_line(&["sim", "--port", "0", "--bind", "0.0.0.0"]);
+    assert!(out.contains("listening on http://0.0.0.0:"), "{out}");
+    assert!(err.contains("reachable from other machines"), "{err}");
+}
