@@ -1005,6 +1005,24 @@ mod tests {
         assert!(!format!("{c:?}").contains("sekrit123"));
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_key_in_a_file_others_can_read_gets_a_warning() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("barfill.toml");
+        std::fs::write(&path, "[api]\nkey = \"sekrit123\"\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let c = load(&dirs(tmp.path()), Some(&path), &Overrides::default(), &|_| None).unwrap();
+        assert_eq!(c.warnings.len(), 1);
+        assert!(c.warnings[0].contains("other users can read it (mode 644)"), "{:?}", c.warnings);
+        assert!(!c.warnings[0].contains("sekrit123"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let c = load(&dirs(tmp.path()), Some(&path), &Overrides::default(), &|_| None).unwrap();
+        assert!(c.warnings.is_empty());
+        assert_eq!(c.api_key.unwrap().expose(), "sekrit123");
+    }
+
     #[test]
     fn fixes_and_faults_parse() {
         assert_eq!(Fixes::parse("1,3").unwrap().label(), "1,3");

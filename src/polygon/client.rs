@@ -138,25 +138,9 @@ impl Client {
         if status != StatusCode::OK {
             return Err(self.scrub(classify_status(status.as_u16(), &body, retry_after.as_deref())));
         }
-        let parsed: AggsBody =
-            serde_json::from_slice(&body).map_err(|e| FetchError::Malformed(format!("{e} ({} bytes)", body.len())))?;
-        if !matches!(parsed.status.as_str(), "OK" | "DELAYED") {
-            return Err(FetchError::Malformed(format!("status '{}' in a 200 answer", parsed.status)));
-        }
-        let results = parsed.results.unwrap_or_default();
-        let mut tickers = Vec::new();
-        if parsed.ticker.is_none() && results.iter().any(|b| b.ticker.is_some()) {
-            tickers = results.iter().map(|b| b.ticker.clone().unwrap_or_default()).collect();
-        }
-        Ok(Page {
-            bars: results.iter().map(|b| b.to_bar()).collect(),
-            tickers,
-            next_url: parsed.next_url,
-            status: parsed.status,
-            request_id: parsed.request_id,
-            bytes: body.len(),
-            elapsed: started.elapsed(),
-        })
+        let mut page = parse_page(&body)?;
+        page.elapsed = started.elapsed();
+        Ok(page)
     }
 
     fn transport_error(&self, e: reqwest::Error, started: Instant) -> FetchError {
@@ -193,6 +177,29 @@ impl Client {
             e @ FetchError::Timeout(_) => e,
         }
     }
+}
+
+/// Decodes a 200 body: range or grouped bars, `next_url`, status.
+pub fn parse_page(body: &[u8]) -> Result<Page, FetchError> {
+    let parsed: AggsBody =
+        serde_json::from_slice(body).map_err(|e| FetchError::Malformed(format!("{e} ({} bytes)", body.len())))?;
+    if !matches!(parsed.status.as_str(), "OK" | "DELAYED") {
+        return Err(FetchError::Malformed(format!("status '{}' in a 200 answer", parsed.status)));
+    }
+    let results = parsed.results.unwrap_or_default();
+    let mut tickers = Vec::new();
+    if parsed.ticker.is_none() && results.iter().any(|b| b.ticker.is_some()) {
+        tickers = results.iter().map(|b| b.ticker.clone().unwrap_or_default()).collect();
+    }
+    Ok(Page {
+        bars: results.iter().map(|b| b.to_bar()).collect(),
+        tickers,
+        next_url: parsed.next_url,
+        status: parsed.status,
+        request_id: parsed.request_id,
+        bytes: body.len(),
+        elapsed: Duration::ZERO,
+    })
 }
 
 #[cfg(test)]
