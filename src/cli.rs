@@ -49,6 +49,24 @@ pub enum Cmd {
     Plan(PlanArgs),
     /// Run the simulator as a standalone server on 127.0.0.1.
     Sim(SimArgs),
+    /// Measure each fix against the floor the quota allows, on the embedded simulator.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// quick (about two minutes), seed (the original scale: minutes per step) or latency.
+    #[arg(long, default_value = "quick")]
+    pub profile: String,
+    /// Steps to run, comma-separated, from baseline,fix1,fix1+2,fix1+2+3,best.
+    #[arg(long, value_name = "LIST")]
+    pub steps: Option<String>,
+    /// Write bench.md and bench.json into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Skip the latency-bound profile that follows quick and seed.
+    #[arg(long)]
+    pub skip_latency: bool,
 }
 
 /// Flags that override the config file.
@@ -78,7 +96,8 @@ pub struct Common {
     /// Requests per minute barfill keeps to.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub quota: Option<i64>,
-    /// The embedded simulator's own quota, to see a stricter real limit.
+    /// The embedded simulator's own quota per window (per minute by default), to see a
+    /// stricter real limit.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub sim_quota: Option<i64>,
     /// Fixes on: 1 backoff, 2 batching, 3 parallel; e.g. 1,2,3 or none.
@@ -124,7 +143,7 @@ pub struct SimArgs {
     /// Address to bind. Anything but loopback makes the server reachable from other machines.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
-    /// Requests per quota window before 429.
+    /// Requests accepted per window before 429 (per minute with the default 60 s window).
     #[arg(long, value_name = "N")]
     pub quota: Option<u32>,
     /// Length of the quota window in seconds.
@@ -200,6 +219,7 @@ pub async fn main(cli: Cli) -> ExitCode {
             plan_command(&common)
         }
         Some(Cmd::Sim(args)) => sim_command(args).await,
+        Some(Cmd::Bench(args)) => bench_command(args).await,
     }
 }
 
@@ -390,7 +410,7 @@ async fn sim_command(args: SimArgs) -> ExitCode {
             eprintln!("error: --quota: must be at least 1");
             return ExitCode::from(exit::BAD_INPUT);
         }
-        opts.quota_per_min = q;
+        opts.quota = q;
     }
     if let Some(w) = args.window_secs {
         if !(w > 0.0 && w.is_finite()) {
@@ -437,7 +457,7 @@ async fn sim_command(args: SimArgs) -> ExitCode {
     }
     let summary = format!(
         "quota {}/{}s, latency {}ms + {}ms per 1k bars{}{}",
-        opts.quota_per_min,
+        opts.quota,
         opts.window.as_secs_f64(),
         opts.latency_ms,
         opts.latency_ms_per_1k_bars,
@@ -462,5 +482,62 @@ async fn sim_command(args: SimArgs) -> ExitCode {
         "served {} requests: {} ok, {} rate-limited, {} unauthorized, {} bars",
         counts.requests, counts.ok, counts.rate_limited, counts.unauthorized, counts.bars_served
     );
+    ExitCode::SUCCESS
+}
+
+async fn bench_command(args: BenchArgs) -> ExitCode {
+    use crate::bench::{self, Profile, Workload};
+    let profile = match Profile::parse(&args.profile) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: --profile: {e}");
+            return ExitCode::from(exit::BAD_INPUT);
+        }
+    };
+    let steps: Option<Vec<String>> = args.steps.as_ref().map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+    if let Some(list) = &steps
+        && let Some(bad) = list.iter().find(|s| !bench::STEP_NAMES.contains(&s.as_str()))
+    {
+        eprintln!("error: --steps: unknown step '{bad}'; use {}", bench::STEP_NAMES.join(","));
+        return ExitCode::from(exit::BAD_INPUT);
+    }
+    let scratch = std::env::temp_dir().join(format!("barfill-bench-{}", std::process::id()));
+    let progress = |line: &str| eprintln!("{line}");
+    let headroom = Config::defaults(&Dirs::platform()).headroom_pct;
+    let mut profiles = Vec::new();
+    let mut order = vec![(profile, steps.clone())];
+    if profile != Profile::Latency && !args.skip_latency {
+        order.push((Profile::Latency, None));
+    }
+    for (p, only) in order {
+        let w = Workload::for_profile(p);
+        match bench::run_profile(&w, only.as_deref(), &scratch, headroom, &progress).await {
+            Ok(r) => profiles.push(r),
+            Err(e) => {
+                eprintln!("error: bench profile {}: {e}", p.name());
+                let _ = std::fs::remove_dir_all(&scratch);
+                return ExitCode::from(exit::FAILED);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let report = bench::BenchReport {
+        machine: bench::machine(),
+        command,
+        floor_s: profiles[0].floor_s,
+        steps: profiles[0].steps.clone(),
+        profiles,
+    };
+    print!("{}", bench::to_markdown(&report));
+    if let Some(dir) = &args.out {
+        match bench::write_outputs(dir, &report) {
+            Ok((md, json)) => eprintln!("wrote {} and {}", md.display(), json.display()),
+            Err(e) => {
+                eprintln!("error: cannot write to {}: {e}", dir.display());
+                return ExitCode::from(exit::FAILED);
+            }
+        }
+    }
     ExitCode::SUCCESS
 }

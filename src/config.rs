@@ -189,8 +189,9 @@ impl Faults {
 
 #[derive(Clone, Debug)]
 pub struct SimConfig {
-    /// The server's own quota; `None` means the same as the pace barfill keeps.
-    pub quota_per_min: Option<u32>,
+    /// Requests the server accepts per window; `None` means the quota barfill keeps,
+    /// scaled to the window.
+    pub quota: Option<u32>,
     pub window: Duration,
     pub latency_ms: u64,
     pub latency_ms_per_1k_bars: f64,
@@ -206,7 +207,7 @@ pub struct SimConfig {
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
-            quota_per_min: None,
+            quota: None,
             window: Duration::from_secs(60),
             latency_ms: 60,
             latency_ms_per_1k_bars: 10.0,
@@ -281,7 +282,9 @@ impl Config {
     }
 
     pub fn sim_quota(&self) -> u32 {
-        self.sim.quota_per_min.unwrap_or(self.quota_per_min)
+        self.sim.quota.unwrap_or_else(|| {
+            ((self.quota_per_min as f64 * self.sim.window.as_secs_f64() / 60.0).round() as u32).max(1)
+        })
     }
 }
 
@@ -378,7 +381,7 @@ struct FileRetry {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct FileSim {
-    quota_per_min: Option<Spanned<i64>>,
+    quota: Option<Spanned<i64>>,
     window_secs: Option<Spanned<f64>>,
     latency_ms: Option<Spanned<i64>>,
     latency_ms_per_1k_bars: Option<Spanned<f64>>,
@@ -647,8 +650,8 @@ fn apply_file(config: &mut Config, path: &Path, text: &str) -> Result<(), Config
     }
 
     let s = &file.sim;
-    if let Some(q) = &s.quota_per_min {
-        config.sim.quota_per_min = Some(positive_u32(*q.get_ref()).map_err(|m| src.at(q, "sim.quota_per_min", m))?);
+    if let Some(q) = &s.quota {
+        config.sim.quota = Some(positive_u32(*q.get_ref()).map_err(|m| src.at(q, "sim.quota", m))?);
     }
     if let Some(w) = &s.window_secs {
         config.sim.window = positive_secs(*w.get_ref()).map_err(|m| src.at(w, "sim.window_secs", m))?;
@@ -751,7 +754,7 @@ fn apply_overrides(config: &mut Config, o: &Overrides) -> Result<(), ConfigError
         config.quota_per_min = positive_u32(q).map_err(|m| flag_error("quota", m))?;
     }
     if let Some(q) = o.sim_quota {
-        config.sim.quota_per_min = Some(positive_u32(q).map_err(|m| flag_error("sim-quota", m))?);
+        config.sim.quota = Some(positive_u32(q).map_err(|m| flag_error("sim-quota", m))?);
     }
     if let Some(f) = &o.fixes {
         config.fixes = Fixes::parse(f).map_err(|m| flag_error("fixes", m))?;

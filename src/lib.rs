@@ -4,6 +4,7 @@
 //! terminal; it reports through `engine::Event` and takes `engine::Command`. The
 //! dashboard (`ui`) and the headless face (`headless`) are two views of the same events.
 
+pub mod bench;
 pub mod calendar;
 pub mod cli;
 pub mod config;

@@ -32,7 +32,8 @@ const DEFAULT_LIMIT: u64 = 5_000;
 
 #[derive(Clone, Debug)]
 pub struct SimOptions {
-    pub quota_per_min: u32,
+    /// Requests accepted in any `window` before 429 (per minute with the default window).
+    pub quota: u32,
     pub window: Duration,
     pub latency_ms: u64,
     pub latency_ms_per_1k_bars: f64,
@@ -46,11 +47,11 @@ pub struct SimOptions {
 }
 
 impl SimOptions {
-    /// The simulator a run's configuration asks for (quota: `sim.quota_per_min`, else the
-    /// pace barfill keeps).
+    /// The simulator a run's configuration asks for (quota: `sim.quota`, else the pace
+    /// barfill keeps, scaled to the window).
     pub fn from_config(c: &Config) -> SimOptions {
         SimOptions {
-            quota_per_min: c.sim_quota(),
+            quota: c.sim_quota(),
             window: c.sim.window,
             latency_ms: c.sim.latency_ms,
             latency_ms_per_1k_bars: c.sim.latency_ms_per_1k_bars,
@@ -67,7 +68,7 @@ impl SimOptions {
     /// No latency, no faults, a generous quota: for tests that check data, not timing.
     pub fn fast() -> SimOptions {
         SimOptions {
-            quota_per_min: 100_000,
+            quota: 100_000,
             window: Duration::from_secs(60),
             latency_ms: 0,
             latency_ms_per_1k_bars: 0.0,
@@ -229,7 +230,7 @@ impl SimState {
         while recent.front().is_some_and(|t| now.duration_since(*t) >= self.opts.window) {
             recent.pop_front();
         }
-        if recent.len() >= self.opts.quota_per_min as usize {
+        if recent.len() >= self.opts.quota as usize {
             let oldest = *recent.front().unwrap();
             return Err(self.opts.window.saturating_sub(now.duration_since(oldest)));
         }
