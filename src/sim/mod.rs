@@ -179,6 +179,23 @@ impl Sim {
     }
 }
 
+/// A range answer of `days` sessions of 1-minute AAPL bars, as the simulator sends it:
+/// for measuring the client's decoding on a realistic body.
+pub fn sample_range_body(days: u32) -> Vec<u8> {
+    let universe = Universe::new(0);
+    let from = calendar::parse_date("2024-01-02").expect("valid");
+    let to = calendar::nth_weekday_from(from, days);
+    let q = MarketQuery {
+        timeframe: "1/minute".parse().expect("valid"),
+        from_ms: calendar::ny_midnight_ms(from),
+        to_ms: calendar::ny_midnight_ms(to + 1) - 1,
+        limit: MAX_LIMIT,
+        desc: false,
+    };
+    let answer = market::range(&universe, "AAPL", &q);
+    wire::range_body("AAPL", true, answer.base, &answer.bars, "0123456789abcdef0123456789abcdef", None)
+}
+
 // ---- handlers ----
 
 type Params = HashMap<String, String>;
