@@ -239,6 +239,8 @@ pub struct Config {
     pub quota_per_min: u32,
     /// How far under the quota the pacer keeps, in percent.
     pub headroom_pct: f64,
+    /// The span over which the server counts its quota (a minute for Polygon).
+    pub quota_window: Duration,
     pub timeout: Duration,
     pub fixes: Fixes,
     pub concurrency: u32,
@@ -265,6 +267,7 @@ impl Config {
             base_url: None,
             quota_per_min: 150,
             headroom_pct: 2.0,
+            quota_window: Duration::from_secs(60),
             timeout: Duration::from_secs(30),
             fixes: Fixes::ALL,
             concurrency: 3,
@@ -357,6 +360,7 @@ struct FileApi {
     base_url: Option<Spanned<String>>,
     quota_per_min: Option<Spanned<i64>>,
     headroom_pct: Option<Spanned<f64>>,
+    quota_window_secs: Option<Spanned<f64>>,
     timeout_secs: Option<Spanned<f64>>,
 }
 
@@ -606,6 +610,9 @@ fn apply_file(config: &mut Config, path: &Path, text: &str) -> Result<(), Config
             return Err(src.at(h, "api.headroom_pct", "must be at least 0 and below 50"));
         }
         config.headroom_pct = *h.get_ref();
+    }
+    if let Some(w) = &api.quota_window_secs {
+        config.quota_window = positive_secs(*w.get_ref()).map_err(|m| src.at(w, "api.quota_window_secs", m))?;
     }
     if let Some(t) = &api.timeout_secs {
         config.timeout = positive_secs(*t.get_ref()).map_err(|m| src.at(t, "api.timeout_secs", m))?;

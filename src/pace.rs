@@ -2,6 +2,7 @@
 //! them after a 429, and additive-increase / multiplicative-decrease of the pace when the
 //! server's real limit turns out lower than the configured one.
 
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,17 +25,27 @@ pub fn pacing_quota(per_min: f64) -> Quota {
     Quota::with_period(period).expect("non-zero period").allow_burst(NonZeroU32::new(1).unwrap())
 }
 
-/// Multiplicative decrease on a 429.
+/// Decrease on a 429 when recent successes say nothing about the real limit.
 const DECREASE: f64 = 0.7;
-/// Additive increase, as a share of the ceiling, after each clean interval.
+/// Pace kept under an estimated limit.
+const UNDER_ESTIMATE: f64 = 0.95;
+/// Increase after each clean quota window, as a share of the current pace.
 const INCREASE_SHARE: f64 = 0.05;
-const CLEAN_INTERVAL: Duration = Duration::from_secs(20);
-/// 429s from requests already in flight are one signal, not several.
-const DECREASE_COOLDOWN: Duration = Duration::from_secs(2);
+/// Quota windows to stay under an estimated limit before probing above it again.
+const PROBATION_WINDOWS: u32 = 5;
+const MIN_RATE_PER_MIN: f64 = 0.5;
 
+/// Fix 2's pacer.
+///
+/// When a 429 says the real limit is below the configured quota, the successes of the
+/// last quota window are the best estimate of that limit, so the pace drops to just
+/// under it in one step. 429s on requests sent before the last change carry no news, and
+/// neither do 429s while the pace is already under the estimate (the server's window is
+/// still draining): those are waited out, not answered with another cut.
 pub struct Pacer {
     clock: MonotonicClock,
     ceiling: f64,
+    window: Duration,
     state: Mutex<PaceState>,
 }
 
@@ -42,8 +53,11 @@ struct PaceState {
     limiter: Arc<Limiter>,
     rate: f64,
     gate_until: Option<Instant>,
-    last_decrease: Option<Instant>,
+    last_change: Option<Instant>,
     clean_since: Instant,
+    /// After a cut to an estimated limit, no probing above it until then.
+    probation_until: Option<Instant>,
+    successes: VecDeque<Instant>,
 }
 
 /// Time a caller spent in `Pacer::acquire`.
@@ -56,8 +70,9 @@ pub struct Waited {
 }
 
 impl Pacer {
-    /// Paces at `quota_per_min` less `headroom_pct` percent.
-    pub fn new(quota_per_min: u32, headroom_pct: f64) -> Pacer {
+    /// Paces at `quota_per_min` less `headroom_pct` percent; `window` is the span over
+    /// which the server counts its quota (a minute for Polygon).
+    pub fn new(quota_per_min: u32, headroom_pct: f64, window: Duration) -> Pacer {
         let ceiling = quota_per_min as f64 * (1.0 - headroom_pct / 100.0);
         let clock = MonotonicClock;
         Pacer {
@@ -65,11 +80,14 @@ impl Pacer {
                 limiter: Arc::new(RateLimiter::direct_with_clock(pacing_quota(ceiling), clock.clone())),
                 rate: ceiling,
                 gate_until: None,
-                last_decrease: None,
+                last_change: None,
                 clean_since: Instant::now(),
+                probation_until: None,
+                successes: VecDeque::new(),
             }),
             clock,
             ceiling,
+            window,
         }
     }
 
@@ -125,36 +143,57 @@ impl Pacer {
         }
     }
 
-    /// A 429 arrived: slow down. Returns the new pace when it changed.
-    pub fn on_rate_limited(&self) -> Option<f64> {
+    /// A request sent at `sent_at` got a 429. Returns the new pace when it changed.
+    pub fn on_rate_limited(&self, sent_at: Instant) -> Option<f64> {
         let now = Instant::now();
         let mut s = self.state.lock().unwrap();
         s.clean_since = now;
-        if s.last_decrease.is_some_and(|t| now.duration_since(t) < DECREASE_COOLDOWN) {
+        if s.last_change.is_some_and(|t| sent_at < t) {
             return None;
         }
-        s.last_decrease = Some(now);
-        let rate = (s.rate * DECREASE).max(1.0);
-        self.set_rate(&mut s, rate);
+        let window = self.window;
+        while s.successes.front().is_some_and(|t| now.duration_since(*t) > window) {
+            s.successes.pop_front();
+        }
+        let in_window = s.successes.len();
+        let target = if in_window >= 2 {
+            in_window as f64 * 60.0 / window.as_secs_f64() * UNDER_ESTIMATE
+        } else {
+            s.rate * DECREASE
+        };
+        if target >= s.rate {
+            return None;
+        }
+        let rate = target.max(MIN_RATE_PER_MIN);
+        if in_window >= 2 {
+            s.probation_until = Some(now + self.window * PROBATION_WINDOWS);
+        }
+        self.set_rate(&mut s, rate, now);
         Some(rate)
     }
 
-    /// A request succeeded: after a clean interval, creep back towards the ceiling.
+    /// A request succeeded. After a clean stretch, creep back towards the ceiling.
     /// Returns the new pace when it changed.
     pub fn on_success(&self) -> Option<f64> {
         let now = Instant::now();
         let mut s = self.state.lock().unwrap();
-        if s.rate >= self.ceiling || now.duration_since(s.clean_since) < CLEAN_INTERVAL {
+        s.successes.push_back(now);
+        if s.successes.len() > 100_000 {
+            s.successes.pop_front();
+        }
+        let probation = s.probation_until.is_some_and(|t| now < t);
+        if s.rate >= self.ceiling || probation || now.duration_since(s.clean_since) < self.window {
             return None;
         }
         s.clean_since = now;
-        let rate = (s.rate + self.ceiling * INCREASE_SHARE).min(self.ceiling);
-        self.set_rate(&mut s, rate);
+        let rate = (s.rate + (s.rate * INCREASE_SHARE).max(1.0)).min(self.ceiling);
+        self.set_rate(&mut s, rate, now);
         Some(rate)
     }
 
-    fn set_rate(&self, s: &mut PaceState, rate: f64) {
+    fn set_rate(&self, s: &mut PaceState, rate: f64, now: Instant) {
         s.rate = rate;
+        s.last_change = Some(now);
         // With a burst of one, a fresh limiter can let at most one extra request through.
         s.limiter = Arc::new(RateLimiter::direct_with_clock(pacing_quota(rate), self.clock.clone()));
     }
@@ -203,27 +242,50 @@ mod tests {
         assert_eq!(max_in_any_minute(pacing_quota(5.0), 3), 5);
     }
 
+    const MINUTE: Duration = Duration::from_secs(60);
+
     #[test]
     fn headroom_lowers_the_ceiling() {
-        let p = Pacer::new(150, 2.0);
+        let p = Pacer::new(150, 2.0, MINUTE);
         assert!((p.ceiling_per_min() - 147.0).abs() < 1e-9);
         assert_eq!(p.rate_per_min(), p.ceiling_per_min());
     }
 
     #[test]
-    fn rate_limit_decreases_once_per_burst_of_429s() {
-        let p = Pacer::new(100, 0.0);
-        assert_eq!(p.on_rate_limited(), Some(70.0));
-        // A second 429 from a request that was already in flight does not count again.
-        assert_eq!(p.on_rate_limited(), None);
-        assert_eq!(p.rate_per_min(), 70.0);
-        // Not yet clean for long enough to speed up.
-        assert_eq!(p.on_success(), None);
+    fn a_429_drops_the_pace_to_just_under_what_succeeded_in_the_window() {
+        let p = Pacer::new(150, 0.0, MINUTE);
+        // The server let 15 requests through this minute, then said 429: its limit is ~15.
+        for _ in 0..15 {
+            assert_eq!(p.on_success(), None);
+        }
+        let sent = Instant::now();
+        assert_eq!(p.on_rate_limited(sent), Some(15.0 * 0.95));
+        // In-flight requests sent before the change carry no news.
+        assert_eq!(p.on_rate_limited(sent), None);
+        // Nor do 429s while the pace is already under the estimate: the window is draining.
+        assert_eq!(p.on_rate_limited(Instant::now()), None);
+        assert_eq!(p.rate_per_min(), 15.0 * 0.95);
+    }
+
+    #[test]
+    fn without_recent_successes_a_429_cuts_the_pace_by_a_share() {
+        let p = Pacer::new(100, 0.0, MINUTE);
+        assert_eq!(p.on_rate_limited(Instant::now()), Some(70.0));
+    }
+
+    #[test]
+    fn the_estimate_scales_with_the_servers_window() {
+        // 5 successes in a 1-second window is 300 a minute.
+        let p = Pacer::new(600, 0.0, Duration::from_secs(1));
+        for _ in 0..5 {
+            p.on_success();
+        }
+        assert_eq!(p.on_rate_limited(Instant::now()), Some(300.0 * 0.95));
     }
 
     #[test]
     fn hold_all_keeps_the_latest_deadline() {
-        let p = Pacer::new(100, 0.0);
+        let p = Pacer::new(100, 0.0, MINUTE);
         p.hold_all(Duration::from_secs(30));
         let first = p.gate_until().unwrap();
         p.hold_all(Duration::from_secs(1));

@@ -98,10 +98,11 @@ impl RetryBudget {
         s.tokens = (s.tokens + self.ratio).min(self.cap);
     }
 
-    pub fn try_spend(&self) -> bool {
+    /// Takes `cost` tokens (1 for a failure, less for a 429) if the bucket holds them.
+    pub fn try_spend(&self, cost: f64) -> bool {
         let mut s = self.inner.lock().unwrap();
-        if s.tokens >= 1.0 {
-            s.tokens -= 1.0;
+        if s.tokens >= cost {
+            s.tokens -= cost;
             s.spent += 1;
             true
         } else {
@@ -171,12 +172,14 @@ mod tests {
     #[test]
     fn budget_refills_with_successes() {
         let b = RetryBudget::new(2.0, 0.5);
-        assert!(b.try_spend());
-        assert!(b.try_spend());
-        assert!(!b.try_spend());
+        assert!(b.try_spend(1.0));
+        assert!(b.try_spend(1.0));
+        assert!(!b.try_spend(1.0));
         b.on_success();
-        assert!(!b.try_spend());
+        assert!(!b.try_spend(1.0));
+        assert!(b.try_spend(0.25), "a 429 costs less");
         b.on_success();
-        assert!(b.try_spend());
+        assert!(b.try_spend(0.5));
+        assert!(!b.try_spend(1.0));
     }
 }

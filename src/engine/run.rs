@@ -87,7 +87,7 @@ pub fn start(config: Arc<Config>, source: Source, store: Store, plan: Plan) -> a
     let for_writer = emitter.clone();
     let (writer, writer_tx) = Writer::spawn(store, run_id, move |e| for_writer.emit(e));
     let client = Client::new(&source.base_url, source.key.clone(), config.timeout)?;
-    let pacer = Pacer::new(config.quota_per_min, config.headroom_pct);
+    let pacer = Pacer::new(config.quota_per_min, config.headroom_pct, config.quota_window);
     let (settings_tx, settings_rx) = watch::channel(settings);
     let rows: Vec<RowMeta> = plan
         .rows

@@ -384,20 +384,20 @@ async fn attempt(ctx: &Ctx, row: Option<usize>, url: &Url, visited: &HashSet<Str
                 && let Some(rate) = ctx.pacer.on_success()
             {
                 ctx.emit(Event::Pace { per_min: rate });
-                ctx.emitter.notice(Level::Info, format!("no 429 for a while: pace raised to {rate:.0}/min"));
+                ctx.emitter.notice(Level::Info, format!("no 429 for a while: pace raised to {rate:.1}/min"));
             }
             Ok(page)
         }
         Err(e) => {
             if e.is_rate_limit()
                 && settings.fixes.batching
-                && let Some(rate) = ctx.pacer.on_rate_limited()
+                && let Some(rate) = ctx.pacer.on_rate_limited(started)
             {
                 ctx.emit(Event::Pace { per_min: rate });
                 ctx.emitter.notice(
                     Level::Warn,
                     format!(
-                        "429 while pacing: the server's limit is lower than configured; pace lowered to {rate:.0}/min"
+                        "429 while pacing: the server's limit is below the configured quota; pace now {rate:.1}/min"
                     ),
                 );
             }
@@ -438,7 +438,9 @@ async fn fetch_page(
     .adjust(|e: &Attempt, proposed: Option<Duration>| {
         let Attempt::Fetch(err) = e else { return None };
         let wait = policy.adjust(err, proposed?);
-        if !ctx.budget.try_spend() {
+        // A 429 is the server asking for patience, not failing: it costs a quarter.
+        let cost = if err.is_rate_limit() { 0.25 } else { 1.0 };
+        if !ctx.budget.try_spend(cost) {
             budget_spent.store(true, Ordering::Relaxed);
             return None;
         }
