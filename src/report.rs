@@ -216,9 +216,14 @@ impl Report {
             "  (seconds summed over workers; the writer works beside them and held them {:.1}s)",
             self.writer_blocked_s
         );
+        let settled = if self.pace_per_min < self.quota_per_min as f64 * 0.9 {
+            ", settled there after 429s: the server's real limit is lower"
+        } else {
+            ""
+        };
         let _ = writeln!(
             s,
-            "  Requests:       {} ({:.1}/min against a quota of {}/min; pace {:.0}/min)",
+            "  Requests:       {} ({:.1}/min against a quota of {}/min; pace {:.1}/min{settled})",
             self.requests, self.requests_per_min, self.quota_per_min, self.pace_per_min
         );
         let _ = writeln!(
