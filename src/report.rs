@@ -221,10 +221,15 @@ impl Report {
         } else {
             ""
         };
+        let pace = if self.fixes.contains('2') {
+            format!("pace {:.1}/min{settled}", self.pace_per_min)
+        } else {
+            "no client-side pacing (fix 2 off)".to_string()
+        };
         let _ = writeln!(
             s,
-            "  Requests:       {} ({:.1}/min against a quota of {}/min; pace {:.1}/min{settled})",
-            self.requests, self.requests_per_min, self.quota_per_min, self.pace_per_min
+            "  Requests:       {} ({:.1}/min against a quota of {}/min; {pace})",
+            self.requests, self.requests_per_min, self.quota_per_min
         );
         let _ = writeln!(
             s,
