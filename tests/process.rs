@@ -370,3 +370,37 @@ fn the_simulator_binds_to_loopback_and_warns_otherwise() {
     assert!(out.contains("listening on http://0.0.0.0:"), "{out}");
     assert!(err.contains("reachable from other machines"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_the_run_clearly_and_loses_nothing_stored() {
+    let sim = Sim::start_local(SimOptions::fast()).await.unwrap();
+    let want = reference_dump(&sim).await;
+    let (_t, dir) = tmp();
+    let db = dir.join("full.db");
+    let args = workload_args(&db, &sim.base_url());
+    // A file-size limit makes writes past 10 MB fail with EFBIG, which SQLite reports as a
+    // full disk. SIGXFSZ is ignored (and stays ignored across exec) so the write fails
+    // instead of the signal killing the process.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 20000; exec \"$0\" \"$@\"")
+        .arg(BIN)
+        .args(&args)
+        .env("HOME", dir.join("home"))
+        .env_remove("MASSIVE_API_KEY")
+        .env_remove("POLYGON_API_KEY")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{err}\n{text}");
+    assert!(err.contains("the disk is full"), "{err}");
+    assert!(text.contains("database write failed"), "{text}");
+    // What was committed is whole: every finished window's bars are there, and a run
+    // without the limit completes the same database as an uninterrupted one.
+    let stored = dump(&db);
+    assert!(!stored.is_empty());
+    let status = barfill(&dir).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+    assert!(status.success());
+    assert_eq!(dump(&db), want);
+}

@@ -282,11 +282,11 @@ async fn coordinate(
     drop(ctx); // the last sender: the writer drains and ends
     let writer_result = tokio::task::spawn_blocking(move || writer.finish()).await.unwrap_or(Err("join".into()));
     let mut report = report;
-    if let Err(e) = writer_result
-        && report.status != "failed"
-    {
+    if let Err(e) = writer_result {
         report.status = "failed".into();
-        report.note = Some(format!("database write failed: {e}"));
+        report.note = Some(format!(
+            "database write failed: {e}; every page committed before it is kept, and the next run resumes"
+        ));
     }
     tracing::info!(status = %report.status, wall_s = report.wall_s, requests = report.requests, bars = report.bars, "run finished");
     emitter.emit(Event::RunFinished(Box::new(report.clone())));

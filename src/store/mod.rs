@@ -99,6 +99,29 @@ pub fn explain(e: &rusqlite::Error) -> String {
     }
 }
 
+/// Like `explain`, with the operating system's reason for an I/O error when SQLite kept
+/// it: a full disk shows up as "disk I/O error" otherwise.
+pub fn explain_on(conn: &Connection, e: &rusqlite::Error) -> String {
+    if e.sqlite_error_code() == Some(ErrorCode::SystemIoFailure) {
+        // SAFETY: the handle belongs to `conn`, which outlives this call, and
+        // sqlite3_system_errno only reads the connection's last OS error code.
+        let errno = unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) };
+        if errno != 0 {
+            let os = std::io::Error::from_raw_os_error(errno);
+            let what = match os.kind() {
+                std::io::ErrorKind::StorageFull
+                | std::io::ErrorKind::FileTooLarge
+                | std::io::ErrorKind::QuotaExceeded => {
+                    "the disk is full; nothing after the last committed page was written"
+                }
+                _ => "disk I/O error",
+            };
+            return format!("{what} ({os})");
+        }
+    }
+    explain(e)
+}
+
 /// An open database, checked, with the run lock held.
 pub struct Store {
     pub path: PathBuf,

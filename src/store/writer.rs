@@ -9,7 +9,7 @@ use std::time::Instant;
 use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Store, explain, now_ms};
+use super::{Store, explain, explain_on, now_ms};
 use crate::calendar;
 use crate::engine::events::{Event, WindowDone};
 use crate::polygon::Bar;
@@ -83,7 +83,7 @@ fn writer_loop(
                         windows: finished.into_iter().map(|f| f.done).collect(),
                     }),
                     Err(e) => {
-                        let message = explain(&e);
+                        let message = explain_on(conn, &e);
                         tracing::error!(%message, "page not written; the run stops");
                         emit(Event::Notice {
                             level: crate::engine::events::Level::Error,
