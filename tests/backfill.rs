@@ -241,3 +241,16 @@ async fn a_plan_limit_fails_only_the_older_windows_and_says_which() {
     assert!(failed[0].starts_with("2024-01-01..2024-03-12: 403 plan limit"), "{}", failed[0]);
     assert_eq!(report.retries, 0, "a plan limit is not retried");
 }
+
+#[tokio::test]
+async fn a_staggered_worker_whose_turn_never_comes_does_not_hold_the_run_open() {
+    let sim = fast_sim().await;
+    let (_t, dir) = tmp();
+    let mut config = config(&dir, &["AAPL"], &["1/day"], FROM, TO);
+    // The second and third workers would start after 10 and 20 minutes.
+    config.stagger = std::time::Duration::from_secs(600);
+    let finished = tokio::time::timeout(std::time::Duration::from_secs(120), run(&config, source(&sim))).await;
+    let (report, _) = finished.expect("the run ended when its work did, not when the last stagger ran out");
+    assert_eq!(report.status, "done");
+    assert_eq!(report.windows_done, 1);
+}

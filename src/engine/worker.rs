@@ -124,10 +124,20 @@ impl Ctx {
 /// run stops, or the worker is no longer needed.
 pub async fn run_worker(ctx: Arc<Ctx>, slot: usize, start_after: Duration) {
     ctx.workers_alive.fetch_add(1, Ordering::Relaxed);
-    if !start_after.is_zero() {
+    // A staggered worker whose turn never comes (the work ran out first) must not hold
+    // the run open until its start time.
+    let start_at = tokio::time::Instant::now() + start_after;
+    while tokio::time::Instant::now() < start_at {
+        let notified = ctx.work_changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if ctx.sched.lock().unwrap().is_empty() {
+            break;
+        }
         tokio::select! {
-            _ = ctx.cancel.cancelled() => {}
-            _ = tokio::time::sleep(start_after) => {}
+            _ = ctx.cancel.cancelled() => break,
+            _ = tokio::time::sleep_until(start_at) => break,
+            _ = &mut notified => {}
         }
     }
     loop {
