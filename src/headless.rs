@@ -59,12 +59,14 @@ impl Headless {
         }
     }
 
+    /// Requests a minute over the last minute, or over the run so far when it is younger.
     fn per_min(&mut self) -> usize {
         let now = Instant::now();
         while self.recent.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60)) {
             self.recent.pop_front();
         }
-        self.recent.len()
+        let span = self.started.elapsed().as_secs_f64().clamp(1.0, 60.0);
+        (self.recent.len() as f64 * 60.0 / span).round() as usize
     }
 
     fn status(&mut self) -> String {
