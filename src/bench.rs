@@ -129,7 +129,7 @@ impl Workload {
 
     fn sim_options(&self) -> SimOptions {
         SimOptions {
-            quota: ((self.quota_per_min as f64 * self.window_secs / 60.0).round() as u32).max(1),
+            quota: Some(((self.quota_per_min as f64 * self.window_secs / 60.0).round() as u32).max(1)),
             window: Duration::from_secs_f64(self.window_secs),
             latency_ms: self.latency_ms,
             latency_ms_per_1k_bars: self.latency_ms_per_1k_bars,
@@ -517,7 +517,7 @@ mod tests {
         let q = Workload::for_profile(Profile::Quick);
         assert_eq!(q.plan().floor_requests(), 5 * 19);
         assert_eq!(q.best_concurrency(2.0), 4);
-        assert_eq!(q.sim_options().quota, 200);
+        assert_eq!(q.sim_options().quota, Some(200));
         let l = Workload::for_profile(Profile::Latency);
         assert_eq!(l.best_concurrency(2.0), 16);
     }

@@ -410,7 +410,7 @@ async fn sim_command(args: SimArgs) -> ExitCode {
             eprintln!("error: --quota: must be at least 1");
             return ExitCode::from(exit::BAD_INPUT);
         }
-        opts.quota = q;
+        opts.quota = Some(q);
     }
     if let Some(w) = args.window_secs {
         if !(w > 0.0 && w.is_finite()) {
@@ -457,7 +457,7 @@ async fn sim_command(args: SimArgs) -> ExitCode {
     }
     let summary = format!(
         "quota {}/{}s, latency {}ms + {}ms per 1k bars{}{}",
-        opts.quota,
+        opts.quota.unwrap_or(0),
         opts.window.as_secs_f64(),
         opts.latency_ms,
         opts.latency_ms_per_1k_bars,

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::calendar::{self, Day};
+use crate::sim::SimOptions;
 use crate::timeframe::Timeframe;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.massive.com";
@@ -188,40 +189,6 @@ impl Faults {
 }
 
 #[derive(Clone, Debug)]
-pub struct SimConfig {
-    /// Requests the server accepts per window; `None` means the quota barfill keeps,
-    /// scaled to the window.
-    pub quota: Option<u32>,
-    pub window: Duration,
-    pub latency_ms: u64,
-    pub latency_ms_per_1k_bars: f64,
-    pub retry_after: bool,
-    /// Requests for history before this day get 403, as a plan limit would.
-    pub plan_from: Option<Day>,
-    pub extra_tickers: u32,
-    pub seed: u64,
-    pub faults: Faults,
-    pub stall: Duration,
-}
-
-impl Default for SimConfig {
-    fn default() -> Self {
-        SimConfig {
-            quota: None,
-            window: Duration::from_secs(60),
-            latency_ms: 60,
-            latency_ms_per_1k_bars: 10.0,
-            retry_after: false,
-            plan_from: None,
-            extra_tickers: 2000,
-            seed: 1,
-            faults: Faults::default(),
-            stall: Duration::from_secs(60),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
 pub struct Config {
     pub symbols: Vec<String>,
     pub timeframes: Vec<Timeframe>,
@@ -246,7 +213,7 @@ pub struct Config {
     pub concurrency: u32,
     pub stagger: Duration,
     pub retry: RetryConfig,
-    pub sim: SimConfig,
+    pub sim: SimOptions,
     pub config_file: Option<PathBuf>,
     /// Warnings found while loading (a key in a world-readable file, ...).
     pub warnings: Vec<String>,
@@ -273,7 +240,7 @@ impl Config {
             concurrency: 3,
             stagger: Duration::from_secs(5),
             retry: RetryConfig { max_attempts: 8, budget: 20.0, budget_ratio: 0.2 },
-            sim: SimConfig::default(),
+            sim: SimOptions::default(),
             config_file: None,
             warnings: Vec::new(),
         }

@@ -97,7 +97,7 @@ async fn unknown_tickers_store_nothing_but_finish() {
 async fn a_run_with_the_quota_biting_completes_and_counts_every_hit() {
     // 10 requests a second at the server, and no client pacing (fix 2 off): 429s galore.
     let mut opts = barfill::sim::SimOptions::fast();
-    opts.quota = 10;
+    opts.quota = Some(10);
     opts.window = std::time::Duration::from_secs(1);
     let sim = barfill::sim::Sim::start_local(opts).await.unwrap();
     let (_t, dir) = tmp();
@@ -121,7 +121,7 @@ async fn a_run_with_the_quota_biting_completes_and_counts_every_hit() {
 async fn pacing_adapts_when_the_real_limit_is_far_below_the_configured_one() {
     // Configured 1800/min; the server allows 3 a second (180/min): ten times less.
     let mut opts = barfill::sim::SimOptions::fast();
-    opts.quota = 3;
+    opts.quota = Some(3);
     opts.window = std::time::Duration::from_secs(1);
     let sim = barfill::sim::Sim::start_local(opts).await.unwrap();
     let (_t, dir) = tmp();

@@ -30,55 +30,58 @@ use market::{Query as MarketQuery, Universe};
 const MAX_LIMIT: u64 = 50_000;
 const DEFAULT_LIMIT: u64 = 5_000;
 
+/// The simulator's settings: `[sim]` in the config, `barfill sim`'s flags, or a test's.
 #[derive(Clone, Debug)]
 pub struct SimOptions {
-    /// Requests accepted in any `window` before 429 (per minute with the default window).
-    pub quota: u32,
+    /// Requests accepted in any `window` before 429; `None` means the quota barfill
+    /// keeps, scaled to the window.
+    pub quota: Option<u32>,
     pub window: Duration,
     pub latency_ms: u64,
     pub latency_ms_per_1k_bars: f64,
     pub retry_after: bool,
+    /// Requests for history before this day get 403, as a plan limit would.
     pub plan_from: Option<Day>,
     pub extra_tickers: u32,
     pub seed: u64,
     pub faults: Faults,
     pub stall: Duration,
+    /// Only `barfill sim --api-key` sets one; a run's embedded simulator needs none.
     pub api_key: Option<ApiKey>,
 }
 
-impl SimOptions {
-    /// The simulator a run's configuration asks for (quota: `sim.quota`, else the pace
-    /// barfill keeps, scaled to the window).
-    pub fn from_config(c: &Config) -> SimOptions {
+impl Default for SimOptions {
+    fn default() -> Self {
         SimOptions {
-            quota: c.sim_quota(),
-            window: c.sim.window,
-            latency_ms: c.sim.latency_ms,
-            latency_ms_per_1k_bars: c.sim.latency_ms_per_1k_bars,
-            retry_after: c.sim.retry_after,
-            plan_from: c.sim.plan_from,
-            extra_tickers: c.sim.extra_tickers,
-            seed: c.sim.seed,
-            faults: c.sim.faults.clone(),
-            stall: c.sim.stall,
+            quota: None,
+            window: Duration::from_secs(60),
+            latency_ms: 60,
+            latency_ms_per_1k_bars: 10.0,
+            retry_after: false,
+            plan_from: None,
+            extra_tickers: 2000,
+            seed: 1,
+            faults: Faults::default(),
+            stall: Duration::from_secs(60),
             api_key: None,
         }
+    }
+}
+
+impl SimOptions {
+    /// The simulator a run's configuration asks for, its quota resolved.
+    pub fn from_config(c: &Config) -> SimOptions {
+        SimOptions { quota: Some(c.sim_quota()), ..c.sim.clone() }
     }
 
     /// No latency, no faults, a generous quota: for tests that check data, not timing.
     pub fn fast() -> SimOptions {
         SimOptions {
-            quota: 100_000,
-            window: Duration::from_secs(60),
+            quota: Some(100_000),
             latency_ms: 0,
             latency_ms_per_1k_bars: 0.0,
-            retry_after: false,
-            plan_from: None,
             extra_tickers: 50,
-            seed: 1,
-            faults: Faults::default(),
-            stall: Duration::from_secs(60),
-            api_key: None,
+            ..SimOptions::default()
         }
     }
 }
@@ -123,6 +126,7 @@ impl SimStats {
 
 struct SimState {
     opts: SimOptions,
+    quota: usize,
     universe: Universe,
     recent: Mutex<VecDeque<Instant>>,
     counter: AtomicU64,
@@ -144,6 +148,7 @@ impl Sim {
         let stats = Arc::new(SimStats::default());
         let state = Arc::new(SimState {
             universe: Universe::new(opts.extra_tickers),
+            quota: opts.quota.unwrap_or(u32::MAX) as usize,
             opts,
             recent: Mutex::new(VecDeque::new()),
             counter: AtomicU64::new(0),
@@ -247,7 +252,7 @@ impl SimState {
         while recent.front().is_some_and(|t| now.duration_since(*t) >= self.opts.window) {
             recent.pop_front();
         }
-        if recent.len() >= self.opts.quota as usize {
+        if recent.len() >= self.quota {
             let oldest = *recent.front().unwrap();
             return Err(self.opts.window.saturating_sub(now.duration_since(oldest)));
         }
