@@ -18,3 +18,4 @@ pub mod retry;
 pub mod sim;
 pub mod store;
 pub mod timeframe;
+pub mod ui;
