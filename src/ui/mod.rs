@@ -99,13 +99,14 @@ pub async fn run_dashboard(config: Arc<Config>, source: Source, first: RunHandle
         tokio::select! {
             _ = tick.tick() => {
                 let now = Instant::now();
-                if let Some(l) = live.as_mut() {
-                    drain(&mut l.events, &mut app, now);
-                }
+                // Log lines first: they were written before the events now waiting.
                 if let Some(feed) = &log {
                     for line in feed.take() {
                         app.push_log(line);
                     }
+                }
+                if let Some(l) = live.as_mut() {
+                    drain(&mut l.events, &mut app, now);
                 }
                 for text in terminal::take_held_panics() {
                     app.push_log(LogLine { at: now, level: Level::Error, text: text.clone() });

@@ -55,7 +55,11 @@ impl TerminalGuard {
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore();
-        set_hook(self.previous_hook.clone());
+        // While unwinding the hook cannot be changed (std panics, then aborts); ours only
+        // passes panics on once the screen is given back, so it may stay.
+        if !std::thread::panicking() {
+            set_hook(self.previous_hook.clone());
+        }
     }
 }
 
@@ -81,13 +85,25 @@ fn install_hook(previous: Arc<Hook>, ui_thread: ThreadId) {
     std::panic::set_hook(Box::new(move |info| {
         let on_ui_thread = std::thread::current().id() == ui_thread;
         if OWNED.load(Ordering::SeqCst) && !on_ui_thread {
-            let thread = std::thread::current().name().unwrap_or("unnamed").to_string();
             if let Ok(mut held) = HELD_PANICS.try_lock() {
-                held.push(format!("thread '{thread}' panicked: {info}"));
+                held.push(describe(info));
             }
             return;
         }
         restore();
         previous(info);
     }));
+}
+
+/// One line: the log pane has no room for the usual two.
+fn describe(info: &PanicHookInfo<'_>) -> String {
+    let thread = std::thread::current().name().unwrap_or("unnamed").to_string();
+    let payload = info
+        .payload()
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into());
+    let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+    format!("thread '{thread}' panicked{place}: {}", payload.replace('\n', " "))
 }
