@@ -16,7 +16,7 @@ use crate::ui::format::{clip, thousands};
 pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
     let Some(row) = app.selected_row() else { return };
     let popup = centered(area, 94, 76, 76, 20);
-    let title = format!(" {} {} · recent requests ", row.ticker, row.timeframe);
+    let title = format!(" {} {} · recent requests (…/range/{}/from/to) ", row.ticker, row.timeframe, row.timeframe);
     let block =
         pane(title, true).title_bottom(Line::styled(" Up/Down other rows · Esc closes ", dim()).right_aligned());
     let inner = block.inner(popup);
@@ -48,6 +48,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
         frame.render_widget(Line::styled("no request for this row yet", dim()), table_area);
         return;
     }
+    let prefix = format!("/v2/aggs/ticker/{}/range/{}/", row.ticker, row.timeframe);
     let path_w = table_area.width.saturating_sub(5 + 7 + 6 + 7 + 4) as usize;
     let rows = row.recent.iter().rev().take(table_area.height.saturating_sub(1) as usize).map(|(at, r)| {
         // The status when there is one, else what went wrong (timeout, reset, malformed).
@@ -57,9 +58,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
             (Some(s), Some(_)) => (s.to_string(), bad()),
             (None, kind) => (kind.unwrap_or("-").to_string(), bad()),
         };
+        // The row already names the ticker and timeframe; the dates are what tell pages apart.
+        let path = r.path.strip_prefix(&prefix).unwrap_or(&r.path);
         let what = match (&r.message, r.error) {
-            (Some(m), Some(_)) => format!("{}  {m}", r.path),
-            _ => r.path.clone(),
+            (Some(m), Some(_)) => format!("{path}  {m}"),
+            _ => path.to_string(),
         };
         Row::new([
             Cell::from(stamp(app, *at)),
@@ -69,7 +72,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
             Cell::from(clip(&what, path_w)),
         ])
     });
-    let header = Row::new(["time", "status", "secs", "bars", "path"]).style(dim().add_modifier(Modifier::BOLD));
+    let header = Row::new(["time", "status", "secs", "bars", "request"]).style(dim().add_modifier(Modifier::BOLD));
     let widths = [
         Constraint::Length(5),
         Constraint::Length(7),

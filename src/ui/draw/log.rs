@@ -13,7 +13,7 @@ use crate::ui::format::clip;
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let mut title = vec![Span::raw(" Log ")];
     if app.view.log_scroll > 0 {
-        title.push(Span::styled(format!("({} lines back, End follows) ", app.view.log_scroll), dim()));
+        title.push(Span::styled(format!("(scrolled back {}, End follows) ", app.view.log_scroll), dim()));
     }
     let block = pane(Line::from(title), focused(app, Focus::Log));
     let inner = block.inner(area);
