@@ -541,26 +541,28 @@ impl App {
         within_minute(&self.rate.recent_429, now)
     }
 
-    /// Requests per minute over time: `(seconds since the run started, rate)`, one point
-    /// per bucket, each over the minute (or the part of it the run has lived) before it.
+    /// Requests in the trailing minute over time: `(seconds since the run started, count)`,
+    /// one point per bucket and one for the present. Not scaled up in the first minute:
+    /// the count in the last 60 s is what a per-minute quota holds against the run.
     pub fn rate_series(&self, now: Instant) -> Vec<(f64, f64)> {
         let Some(start) = self.run_started else { return Vec::new() };
         let elapsed = now.saturating_duration_since(start).as_secs_f64();
+        // An ended run's line ends with it; a quiet spell (a pause) still counts as zeros.
+        let end = self.report.as_ref().map(|r| r.wall_s).unwrap_or(elapsed);
         let per_minute = (60.0 / BUCKET_S) as usize;
-        let complete = ((elapsed / BUCKET_S) as usize).min(self.rate.buckets.len());
+        let complete = (end / BUCKET_S) as usize;
+        let count = |i: usize| self.rate.buckets.get(i).copied().unwrap_or(0);
         let mut points = Vec::with_capacity(complete + 1);
         let mut sum: u32 = 0;
         for i in 0..complete {
-            sum += self.rate.buckets[i];
+            sum += count(i);
             if i >= per_minute {
-                sum -= self.rate.buckets[i - per_minute];
+                sum -= count(i - per_minute);
             }
-            let t = (i + 1) as f64 * BUCKET_S;
-            points.push((t, sum as f64 * 60.0 / t.min(60.0)));
+            points.push(((i + 1) as f64 * BUCKET_S, sum as f64));
         }
         if elapsed > 0.0 && self.report.is_none() {
-            let n = self.requests_last_minute(now);
-            points.push((elapsed, n as f64 * 60.0 / elapsed.min(60.0)));
+            points.push((elapsed, self.requests_last_minute(now) as f64));
         }
         points
     }
@@ -856,9 +858,13 @@ mod tests {
         }
         let series = app.rate_series(t0 + secs(60.0));
         assert_eq!(series.len(), 13, "12 whole buckets and the present");
-        assert_eq!(series[0], (5.0, 3.0 * 60.0 / 5.0));
+        assert_eq!(series[0], (5.0, 3.0));
+        assert_eq!(series[5], (30.0, 15.0));
         assert_eq!(series[11], (60.0, 30.0));
         assert_eq!(series[12], (60.0, 30.0));
+        // A window slides: at 90 s only the requests after 30 s count.
+        let later = app.rate_series(t0 + secs(90.0));
+        assert_eq!(later[17], (90.0, 15.0));
         // A minute later with no requests the rate falls to zero.
         assert_eq!(app.requests_last_minute(t0 + secs(130.0)), 0);
     }

@@ -23,17 +23,18 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
     frame.render_widget(block, area);
 
     let quota = app.quota_per_min() as f64;
-    let now_rate = if app.report.is_some() {
-        app.report.as_ref().map(|r| r.requests_per_min).unwrap_or(0.0)
-    } else {
-        let secs = app.elapsed(now).min(60.0);
-        if secs > 0.0 { app.requests_last_minute(now) as f64 * 60.0 / secs } else { 0.0 }
+    let t = &app.tally;
+    // The line's colour, so the figure reads as the chart's legend.
+    let style = bold().fg(Color::Cyan);
+    let rate = match &app.report {
+        // Over a short run an average per minute would be an extrapolation; say what happened.
+        Some(r) if r.wall_s < 60.0 => field("requests ", format!("{} in {}", r.requests, duration(r.wall_s)), style),
+        Some(r) => field("average ", format!("{:.0}/min", r.requests_per_min), style),
+        None => field("last 60s ", app.requests_last_minute(now).to_string(), style),
     };
     let hits_now = app.hits_last_minute(now);
-    let t = &app.tally;
     let mut items: Vec<Vec<Span>> = Vec::new();
-    let label = if app.report.is_some() { "average " } else { "now " };
-    items.push(field(label, format!("{now_rate:.0}/min"), bold().fg(Color::Cyan)).to_vec());
+    items.push(rate.to_vec());
     items.push(field("quota ", format!("{quota:.0}/min"), Style::new().fg(Color::Red)).to_vec());
     if app.settings.fixes.batching {
         items.push(field("pace ", format!("{:.0}/min", t.pace_per_min), Style::new().fg(Color::Yellow)).to_vec());
@@ -47,7 +48,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
     let mut waits = field("limiter waits ", app.rate.limiter_waits.to_string(), Style::new()).to_vec();
     waits.push(Span::styled(format!(" ({})", duration(t.limiter_s)), dim()));
     items.push(waits);
-    items.push(field("requests ", t.requests.to_string(), Style::new()).to_vec());
+    if app.report.is_none() {
+        items.push(field("requests ", t.requests.to_string(), Style::new()).to_vec());
+    }
 
     let lines = flow(items, inner.width);
     let [text, chart_area] =
