@@ -276,11 +276,11 @@ async fn run(common: &Common, headless_flag: bool, json: Option<&std::path::Path
             return ExitCode::from(exit::FAILED);
         }
     };
-    let (reports, abandoned, errors) = if dashboard {
+    let (reports, abandoned, run_lost, errors) = if dashboard {
         let out = ui::run_dashboard(config.clone(), source, handle, feed).await;
-        (out.reports, out.abandoned, out.errors)
+        (out.reports, out.abandoned, out.run_lost, out.errors)
     } else {
-        (vec![headless::drive(handle).await], false, Vec::new())
+        (vec![headless::drive(handle).await], false, false, Vec::new())
     };
     if let Some(sim) = sim {
         sim.stop().await;
@@ -298,7 +298,7 @@ async fn run(common: &Common, headless_flag: bool, json: Option<&std::path::Path
         eprintln!("barfill: quit without waiting for the run to finish; the next run resumes from what was written");
         return ExitCode::from(exit::INTERRUPTED);
     }
-    let Some(report) = reports.last() else {
+    let Some(report) = reports.last().filter(|_| !run_lost) else {
         return ExitCode::from(exit::FAILED);
     };
     if let Some(path) = json

@@ -428,10 +428,10 @@ impl App {
         self.view.offset = self.view.offset.min(self.view.selected);
     }
 
-    /// The loop could not start the run the user asked for.
-    pub fn start_failed(&mut self, message: &str, at: Instant) {
+    /// A run could not start, or its task ended without a report: `text` says which.
+    pub fn run_failed(&mut self, text: &str, at: Instant) {
         self.phase = Phase::Finished;
-        let text = format!("cannot start a new run: {}", self.clean(message));
+        let text = self.clean(text);
         self.push_log(LogLine { at, level: Level::Error, text });
     }
 
@@ -471,7 +471,8 @@ impl App {
             Phase::Running if self.stop_requested => "stopping",
             Phase::Running if self.settings.paused => "paused",
             Phase::Running => "running",
-            Phase::Finished => self.report.as_ref().map(|r| r.status.as_str()).unwrap_or("not started"),
+            // No report: the run's task died without one.
+            Phase::Finished => self.report.as_ref().map(|r| r.status.as_str()).unwrap_or("failed"),
         }
     }
 
@@ -929,6 +930,20 @@ mod tests {
         assert_eq!(app.rows[0].requests(), 0);
         assert_eq!(app.status(), "running");
         assert_eq!(app.on_key(key('q'), now), Some(Effect::Quit));
+    }
+
+    #[test]
+    fn a_run_without_a_report_shows_as_failed() {
+        let (mut app, now) = fixtures::running();
+        app.run_failed("the run task failed: panicked", now);
+        assert_eq!(app.status(), "failed");
+        assert!(!app.live());
+        assert_eq!(app.log.back().unwrap().level, Level::Error);
+        let (mut done, now) = fixtures::finished();
+        assert!(matches!(done.on_key(key('r'), now), Some(Effect::NewRun(_))));
+        done.run_failed("cannot start a new run: database in use", now);
+        assert_eq!(done.status(), "done", "the screen still shows the last run");
+        assert!(matches!(done.on_key(key('r'), now), Some(Effect::NewRun(_))), "and r can try again");
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct Outcome {
     pub reports: Vec<Report>,
     /// Quit twice: left without waiting for the last run's report.
     pub abandoned: bool,
+    /// The last run's task ended without a report (it panicked).
+    pub run_lost: bool,
     /// What went wrong on the way, to print once the terminal is back.
     pub errors: Vec<String>,
 }
@@ -72,14 +74,14 @@ pub async fn run_dashboard(config: Arc<Config>, source: Source, first: RunHandle
         Err(e) => {
             eprintln!("warning: cannot open the dashboard ({e}); showing progress here instead");
             let report = crate::headless::drive(first).await;
-            return Outcome { reports: vec![report], abandoned: false, errors: Vec::new() };
+            return Outcome { reports: vec![report], abandoned: false, run_lost: false, errors: Vec::new() };
         }
     };
     let db = config.db.display().to_string();
     let mut app = App::new(Instant::now(), &source.label, &source.base_url, &db, engine::initial_settings(&config))
         .with_secret(source.key.clone());
     app.notices_to_log = log.is_none();
-    let mut outcome = Outcome { reports: Vec::new(), abandoned: false, errors: Vec::new() };
+    let mut outcome = Outcome { reports: Vec::new(), abandoned: false, run_lost: false, errors: Vec::new() };
 
     let (runs_tx, mut runs_rx) = mpsc::unbounded_channel();
     read_runs(config.db.clone(), runs_tx.clone());
@@ -133,11 +135,12 @@ pub async fn run_dashboard(config: Arc<Config>, source: Source, first: RunHandle
                 let now = Instant::now();
                 let mut l = live.take().expect("guarded");
                 drain(&mut l.events, &mut app, now);
+                outcome.run_lost = report.is_err();
                 match report {
                     Ok(report) => outcome.reports.push(report),
                     Err(e) => {
                         let text = format!("the run task failed: {e}");
-                        app.start_failed(&text, now);
+                        app.run_failed(&text, now);
                         outcome.errors.push(text);
                     }
                 }
@@ -156,7 +159,7 @@ pub async fn run_dashboard(config: Arc<Config>, source: Source, first: RunHandle
                         live = Some(handle.into());
                         read_runs(config.db.clone(), runs_tx.clone());
                     }
-                    Err(e) => app.start_failed(&e, Instant::now()),
+                    Err(e) => app.run_failed(&format!("cannot start a new run: {e}"), Instant::now()),
                 }
             }
             _ = signals.recv() => {
