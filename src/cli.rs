@@ -13,7 +13,7 @@ use crate::engine;
 use crate::plan::{self, Plan, Range};
 use crate::report::Report;
 use crate::sim::{Sim, SimOptions};
-use crate::{calendar, headless, logging};
+use crate::{calendar, headless, logging, ui};
 
 /// Exit codes: 0 all stored; 1 the run failed or stopped on an error; 2 bad input;
 /// 3 finished with some windows failed; 130 stopped by a signal.
@@ -258,13 +258,15 @@ async fn run(common: &Common, headless_flag: bool, json: Option<&std::path::Path
         eprintln!("error: --json {}: {e}", path.display());
         return ExitCode::from(exit::BAD_INPUT);
     }
-    // The dashboard is the next step; until it lands every run is headless.
-    let _ = headless_flag;
-    let _log_guard = match logging::init::<tracing_subscriber::layer::Identity>(&config.log_dir, None) {
-        Ok(g) => Some(g),
+    // Like oha: the dashboard only when both streams are a terminal, so pipes, files and
+    // CI get the headless face without asking.
+    let dashboard = !headless_flag && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+    let feed = dashboard.then(ui::LogFeed::new);
+    let (_log_guard, feed) = match logging::init(&config.log_dir, feed.as_ref().map(|f| f.layer())) {
+        Ok(g) => (Some(g), feed),
         Err(e) => {
             eprintln!("warning: {e}; running without a log file");
-            None
+            (None, None)
         }
     };
     let (source, sim) = match engine::resolve_source(&config).await {
@@ -275,32 +277,57 @@ async fn run(common: &Common, headless_flag: bool, json: Option<&std::path::Path
         }
     };
     if sim.is_some() {
-        eprintln!(
+        let text = format!(
             "No API key configured (MASSIVE_API_KEY / POLYGON_API_KEY): running against the embedded simulator at {}.",
             source.base_url
         );
+        if dashboard {
+            tracing::info!("{text}");
+        } else {
+            eprintln!("{text}");
+        }
     }
     tracing::info!(source = %source.label, base = %source.base_url, db = %config.db.display(), "run starting");
     let config = Arc::new(config);
-    let handle = match engine::start(config.clone(), source, store, plan) {
+    let handle = match engine::start(config.clone(), source.clone(), store, plan) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(exit::FAILED);
         }
     };
-    let report = headless::drive(handle).await;
+    let (reports, abandoned, run_lost, errors) = if dashboard {
+        let out = ui::run_dashboard(config.clone(), source, handle, feed).await;
+        (out.reports, out.abandoned, out.run_lost, out.errors)
+    } else {
+        (vec![headless::drive(handle).await], false, false, Vec::new())
+    };
     if let Some(sim) = sim {
         sim.stop().await;
     }
-    print!("{}", report.to_text());
+    for (i, report) in reports.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        print!("{}", report.to_text());
+    }
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    if abandoned {
+        eprintln!("barfill: quit without waiting for the run to finish; the next run resumes from what was written");
+        return ExitCode::from(exit::INTERRUPTED);
+    }
+    let Some(report) = reports.last().filter(|_| !run_lost) else {
+        return ExitCode::from(exit::FAILED);
+    };
     if let Some(path) = json
-        && let Err(e) = headless::write_json(path, &report)
+        && let Err(e) = headless::write_json(path, report)
     {
         eprintln!("error: cannot write {}: {e}", path.display());
         return ExitCode::from(exit::FAILED);
     }
-    exit_for(&report)
+    exit_for(report)
 }
 
 fn check_writable(path: &std::path::Path) -> std::io::Result<()> {

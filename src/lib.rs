@@ -19,3 +19,4 @@ pub mod retry;
 pub mod sim;
 pub mod store;
 pub mod timeframe;
+pub mod ui;

@@ -87,6 +87,11 @@ impl Tally {
         self.backoff_s + self.held_s
     }
 
+    /// The breakdown so far, in the report's terms; the report's own equals it at the end.
+    pub fn breakdown(&self) -> [(&'static str, f64); 4] {
+        breakdown(self.api_s, self.db_s, self.all_backoff_s(), self.limiter_s)
+    }
+
     pub fn report(&self, info: &RunInfo, wall_s: f64, end: RunEnd) -> Report {
         Report {
             run_id: info.run_id,
@@ -170,6 +175,11 @@ pub struct Report {
     pub planned_windows: u64,
 }
 
+/// One list of names for the report and the live tally, so the faces cannot drift apart.
+fn breakdown(api_s: f64, db_s: f64, backoff_s: f64, limiter_s: f64) -> [(&'static str, f64); 4] {
+    [("Polygon API", api_s), ("DB Inserts", db_s), ("Backoff waits", backoff_s), ("Limiter waits", limiter_s)]
+}
+
 /// Seconds and share, as the baseline printed them: `312.1s (64%)`.
 pub fn share(secs: f64, total: f64) -> String {
     let pct = if total > 0.0 { secs / total * 100.0 } else { 0.0 };
@@ -179,12 +189,7 @@ pub fn share(secs: f64, total: f64) -> String {
 impl Report {
     /// The four ways worker time went, in the baseline's terms.
     pub fn breakdown(&self) -> [(&'static str, f64); 4] {
-        [
-            ("Polygon API", self.api_s),
-            ("DB Inserts", self.db_s),
-            ("Backoff waits", self.backoff_s),
-            ("Limiter waits", self.limiter_s),
-        ]
+        breakdown(self.api_s, self.db_s, self.backoff_s, self.limiter_s)
     }
 
     pub fn to_text(&self) -> String {

@@ -1,0 +1,202 @@
+//! A known run, told as engine events at known instants, for the state and render tests.
+
+use std::time::{Duration, Instant};
+
+use crate::calendar::parse_date;
+use crate::config::Fixes;
+use crate::engine::events::{Event, Level, RequestRecord, RowInfo, RowState, RunInfo, Settings, WindowDone};
+use crate::plan::{Estimate, Range};
+use crate::report::{Report, RunEnd, Tally};
+use crate::store::RunRecord;
+use crate::ui::app::{App, LogLine};
+
+pub fn settings() -> Settings {
+    Settings { fixes: Fixes::ALL, concurrency: 3, stagger_secs: 5.0, paused: false }
+}
+
+pub fn range(from: &str, to: &str) -> Range {
+    Range { from: parse_date(from).unwrap(), to: parse_date(to).unwrap() }
+}
+
+/// Four rows over 2024-01-02..2024-05-07 (91 trading days): AAPL minute and day bars,
+/// MSFT minute bars half stored already, MSFT day bars all stored.
+pub fn info() -> RunInfo {
+    let row = |ticker: &str, tf: &str, covered: u32| RowInfo {
+        ticker: ticker.into(),
+        timeframe: tf.parse().unwrap(),
+        weekdays: 91,
+        covered_weekdays: covered,
+    };
+    RunInfo {
+        run_id: 7,
+        source: "simulator".into(),
+        base_url: "http://127.0.0.1:9090".into(),
+        db: "/tmp/bars.db".into(),
+        rows: vec![
+            row("AAPL", "1/minute", 0),
+            row("AAPL", "1/day", 0),
+            row("MSFT", "1/minute", 39),
+            row("MSFT", "1/day", 91),
+        ],
+        settings: settings(),
+        quota_per_min: 150,
+        pace_per_min: 147.0,
+        estimate: Estimate { requests: 5, windows: 4, grouped_days: 0 },
+        floor_requests: 5,
+        floor_s: 2.0,
+        max_attempts: 8,
+    }
+}
+
+pub fn ok(row: Option<usize>, path: &str, bars: u64, secs: f64) -> Event {
+    Event::Request(RequestRecord {
+        row,
+        path: path.into(),
+        status: Some(200),
+        error: None,
+        message: None,
+        secs,
+        bytes: bars * 60,
+        bars,
+    })
+}
+
+pub fn limited(row: Option<usize>, path: &str) -> Event {
+    Event::Request(RequestRecord {
+        row,
+        path: path.into(),
+        status: Some(429),
+        error: Some("429"),
+        message: Some("429 rate limited".into()),
+        secs: 0.05,
+        bytes: 0,
+        bars: 0,
+    })
+}
+
+/// The run's events, each with its second after the start.
+pub fn script() -> Vec<(f64, Event)> {
+    let aapl_min = "/v2/aggs/ticker/AAPL/range/1/minute/2024-01-02/2024-03-12";
+    vec![
+        (0.0, Event::RunStarted(Box::new(info()))),
+        (0.0, Event::RowState { row: 3, state: RowState::Done }),
+        (0.5, Event::RowState { row: 0, state: RowState::Fetching }),
+        (0.5, Event::LimiterWait { secs: 0.4 }),
+        (1.0, ok(Some(0), aapl_min, 49_920, 0.42)),
+        (
+            1.1,
+            Event::Stored {
+                rows: 49_920,
+                secs: 0.05,
+                windows: vec![WindowDone {
+                    row: 0,
+                    range: range("2024-01-02", "2024-03-12"),
+                    bars: 49_920,
+                    requests: 1,
+                }],
+            },
+        ),
+        (2.0, limited(Some(0), "/v2/aggs/ticker/AAPL/range/1/minute/2024-03-13/2024-05-07")),
+        (2.0, Event::Backoff { row: 0, secs: 8.0, reason: "429".into(), held: false }),
+        (2.0, Event::RowState { row: 0, state: RowState::Backoff { secs: 8.0, reason: "429".into() } }),
+        (2.5, Event::Pace { per_min: 102.9 }),
+        (2.5, Event::Notice { level: Level::Warn, text: "429 while pacing: pace lowered to 103/min".into() }),
+        (3.0, limited(None, "/v2/aggs/grouped/locale/us/market/stocks/2024-01-02")),
+        (3.0, Event::Backoff { row: usize::MAX, secs: 3.0, reason: "429".into(), held: false }),
+        (3.5, Event::RowState { row: 2, state: RowState::Fetching }),
+        (3.5, Event::Backoff { row: 2, secs: 1.5, reason: "held after a 429".into(), held: true }),
+        (4.0, ok(Some(2), "/v2/aggs/ticker/MSFT/range/1/minute/2024-02-26/2024-05-07", 49_920, 0.40)),
+        (4.0, Event::WriterBlocked { secs: 0.02 }),
+        (
+            4.1,
+            Event::Stored {
+                rows: 49_920,
+                secs: 0.06,
+                windows: vec![WindowDone {
+                    row: 2,
+                    range: range("2024-02-26", "2024-05-07"),
+                    bars: 49_920,
+                    requests: 1,
+                }],
+            },
+        ),
+        (4.1, Event::RowState { row: 2, state: RowState::Done }),
+        (4.5, Event::RowState { row: 1, state: RowState::Fetching }),
+        (
+            4.6,
+            Event::WindowFailed {
+                row: 1,
+                range: range("2024-01-02", "2024-05-07"),
+                reason: "403 not authorized".into(),
+            },
+        ),
+        (4.6, Event::RowState { row: 1, state: RowState::Failed("403 not authorized".into()) }),
+        (5.0, Event::Resources { cpu_pct: 12.5, rss_mb: 48.0 }),
+        (5.0, Event::Settings(Settings { fixes: Fixes { backoff: false, ..Fixes::ALL }, ..settings() })),
+        (5.0, Event::Notice { level: Level::Info, text: "fix 1 (backoff) OFF".into() }),
+    ]
+}
+
+/// The app after the script, and the instant of the frame to draw (6 s in).
+pub fn running() -> (App, Instant) {
+    let t0 = Instant::now();
+    let mut app = App::new(t0, "simulator", "", "/tmp/bars.db", settings());
+    for (s, e) in script() {
+        app.on_event(e, t0 + secs(s));
+    }
+    app.push_log(LogLine { at: t0 + secs(5.5), level: Level::Error, text: "a worker panicked: boom".into() });
+    app.set_runs(Ok(runs()));
+    (app, t0 + secs(6.0))
+}
+
+/// The same run, ended by the engine's report at 9 s.
+pub fn finished() -> (App, Instant) {
+    let (mut app, _) = running();
+    let t0 = app.started;
+    let mut tally = Tally::default();
+    for (_, e) in script() {
+        tally.apply(&e);
+    }
+    let end = RunEnd {
+        status: "done",
+        note: Some("1 windows failed; see the log for each reason".into()),
+        fixes: "2,3".into(),
+        workers: 3,
+        peak_rss_mb: 51.0,
+        cpu_pct: 9.5,
+    };
+    let report = tally.report(&info(), 9.0, end);
+    app.on_event(Event::RunFinished(Box::new(report)), t0 + secs(9.0));
+    (app, t0 + secs(12.0))
+}
+
+pub fn report_of(app: &App) -> &Report {
+    app.report.as_ref().unwrap()
+}
+
+pub fn runs() -> Vec<RunRecord> {
+    let run =
+        |id: i64, status: &str, fixes: &str, w: i64, wall: Option<f64>, req: i64, hits: i64, bars: i64| RunRecord {
+            id,
+            started_at_ms: 1_700_000_000_000 + id * 1000,
+            status: status.into(),
+            source: "simulator".into(),
+            fixes: fixes.into(),
+            concurrency: w,
+            wall_s: wall,
+            requests: wall.map(|_| req),
+            rate_limit_hits: wall.map(|_| hits),
+            bars: wall.map(|_| bars),
+            success_rate: wall.map(|_| 1.0),
+        };
+    vec![
+        run(7, "running", "1,2,3", 3, None, 0, 0, 0),
+        run(6, "done", "1,2,3", 3, Some(52.3), 125, 0, 2_279_550),
+        run(5, "stopped", "1", 1, Some(140.9), 310, 41, 1_102_000),
+        run(4, "done", "none", 1, Some(487.2), 1_402, 212, 2_279_550),
+    ]
+}
+
+pub fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}

@@ -1,0 +1,264 @@
+//! The one table of key bindings. Key handling, the footer hints and the `?` overlay all
+//! read it, so what the screen says a key does is what the key does.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    ToggleFix(u8),
+    MoreWorkers,
+    FewerWorkers,
+    LongerStagger,
+    ShorterStagger,
+    PauseResume,
+    NewRun,
+    StopRun,
+    Quit,
+    Help,
+    FocusNext,
+    FocusPrev,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Open,
+    Close,
+}
+
+pub struct Binding {
+    pub keys: &'static [(KeyCode, KeyModifiers)],
+    /// How the key is written on screen.
+    pub label: &'static str,
+    pub action: Action,
+    pub help: &'static str,
+    /// Keys and a word or two for the footer; `None` keeps the binding to the `?` overlay.
+    pub footer: Option<(&'static str, &'static str)>,
+}
+
+const NONE: KeyModifiers = KeyModifiers::NONE;
+const SHIFT: KeyModifiers = KeyModifiers::SHIFT;
+const CTRL: KeyModifiers = KeyModifiers::CONTROL;
+
+pub const BINDINGS: &[Binding] = &[
+    Binding {
+        keys: &[(KeyCode::Char('q'), NONE), (KeyCode::Char('c'), CTRL)],
+        label: "q Ctrl-C",
+        action: Action::Quit,
+        help: "quit: stop the run, write what was fetched, restore the terminal",
+        footer: Some(("q", "quit")),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('?'), NONE), (KeyCode::F(1), NONE)],
+        label: "?",
+        action: Action::Help,
+        help: "this help",
+        footer: Some(("?", "help")),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('1'), NONE)],
+        label: "1",
+        action: Action::ToggleFix(1),
+        help: "fix 1 (backoff) on/off, from the next request",
+        footer: None,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('2'), NONE)],
+        label: "2",
+        action: Action::ToggleFix(2),
+        help: "fix 2 (batching and pacing) on/off",
+        footer: None,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('3'), NONE)],
+        label: "3",
+        action: Action::ToggleFix(3),
+        help: "fix 3 (parallel workers) on/off",
+        footer: Some(("1 2 3", "fixes")),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('+'), NONE), (KeyCode::Char('='), NONE)],
+        label: "+",
+        action: Action::MoreWorkers,
+        help: "one more worker (fix 3)",
+        footer: None,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('-'), NONE)],
+        label: "-",
+        action: Action::FewerWorkers,
+        help: "one worker less (fix 3)",
+        footer: Some(("+ -", "workers")),
+    },
+    Binding {
+        keys: &[(KeyCode::Char(']'), NONE)],
+        label: "]",
+        action: Action::LongerStagger,
+        help: "stagger worker starts 1 s more (fix 3)",
+        footer: None,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('['), NONE)],
+        label: "[",
+        action: Action::ShorterStagger,
+        help: "stagger worker starts 1 s less (fix 3)",
+        footer: None,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('p'), NONE), (KeyCode::Char(' '), NONE)],
+        label: "p",
+        action: Action::PauseResume,
+        help: "pause / resume requests",
+        footer: Some(("p", "pause")),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('s'), NONE)],
+        label: "s",
+        action: Action::StopRun,
+        help: "stop the run (fetched pages are written; the next run resumes)",
+        footer: Some(("s", "stop")),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('r'), NONE)],
+        label: "r",
+        action: Action::NewRun,
+        help: "start a new run with the current switches (once this one ended)",
+        footer: Some(("r", "new run")),
+    },
+    Binding {
+        keys: &[(KeyCode::Tab, NONE)],
+        label: "Tab",
+        action: Action::FocusNext,
+        help: "next pane (symbols, log, runs)",
+        footer: None,
+    },
+    Binding {
+        keys: &[(KeyCode::BackTab, SHIFT), (KeyCode::BackTab, NONE)],
+        label: "S-Tab",
+        action: Action::FocusPrev,
+        help: "previous pane",
+        footer: None,
+    },
+    Binding {
+        keys: &[(KeyCode::Up, NONE), (KeyCode::Char('k'), NONE)],
+        label: "Up k",
+        action: Action::Up,
+        help: "move up in the focused pane",
+        footer: None,
+    },
+    Binding {
+        keys: &[(KeyCode::Down, NONE), (KeyCode::Char('j'), NONE)],
+        label: "Down j",
+        action: Action::Down,
+        help: "move down in the focused pane",
+        footer: None,
+    },
+    Binding {
+        keys: &[(KeyCode::PageUp, NONE)],
+        label: "PgUp",
+        action: Action::PageUp,
+        help: "a page up",
+        footer: None,
+    },
+    Binding {
+        keys: &[(KeyCode::PageDown, NONE)],
+        label: "PgDn",
+        action: Action::PageDown,
+        help: "a page down",
+        footer: None,
+    },
+    Binding {
+        keys: &[(KeyCode::Home, NONE), (KeyCode::Char('g'), NONE)],
+        label: "Home g",
+        action: Action::Top,
+        help: "to the top",
+        footer: None,
+    },
+    Binding {
+        keys: &[(KeyCode::End, NONE), (KeyCode::Char('G'), NONE)],
+        label: "End G",
+        action: Action::Bottom,
+        help: "to the bottom (the log follows new lines again)",
+        footer: None,
+    },
+    Binding {
+        keys: &[(KeyCode::Enter, NONE)],
+        label: "Enter",
+        action: Action::Open,
+        help: "open the selected symbol row: its recent requests",
+        footer: Some(("Enter", "details")),
+    },
+    Binding {
+        keys: &[(KeyCode::Esc, NONE)],
+        label: "Esc",
+        action: Action::Close,
+        help: "close the overlay",
+        footer: None,
+    },
+];
+
+/// The action bound to a key press, if any.
+pub fn action_for(key: KeyEvent) -> Option<Action> {
+    // Terminals differ on whether a shifted character also carries SHIFT; the character
+    // itself already says it, so SHIFT alone never changes the meaning of a char key.
+    let mods = match key.code {
+        KeyCode::Char(_) => key.modifiers - KeyModifiers::SHIFT,
+        _ => key.modifiers,
+    };
+    BINDINGS.iter().find_map(|b| {
+        b.keys
+            .iter()
+            .any(|&(code, m)| {
+                let m = match code {
+                    KeyCode::Char(_) => m - KeyModifiers::SHIFT,
+                    _ => m,
+                };
+                code == key.code && m == mods
+            })
+            .then_some(b.action)
+    })
+}
+
+/// The footer's hints, in table order.
+pub fn footer_hints() -> impl Iterator<Item = (&'static str, &'static str)> {
+    BINDINGS.iter().filter_map(|b| b.footer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode, m: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, m)
+    }
+
+    #[test]
+    fn every_binding_resolves_to_its_own_action() {
+        for b in BINDINGS {
+            for &(code, m) in b.keys {
+                assert_eq!(action_for(key(code, m)), Some(b.action), "{} {code:?} {m:?}", b.label);
+            }
+        }
+    }
+
+    #[test]
+    fn no_key_is_bound_twice() {
+        let mut seen = Vec::new();
+        for b in BINDINGS {
+            for &(code, m) in b.keys {
+                let m = if matches!(code, KeyCode::Char(_)) { m - KeyModifiers::SHIFT } else { m };
+                assert!(!seen.contains(&(code, m)), "{code:?} {m:?} bound twice");
+                seen.push((code, m));
+            }
+        }
+    }
+
+    #[test]
+    fn plain_c_is_not_quit_but_ctrl_c_is() {
+        assert_eq!(action_for(key(KeyCode::Char('c'), NONE)), None);
+        assert_eq!(action_for(key(KeyCode::Char('c'), CTRL)), Some(Action::Quit));
+        assert_eq!(action_for(key(KeyCode::Char('+'), SHIFT)), Some(Action::MoreWorkers));
+        assert_eq!(action_for(key(KeyCode::Char('?'), SHIFT)), Some(Action::Help));
+    }
+}

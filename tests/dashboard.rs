@@ -1,0 +1,144 @@
+//! The real binary's dashboard in tmux, against the embedded simulator: it starts, a fix
+//! is toggled and the engine acts on it, `q` stops the run, the terminal is restored, the
+//! report is printed and the bars and the run are in the database.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rusqlite::Connection;
+
+/// Waits are generous: a loaded CI machine is slow, and nothing here depends on speed.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A tmux server of our own, killed when the test ends, however it ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(width: u16, height: u16, shell_command: &str) -> Tmux {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+        let tmux = Tmux { socket: format!("barfill-test-{}-{nanos}", std::process::id()) };
+        let out = tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            shell_command,
+        ]);
+        assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("run tmux")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        let out = self.run(&["send-keys", "-t", "t", keys]);
+        assert!(out.status.success(), "tmux send-keys: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Polls the screen until `done` holds; the last screen is in the failure message.
+    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            if start.elapsed() > PATIENCE {
+                panic!("gave up waiting for {what}; the screen was:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+fn tmux_available() -> bool {
+    Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
+}
+
+/// The number after `label` on the first line that has it.
+fn figure_after(screen: &str, label: &str) -> Option<u64> {
+    let rest = &screen[screen.find(label)? + label.len()..];
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == ',').filter(|c| *c != ',').collect();
+    digits.parse().ok()
+}
+
+fn quoted(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+}
+
+#[test]
+fn dashboard_toggles_a_fix_quits_cleanly_and_keeps_the_bars() {
+    if !tmux_available() {
+        assert!(std::env::var_os("CI").is_none(), "tmux is needed for the dashboard test on CI");
+        eprintln!("skipped: tmux is not installed (the CI script installs it)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = dir.join("bars.db");
+    // The quota keeps the run going for several seconds (8 requests at 29/min), so the
+    // toggle reaches a live engine; everything else points into the temp dir.
+    let command = format!(
+        "cd {dir} && env -u MASSIVE_API_KEY -u POLYGON_API_KEY HOME={dir} XDG_CONFIG_HOME={dir}/config \
+         XDG_DATA_HOME={dir}/data XDG_CACHE_HOME={dir}/cache XDG_STATE_HOME={dir}/state \
+         {bin} --db {db} --symbols AAPL,MSFT --timeframes 1/minute,1/day --from 2024-01-02 --to 2024-06-28 \
+         --quota 30; echo \"barfill exited with $?\"; sleep 600",
+        dir = quoted(dir),
+        bin = quoted(Path::new(env!("CARGO_BIN_EXE_barfill"))),
+        db = quoted(&db),
+    );
+    let tmux = Tmux::start(120, 40, &command);
+
+    let screen = tmux.wait_for("the dashboard", |s| s.contains("RUNNING") && s.contains("[1] backoff  ON"));
+    assert!(screen.contains("simulator"), "{screen}");
+    assert!(screen.contains("Symbols") && screen.contains("Rate limit") && screen.contains("Runs"), "{screen}");
+
+    tmux.keys("1");
+    let screen = tmux.wait_for("fix 1 to go OFF", |s| s.contains("[1] backoff  OFF"));
+    assert!(screen.contains("[2] batching  ON"), "{screen}");
+    tmux.wait_for("the engine's notice in the log", |s| s.contains("fix 1 (backoff) OFF"));
+    tmux.wait_for("bars stored", |s| figure_after(s, "bars ").is_some_and(|n| n > 0));
+
+    tmux.keys("q");
+    let screen = tmux.wait_for("barfill to exit", |s| s.contains("barfill exited with"));
+    assert!(!screen.contains("Rate limit") && !screen.contains("╭"), "the dashboard is gone:\n{screen}");
+    assert!(screen.contains("barfill run #1: stopped"), "the report is printed:\n{screen}");
+    assert!(screen.contains("Polygon API:"), "{screen}");
+    assert!(screen.contains("barfill exited with 130"), "a stopped run exits 130:\n{screen}");
+
+    let conn = Connection::open(&db).unwrap();
+    let bars: i64 = conn.query_row("SELECT count(*) FROM bars", [], |r| r.get(0)).unwrap();
+    assert!(bars > 0, "no bars stored");
+    let (runs, status, fixes): (i64, String, String) = conn
+        .query_row("SELECT count(*), max(status), max(fixes) FROM runs", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap();
+    assert_eq!(runs, 1);
+    assert_eq!(status, "stopped");
+    assert_eq!(fixes, "2,3", "the run is recorded with fix 1 off, as it ended");
+
+    let logs = dir.join("data/barfill/logs");
+    let logged: String = std::fs::read_dir(&logs)
+        .unwrap_or_else(|e| panic!("{}: {e}", logs.display()))
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(logged.contains("fix 1 (backoff) OFF"), "the log file has the notice too:\n{logged}");
+}
