@@ -118,9 +118,9 @@ pub enum Event {
     },
     Request(RequestRecord),
     /// A wait before retrying (`held` when the shared gate holds a worker after another
-    /// worker's 429).
+    /// worker's 429). `row` is `None` for grouped-daily requests, which serve many rows.
     Backoff {
-        row: usize,
+        row: Option<usize>,
         secs: f64,
         reason: String,
         held: bool,

@@ -340,7 +340,7 @@ async fn attempt(ctx: &Ctx, row: Option<usize>, url: &Url, visited: &HashSet<Str
         };
         if !waited.gate.is_zero() {
             ctx.emit(Event::Backoff {
-                row: row.unwrap_or(usize::MAX),
+                row,
                 secs: waited.gate.as_secs_f64(),
                 reason: "held after a 429".into(),
                 held: true,
@@ -465,7 +465,7 @@ async fn fetch_page(
                 state: RowState::Backoff { secs: wait.as_secs_f64(), reason: reason.clone() },
             });
         }
-        ctx.emit(Event::Backoff { row: row.unwrap_or(usize::MAX), secs: wait.as_secs_f64(), reason, held: false });
+        ctx.emit(Event::Backoff { row, secs: wait.as_secs_f64(), reason, held: false });
         tracing::warn!(error = %err, wait_s = wait.as_secs_f64(), "retrying {}", Client::show(url));
         // With fix 2 every worker waits out a 429 together, instead of the others
         // spending the quota that is not there.

@@ -315,7 +315,7 @@ impl App {
                     let i = WAIT_EDGES.iter().rposition(|edge| secs >= *edge).unwrap_or(0);
                     self.backoff.histogram[i] += 1;
                     self.backoff.longest_s = self.backoff.longest_s.max(secs);
-                    if row >= self.rows.len() {
+                    if row.is_none_or(|r| r >= self.rows.len()) {
                         let reason = self.clean(&reason);
                         self.backoff.other.push((at, secs, reason));
                     }
