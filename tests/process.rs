@@ -404,3 +404,33 @@ async fn a_full_disk_stops_the_run_clearly_and_loses_nothing_stored() {
     assert!(status.success());
     assert_eq!(dump(&db), want);
 }
+
+#[test]
+fn a_read_only_database_is_a_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_t, dir) = tmp();
+    let db = dir.join("ro.db");
+    drop(barfill::store::Store::open(&db, true, false).unwrap());
+    let before = std::fs::read(&db).unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
+    // The directory stays writable (for the lock file); only the database is read-only.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let root = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap().trim() == "0";
+    // Root writes through file modes, so run as `nobody` when the tests run as root.
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    let out = cmd
+        .args(["run", "--headless", "--db", db.to_str().unwrap(), "--log-dir", dir.join("logs").to_str().unwrap()])
+        .env("HOME", &dir)
+        .env_remove("MASSIVE_API_KEY")
+        .env_remove("POLYGON_API_KEY")
+        .output()
+        .unwrap();
+    assert_rejected(&out, "the file is read-only");
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}

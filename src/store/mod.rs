@@ -147,11 +147,13 @@ impl Store {
             }
         }
         let lock_path = lock_path(path);
+        // Another user's lock file can still be locked through a read-only handle.
         let lock = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
+            .or_else(|e| if lock_path.exists() { File::open(&lock_path) } else { Err(e) })
             .map_err(|e| err(format!("cannot create lock file {}: {e}", lock_path.display())))?;
         match lock.try_lock() {
             Ok(()) => {}
