@@ -246,14 +246,13 @@ impl Report {
             let parts: Vec<String> = self.errors.iter().map(|(k, v)| format!("{k} x{v}")).collect();
             let _ = writeln!(s, "  Errors:         {}", parts.join(", "));
         }
-        let _ = writeln!(
-            s,
-            "  Bars stored:    {}   Windows: {}   Success rate: {:.2}%",
-            self.bars,
-            self.windows_done,
-            self.success_rate * 100.0
-        );
-        if self.floor_s > 0.0 {
+        let success = if self.windows_done + self.failed_jobs == 0 {
+            "n/a (no window ended)".to_string()
+        } else {
+            format!("{:.2}%", self.success_rate * 100.0)
+        };
+        let _ = writeln!(s, "  Bars stored:    {}   Windows: {}   Success rate: {success}", self.bars, self.windows_done);
+        if self.floor_s > 0.0 && self.status == "done" {
             let _ = writeln!(
                 s,
                 "  Floor:          {:.1}s for {} requests at the quota; this run took {:.2}x the floor",
