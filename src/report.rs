@@ -262,14 +262,16 @@ impl Report {
             );
         }
         let _ = writeln!(s, "  Peak memory:    {:.0} MB   CPU: {:.0}% of one core", self.peak_rss_mb, self.cpu_pct);
-        let mark = |ok: bool| if ok { "met" } else { "MISSED" };
-        let _ = writeln!(
-            s,
-            "  Criteria:       success > 99% {}, CPU < 80% {}, memory < 2 GB {}",
-            mark(self.success_rate > 0.99),
-            mark(self.cpu_pct < 80.0),
-            mark(self.peak_rss_mb < 2048.0)
-        );
+        if self.status == "done" {
+            let mark = |ok: bool| if ok { "met" } else { "MISSED" };
+            let _ = writeln!(
+                s,
+                "  Criteria:       success > 99% {}, CPU < 80% {}, memory < 2 GB {}",
+                mark(self.success_rate > 0.99),
+                mark(self.cpu_pct < 80.0),
+                mark(self.peak_rss_mb < 2048.0)
+            );
+        }
         s
     }
 }
