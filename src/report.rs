@@ -210,7 +210,8 @@ impl Report {
         }
         if self.requests == 0 && self.failed_jobs == 0 && self.status == "done" {
             let _ = writeln!(s, "  Nothing to fetch: every window is already stored (0 requests).");
-            let _ = writeln!(s, "  To fetch more, widen --from/--to, add --symbols or --timeframes, or use another --db.");
+            let _ =
+                writeln!(s, "  To fetch more, widen --from/--to, add --symbols or --timeframes, or use another --db.");
             return s;
         }
         let total: f64 = self.breakdown().iter().map(|(_, v)| v).sum();
@@ -251,7 +252,8 @@ impl Report {
         } else {
             format!("{:.2}%", self.success_rate * 100.0)
         };
-        let _ = writeln!(s, "  Bars stored:    {}   Windows: {}   Success rate: {success}", self.bars, self.windows_done);
+        let _ =
+            writeln!(s, "  Bars stored:    {}   Windows: {}   Success rate: {success}", self.bars, self.windows_done);
         if self.floor_s > 0.0 && self.status == "done" {
             let _ = writeln!(
                 s,

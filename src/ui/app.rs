@@ -956,17 +956,7 @@ mod tests {
     #[test]
     fn navigation_selects_scrolls_and_opens() {
         let t0 = Instant::now();
-        let mut info = fixtures::info();
-        info.rows = (0..500)
-            .map(|i| crate::engine::events::RowInfo {
-                ticker: format!("S{i:03}"),
-                timeframe: "1/day".parse().unwrap(),
-                weekdays: 10,
-                covered_weekdays: 0,
-            })
-            .collect();
-        let mut app = App::new(t0, "simulator", "", "", fixtures::settings());
-        app.on_event(Event::RunStarted(Box::new(info)), t0);
+        let mut app = fixtures::many_rows(t0, 500, |_| 0);
         app.fit_symbols(20);
         let down = KeyEvent::new(KeyCode::Down, KeyModifiers::NONE);
         for _ in 0..25 {

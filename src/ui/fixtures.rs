@@ -137,6 +137,22 @@ pub fn script() -> Vec<(f64, Event)> {
     ]
 }
 
+/// A started run of `n` daily rows `S000`, `S001`, ..., each `covered(i)` days stored.
+pub fn many_rows(t0: Instant, n: usize, covered: impl Fn(u32) -> u32) -> App {
+    let mut info = info();
+    info.rows = (0..n as u32)
+        .map(|i| RowInfo {
+            ticker: format!("S{i:03}"),
+            timeframe: "1/day".parse().unwrap(),
+            weekdays: 10,
+            covered_weekdays: covered(i),
+        })
+        .collect();
+    let mut app = App::new(t0, "simulator", "", "", settings());
+    app.on_event(Event::RunStarted(Box::new(info)), t0);
+    app
+}
+
 /// The app after the script, and the instant of the frame to draw (6 s in).
 pub fn running() -> (App, Instant) {
     let t0 = Instant::now();

@@ -63,17 +63,7 @@ fn symbols_narrow() {
 #[test]
 fn symbols_build_only_the_rows_on_screen() {
     let t0 = Instant::now();
-    let mut info = fixtures::info();
-    info.rows = (0..500)
-        .map(|i| crate::engine::events::RowInfo {
-            ticker: format!("S{i:03}"),
-            timeframe: "1/day".parse().unwrap(),
-            weekdays: 10,
-            covered_weekdays: i % 11,
-        })
-        .collect();
-    let mut app = App::new(t0, "simulator", "", "", fixtures::settings());
-    app.on_event(crate::engine::Event::RunStarted(Box::new(info)), t0);
+    let mut app = fixtures::many_rows(t0, 500, |i| i % 11);
     app.view.selected = 250;
     app.fit_symbols(5);
     let text = pane_at(90, 8, |f, a| symbols::render(f, a, &app, t0));
