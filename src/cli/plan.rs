@@ -1,0 +1,91 @@
+//! `barfill plan`: the request plan, without fetching or writing anything.
+
+use std::process::ExitCode;
+
+use super::{Common, exit, load_config};
+use crate::config::{self, Config};
+use crate::plan::{self, Plan, Range};
+
+pub(super) fn plan_command(common: &Common) -> ExitCode {
+    let config = match load_config(common) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let covered = match crate::store::read_covered(&config.db) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::BAD_INPUT);
+        }
+    };
+    let plan = Plan::new(&config.symbols, &config.timeframes, Range { from: config.from, to: config.to }, &covered);
+    print!("{}", describe_plan(&config, &plan));
+    ExitCode::SUCCESS
+}
+
+/// The plan as text: per row, then totals for the configured fixes, the baseline and
+/// the floor.
+pub fn describe_plan(config: &Config, plan: &Plan) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let source = if config.uses_embedded_sim() {
+        "embedded simulator".to_string()
+    } else {
+        config.base_url.clone().unwrap_or_else(|| config::DEFAULT_BASE_URL.into())
+    };
+    let _ = writeln!(
+        s,
+        "Plan: {} symbols x {} timeframes, {} ({} trading days), against the {source}",
+        plan.symbols.len(),
+        plan.timeframes.len(),
+        plan.range,
+        plan.range.weekdays()
+    );
+    let _ = writeln!(s, "{:<10} {:<10} {:>12} {:>9} {:>9}", "symbol", "timeframe", "days left", "requests", "baseline");
+    for row in &plan.rows {
+        let left: u64 = row.pending.iter().map(|r| r.weekdays() as u64).sum();
+        let (fixed, base) = if left == 0 {
+            (0, 0)
+        } else {
+            (
+                plan::requests_for(row.timeframe, left, crate::polygon::client::MAX_LIMIT),
+                plan::requests_for(row.timeframe, left, crate::polygon::client::DEFAULT_LIMIT),
+            )
+        };
+        let _ =
+            writeln!(s, "{:<10} {:<10} {:>12} {:>9} {:>9}", row.ticker, row.timeframe.to_string(), left, fixed, base);
+    }
+    let quota = config.quota_per_min as f64;
+    let pace = quota * (1.0 - config.headroom_pct / 100.0);
+    let with = plan.estimate(config.fixes.batching);
+    let base = plan.estimate(false);
+    let floor = plan.floor_requests();
+    let _ = writeln!(
+        s,
+        "With fixes {}: {} windows, {} requests{}; at least {:.0}s at {:.0}/min",
+        config.fixes.label(),
+        with.windows,
+        with.requests,
+        if with.grouped_days > 0 { format!(" ({} grouped-daily days)", with.grouped_days) } else { String::new() },
+        plan::seconds_at_quota(with.requests, if config.fixes.batching { pace } else { quota }),
+        if config.fixes.batching { pace } else { quota },
+    );
+    let _ = writeln!(
+        s,
+        "Baseline (no fixes): {} requests; at least {:.0}s at {}/min",
+        base.requests,
+        plan::seconds_at_quota(base.requests, quota),
+        config.quota_per_min
+    );
+    let _ = writeln!(
+        s,
+        "Floor: {} requests = {:.0}s at the quota of {}/min",
+        floor,
+        plan::seconds_at_quota(floor, quota),
+        config.quota_per_min
+    );
+    if floor == 0 {
+        let _ = writeln!(s, "Everything is already stored in {}.", config.db.display());
+    }
+    s
+}

@@ -1,0 +1,120 @@
+//! `barfill` and `barfill run`: one backfill, on the dashboard or headless.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::{Common, exit, load_config};
+use crate::engine;
+use crate::report::Report;
+use crate::{headless, logging, ui};
+
+fn exit_for(report: &Report) -> ExitCode {
+    match report.status.as_str() {
+        "done" if report.failed_jobs == 0 => ExitCode::SUCCESS,
+        "done" => ExitCode::from(exit::PARTIAL),
+        "stopped" => ExitCode::from(exit::INTERRUPTED),
+        _ => ExitCode::from(exit::FAILED),
+    }
+}
+
+pub(super) async fn run(common: &Common, headless_flag: bool, json: Option<&std::path::Path>) -> ExitCode {
+    let config = match load_config(common) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let (store, plan) = match engine::prepare(&config) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::BAD_INPUT);
+        }
+    };
+    if let Some(path) = json
+        && let Err(e) = check_writable(path)
+    {
+        eprintln!("error: --json {}: {e}", path.display());
+        return ExitCode::from(exit::BAD_INPUT);
+    }
+    // Like oha: the dashboard only when both streams are a terminal, so pipes, files and
+    // CI get the headless face without asking.
+    let dashboard = !headless_flag && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+    let feed = dashboard.then(ui::LogFeed::new);
+    let (_log_guard, feed) = match logging::init(&config.log_dir, feed.as_ref().map(|f| f.layer())) {
+        Ok(g) => (Some(g), feed),
+        Err(e) => {
+            eprintln!("warning: {e}; running without a log file");
+            (None, None)
+        }
+    };
+    let (source, sim) = match engine::resolve_source(&config).await {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: cannot start the embedded simulator: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    if sim.is_some() {
+        let text = format!(
+            "No API key configured (MASSIVE_API_KEY / POLYGON_API_KEY): running against the embedded simulator at {}.",
+            source.base_url
+        );
+        if dashboard {
+            tracing::info!("{text}");
+        } else {
+            eprintln!("{text}");
+        }
+    }
+    tracing::info!(source = %source.label, base = %source.base_url, db = %config.db.display(), "run starting");
+    let config = Arc::new(config);
+    let handle = match engine::start(config.clone(), source.clone(), store, plan) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let (reports, abandoned, run_lost, errors) = if dashboard {
+        let out = ui::run_dashboard(config.clone(), source, handle, feed).await;
+        (out.reports, out.abandoned, out.run_lost, out.errors)
+    } else {
+        (vec![headless::drive(handle).await], false, false, Vec::new())
+    };
+    if let Some(sim) = sim {
+        sim.stop().await;
+    }
+    for (i, report) in reports.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        print!("{}", report.to_text());
+    }
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    if abandoned {
+        eprintln!("barfill: quit without waiting for the run to finish; the next run resumes from what was written");
+        return ExitCode::from(exit::INTERRUPTED);
+    }
+    let Some(report) = reports.last().filter(|_| !run_lost) else {
+        return ExitCode::from(exit::FAILED);
+    };
+    if let Some(path) = json
+        && let Err(e) = headless::write_json(path, report)
+    {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        return ExitCode::from(exit::FAILED);
+    }
+    exit_for(report)
+}
+
+fn check_writable(path: &std::path::Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        return Err(std::io::Error::other("is a directory"));
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    if !parent.is_dir() {
+        return Err(std::io::Error::other(format!("directory {} does not exist", parent.display())));
+    }
+    Ok(())
+}
