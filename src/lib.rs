@@ -2,7 +2,9 @@
 //!
 //! The engine (`plan`, `polygon`, `pace`, `retry`, `engine`, `store`) knows nothing of the
 //! terminal; it reports through `engine::Event` and takes `engine::Command`. The
-//! dashboard (`ui`) and the headless face (`headless`) are two views of the same events.
+//! dashboard (`ui`) and the headless face (`headless`) are two views of the same events,
+//! folded by `report::Tally`. `sim` is the Polygon-compatible server inside the binary;
+//! `bench` runs the original validation plan on it; `cli` is the command line.
 
 pub mod bench;
 pub mod calendar;
