@@ -139,3 +139,27 @@ fn dashboard_toggles_a_fix_quits_cleanly_and_keeps_the_bars() {
         .collect();
     assert!(logged.contains("fix 1 (backoff) OFF"), "the log file has the notice too:\n{logged}");
 }
+
+#[test]
+fn a_panic_on_the_dashboards_thread_gives_the_terminal_back() {
+    assert!(tmux_available(), "the dashboard test drives the binary in tmux; install tmux");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // Debug builds panic on the fifth frame when this variable is set. After the exit,
+    // `stty -a` shows whether the terminal is back in cooked mode (`icanon echo`, not
+    // `-icanon -echo` as raw mode leaves it).
+    let command = format!(
+        "cd {dir} && env -u MASSIVE_API_KEY -u POLYGON_API_KEY HOME={dir} RUST_BACKTRACE=0 BARFILL_TEST_PANIC_DASHBOARD=1 \
+         {bin} --db {db} --symbols AAPL --timeframes 1/day --quota 30; echo \"barfill exited with $?\"; \
+         stty -a | tr ' ;' '\\n\\n' | grep -E -x -- '-?(icanon|echo)' | tr '\\n' ' '; echo; sleep 600",
+        dir = quoted(dir),
+        bin = quoted(Path::new(env!("CARGO_BIN_EXE_barfill"))),
+        db = quoted(&dir.join("bars.db")),
+    );
+    let tmux = Tmux::start(120, 40, &command);
+    let screen = tmux.wait_for("barfill to exit", |s| s.contains("barfill exited with"));
+    assert!(screen.contains("barfill exited with 101"), "a panic exits 101:\n{screen}");
+    assert!(screen.contains("panicked") && screen.contains("BARFILL_TEST_PANIC_DASHBOARD"), "{screen}");
+    assert!(!screen.contains("Rate limit") && !screen.contains("╭"), "the dashboard is gone:\n{screen}");
+    assert!(screen.contains("icanon echo"), "the terminal is back in cooked mode:\n{screen}");
+}
