@@ -137,3 +137,29 @@ async fn a_page_that_always_repeats_fails_its_window_with_a_clear_error() {
     assert!(reason.contains("gave up after 2 attempts") && reason.contains("points back at a page"), "{reason}");
     assert_eq!(report.bars, 0, "nothing from a looping window is stored");
 }
+
+#[tokio::test]
+async fn a_row_shows_fetching_again_after_each_backoff() {
+    use barfill::engine::Event;
+    use barfill::engine::events::RowState;
+    let mut opts = SimOptions::fast();
+    opts.faults = Faults::parse("5xx=0.4").unwrap();
+    let sim = Sim::start_local(opts).await.unwrap();
+    let (_t, dir) = tmp();
+    let c = workload(&dir, PAGED);
+    let (report, events) = run(&c, source(&sim)).await;
+    assert_eq!(report.status, "done");
+    assert!(report.retries > 0);
+    let mut last: std::collections::HashMap<usize, RowState> = Default::default();
+    let mut backoffs = 0;
+    for e in &events {
+        if let Event::RowState { row, state } = e {
+            if let Some(RowState::Backoff { .. }) = last.get(row) {
+                backoffs += 1;
+                assert_eq!(*state, RowState::Fetching, "row {row} went from backoff to {state:?}");
+            }
+            last.insert(*row, state.clone());
+        }
+    }
+    assert!(backoffs > 0);
+}

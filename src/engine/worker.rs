@@ -320,7 +320,14 @@ async fn fetch_grouped(ctx: &Ctx, day: calendar::Day, rows: &[usize]) -> WorkEnd
 }
 
 /// Waits for its turn (pause, the shared gate, the pacer), then makes the request.
-async fn attempt(ctx: &Ctx, row: Option<usize>, url: &Url, visited: &HashSet<String>) -> Result<Page, Attempt> {
+/// `retrying` says a backoff wait came before: the row shows fetching again.
+async fn attempt(
+    ctx: &Ctx,
+    row: Option<usize>,
+    url: &Url,
+    visited: &HashSet<String>,
+    retrying: bool,
+) -> Result<Page, Attempt> {
     let mut settings = ctx.settings();
     if settings.paused {
         let mut rx = ctx.settings.clone();
@@ -330,6 +337,7 @@ async fn attempt(ctx: &Ctx, row: Option<usize>, url: &Url, visited: &HashSet<Str
         }
         settings = ctx.settings();
     }
+    let mut held = false;
     if settings.fixes.batching {
         if let (Some(row), Some(until)) = (row, ctx.pacer.gate_until()) {
             let secs = until.saturating_duration_since(Instant::now()).as_secs_f64();
@@ -345,13 +353,16 @@ async fn attempt(ctx: &Ctx, row: Option<usize>, url: &Url, visited: &HashSet<Str
                 reason: "held after a 429".into(),
                 held: true,
             });
-            if let Some(row) = row {
-                ctx.emit(Event::RowState { row, state: RowState::Fetching });
-            }
         }
         if !waited.limiter.is_zero() {
             ctx.emit(Event::LimiterWait { secs: waited.limiter.as_secs_f64() });
         }
+        held = !waited.gate.is_zero();
+    }
+    if let Some(row) = row
+        && (held || retrying)
+    {
+        ctx.emit(Event::RowState { row, state: RowState::Fetching });
     }
     let started = Instant::now();
     let result = tokio::select! {
@@ -431,8 +442,8 @@ async fn fetch_page(
     let budget_spent = AtomicBool::new(false);
     let cancel = ctx.cancel.clone();
     let result = (|| async {
-        attempts.fetch_add(1, Ordering::Relaxed);
-        attempt(ctx, row, url, visited).await
+        let n = attempts.fetch_add(1, Ordering::Relaxed) + 1;
+        attempt(ctx, row, url, visited, n > 1).await
     })
     .retry(policy.schedule(ctx.max_attempts))
     .sleep(move |d: Duration| {
