@@ -143,7 +143,7 @@ async fn a_row_shows_fetching_again_after_each_backoff() {
     use barfill::engine::Event;
     use barfill::engine::events::RowState;
     let mut opts = SimOptions::fast();
-    opts.faults = Faults::parse("5xx=0.4").unwrap();
+    opts.faults = Faults::parse("5xx=0.2").unwrap();
     let sim = Sim::start_local(opts).await.unwrap();
     let (_t, dir) = tmp();
     let c = workload(&dir, PAGED);
