@@ -358,7 +358,7 @@ fn verdict(w: &Workload, floor_s: f64, best: Option<&StepResult>, one_worker: Op
     let pct = gap / floor_s * 100.0;
     if b.rate_limit_hits == 0 && pct <= 5.0 {
         return format!(
-            "best landed {pct:.1}% above the floor with no 429 (2% of that is the pacer's deliberate headroom)."
+            "best landed {pct:.1}% above the floor with no 429 (the pacer stays 2% under the quota on purpose)."
         );
     }
     let causes = [
