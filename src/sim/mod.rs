@@ -343,6 +343,13 @@ impl SimState {
         Ok(Gate { rid, fault })
     }
 
+    /// What both endpoints do first: the path for the log, then `gate`.
+    async fn enter(&self, uri: &Uri, headers: &HeaderMap, params: &Params) -> Result<(String, Gate), Response> {
+        let path = uri.path().to_string();
+        let gate = self.gate(&path, headers, params).await?;
+        Ok((path, gate))
+    }
+
     /// Sends a good body, or spoils it the way the chosen fault says.
     fn deliver(&self, body: Vec<u8>, gate: &Gate, path: &str, bars: u64) -> Response {
         match gate.fault {
@@ -456,9 +463,8 @@ async fn range(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let path = uri.path().to_string();
-    let gate = match state.gate(&path, &headers, &params).await {
-        Ok(g) => g,
+    let (path, gate) = match state.enter(&uri, &headers, &params).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let rid = gate.rid.clone();
@@ -546,9 +552,8 @@ async fn grouped(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let path = uri.path().to_string();
-    let gate = match state.gate(&path, &headers, &params).await {
-        Ok(g) => g,
+    let (path, gate) = match state.enter(&uri, &headers, &params).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let rid = gate.rid.clone();
