@@ -109,10 +109,6 @@ impl RetryBudget {
             false
         }
     }
-
-    pub fn remaining(&self) -> f64 {
-        self.inner.lock().unwrap().tokens
-    }
 }
 
 #[cfg(test)]

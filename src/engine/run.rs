@@ -2,7 +2,6 @@
 //! settings ask, applies commands, samples resources, and records the outcome.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -144,7 +143,6 @@ pub fn start(config: Arc<Config>, source: Source, store: Store, plan: Plan) -> a
         adjusted: config.adjusted,
         max_attempts: config.retry.max_attempts,
         fatal: Mutex::new(None),
-        workers_alive: AtomicU32::new(0),
     });
     emitter.emit(Event::RunStarted(Box::new(info.clone())));
     for (i, row) in plan.rows.iter().enumerate() {

@@ -85,7 +85,6 @@ pub struct Ctx {
     pub max_attempts: u32,
     /// Why the run had to stop, when it had to.
     pub fatal: Mutex<Option<String>>,
-    pub workers_alive: AtomicU32,
 }
 
 enum WorkEnd {
@@ -123,7 +122,6 @@ impl Ctx {
 /// A worker's life: an optional staggered start, then windows until there are none, the
 /// run stops, or the worker is no longer needed.
 pub async fn run_worker(ctx: Arc<Ctx>, slot: usize, start_after: Duration) {
-    ctx.workers_alive.fetch_add(1, Ordering::Relaxed);
     // A staggered worker whose turn never comes (the work ran out first) must not hold
     // the run open until its start time.
     let start_at = tokio::time::Instant::now() + start_after;
@@ -211,7 +209,6 @@ pub async fn run_worker(ctx: Arc<Ctx>, slot: usize, start_after: Duration) {
         ctx.work_changed.notify_waiters();
     }
     ctx.sched.lock().unwrap().release(slot);
-    ctx.workers_alive.fetch_sub(1, Ordering::Relaxed);
     ctx.work_changed.notify_waiters();
 }
 
