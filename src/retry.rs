@@ -74,36 +74,27 @@ impl Policy {
 /// A token bucket of retries: `initial` to start with, `ratio` more for every success.
 /// Retrying stops when it is empty, so a failing service ends the run with a message.
 pub struct RetryBudget {
-    inner: Mutex<BudgetState>,
+    tokens: Mutex<f64>,
     ratio: f64,
+    /// A long clean run may bank some retries, not unlimited ones.
     cap: f64,
-}
-
-struct BudgetState {
-    tokens: f64,
-    spent: u64,
 }
 
 impl RetryBudget {
     pub fn new(initial: f64, ratio: f64) -> RetryBudget {
-        RetryBudget {
-            inner: Mutex::new(BudgetState { tokens: initial, spent: 0 }),
-            ratio,
-            cap: initial.max(1.0) * 10.0,
-        }
+        RetryBudget { tokens: Mutex::new(initial), ratio, cap: initial.max(1.0) * 10.0 }
     }
 
     pub fn on_success(&self) {
-        let mut s = self.inner.lock().unwrap();
-        s.tokens = (s.tokens + self.ratio).min(self.cap);
+        let mut t = self.tokens.lock().unwrap();
+        *t = (*t + self.ratio).min(self.cap);
     }
 
     /// Takes `cost` tokens (1 for a failure, less for a 429) if the bucket holds them.
     pub fn try_spend(&self, cost: f64) -> bool {
-        let mut s = self.inner.lock().unwrap();
-        if s.tokens >= cost {
-            s.tokens -= cost;
-            s.spent += 1;
+        let mut t = self.tokens.lock().unwrap();
+        if *t >= cost {
+            *t -= cost;
             true
         } else {
             false
