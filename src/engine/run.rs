@@ -251,9 +251,9 @@ async fn coordinate(
         (None, true) => (
             "stopped",
             Some(if left || tally.windows_done < info.estimate.windows {
-                "stopped by the user; the next run resumes where this one stopped".to_string()
+                "stopped on request (a key or a signal); the next run resumes where this one stopped".to_string()
             } else {
-                "stopped by the user".to_string()
+                "stopped on request (a key or a signal)".to_string()
             }),
         ),
         (None, false) if tally.windows_failed > 0 => {
