@@ -46,6 +46,7 @@ fn finished(i: i64) -> Finished {
         ticker: "AAPL".into(),
         timeframe: "1/minute".into(),
         done: WindowDone { row: 0, range: Range { from: i as i32, to: i as i32 }, bars: PAGE as u64, requests: 1 },
+        record_to: Some(i as i32),
     }
 }
 

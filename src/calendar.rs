@@ -108,6 +108,18 @@ pub fn ny_day_of_ms(ms: i64) -> Day {
     day_of(new_york().to_datetime(ts).date())
 }
 
+/// Today in New York.
+pub fn today_ny() -> Day {
+    ny_day_of_ms(jiff::Timestamp::now().as_millisecond())
+}
+
+/// The API revises the latest sessions after the close (late trades, corrections), so
+/// windows reaching past this day are stored but not marked finished: the next run
+/// fetches them again.
+pub fn settled_through(today: Day) -> Day {
+    today - 2
+}
+
 /// A timestamp rendered in New York time, for messages.
 pub fn format_ny_ms(ms: i64) -> String {
     match Timestamp::from_millisecond(ms) {

@@ -473,6 +473,25 @@ pub fn load(
         }
     }
     apply_overrides(&mut config, overrides)?;
+    let today = calendar::today_ny();
+    if config.from > today {
+        return Err(ConfigError {
+            place: "from".into(),
+            message: format!(
+                "{} is in the future (today in New York is {})",
+                calendar::format_day(config.from),
+                calendar::format_day(today)
+            ),
+        });
+    }
+    if config.to > today {
+        config.warnings.push(format!(
+            "`to` ({}) is after today; fetching through {} (recent sessions are fetched again next time, as the API revises them)",
+            calendar::format_day(config.to),
+            calendar::format_day(today)
+        ));
+        config.to = today;
+    }
     Ok(config)
 }
 
@@ -998,6 +1017,23 @@ mod tests {
         let c = load(&dirs(tmp.path()), Some(&path), &Overrides::default(), &|_| None).unwrap();
         assert!(c.warnings.is_empty());
         assert_eq!(c.api_key.unwrap().expose(), "sekrit123");
+    }
+
+    #[test]
+    fn dates_past_today_are_clamped_or_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let today = calendar::today_ny();
+        let o = Overrides { to: Some(calendar::format_day(today + 30)), ..Default::default() };
+        let c = load(&dirs(tmp.path()), None, &o, &|_| None).unwrap();
+        assert_eq!(c.to, today);
+        assert!(c.warnings[0].contains("is after today"), "{:?}", c.warnings);
+        let o = Overrides {
+            from: Some(calendar::format_day(today + 5)),
+            to: Some(calendar::format_day(today + 9)),
+            ..Default::default()
+        };
+        let e = load(&dirs(tmp.path()), None, &o, &|_| None).unwrap_err();
+        assert!(e.message.contains("is in the future"), "{e}");
     }
 
     #[test]

@@ -254,3 +254,23 @@ async fn a_staggered_worker_whose_turn_never_comes_does_not_hold_the_run_open() 
     assert_eq!(report.status, "done");
     assert_eq!(report.windows_done, 1);
 }
+
+#[tokio::test]
+async fn sessions_the_api_may_still_revise_are_fetched_again_next_time() {
+    use barfill::calendar;
+    let sim = fast_sim().await;
+    let (_t, dir) = tmp();
+    let today = calendar::today_ny();
+    let mut config = config(&dir, &["AAPL"], &["1/day"], FROM, FROM);
+    config.from = today - 20;
+    config.to = today;
+    let (first, _) = run(&config, source(&sim)).await;
+    assert_eq!(first.status, "done");
+    // Stored through today, recorded as finished only through the day before yesterday.
+    let recorded = progress(&config.db);
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].3, calendar::format_day(calendar::settled_through(today)));
+    let (second, _) = run(&config, source(&sim)).await;
+    let tail_has_sessions = calendar::weekdays_between(calendar::settled_through(today) + 1, today) > 0;
+    assert_eq!(second.requests, u64::from(tail_has_sessions), "only the unsettled tail is asked for again");
+}

@@ -143,6 +143,7 @@ pub fn start(config: Arc<Config>, source: Source, store: Store, plan: Plan) -> a
         adjusted: config.adjusted,
         max_attempts: config.retry.max_attempts,
         fatal: Mutex::new(None),
+        settled_through: crate::calendar::settled_through(crate::calendar::today_ny()),
     });
     emitter.emit(Event::RunStarted(Box::new(info.clone())));
     for (i, row) in plan.rows.iter().enumerate() {

@@ -85,6 +85,8 @@ pub struct Ctx {
     pub max_attempts: u32,
     /// Why the run had to stop, when it had to.
     pub fatal: Mutex<Option<String>>,
+    /// The last day whose bars the API no longer revises (see `calendar::settled_through`).
+    pub settled_through: calendar::Day,
 }
 
 enum WorkEnd {
@@ -102,6 +104,11 @@ enum Attempt {
 impl Ctx {
     pub fn settings(&self) -> Settings {
         *self.settings.borrow()
+    }
+
+    /// How much of a finished window may be recorded as finished.
+    fn settled(&self, range: Range) -> Option<calendar::Day> {
+        (range.from <= self.settled_through).then(|| range.to.min(self.settled_through))
     }
 
     fn emit(&self, e: Event) {
@@ -253,6 +260,7 @@ async fn fetch_range(ctx: &Ctx, row: usize, range: Range, limit: Option<u32>) ->
             ticker: meta.ticker.clone(),
             timeframe: meta.timeframe.clone(),
             done: WindowDone { row, range, bars, requests },
+            record_to: ctx.settled(range),
         });
         let msg = WriteMsg::Page {
             groups: vec![BarGroup { ticker: meta.ticker.clone(), timeframe: meta.timeframe.clone(), bars: page.bars }],
@@ -301,10 +309,12 @@ async fn fetch_grouped(ctx: &Ctx, day: calendar::Day, rows: &[usize]) -> WorkEnd
     for &row in rows {
         let meta = &ctx.rows[row];
         let bars = per_row.remove(&row).unwrap_or_default();
+        let range = Range { from: day, to: day };
         finished.push(Finished {
             ticker: meta.ticker.clone(),
             timeframe: meta.timeframe.clone(),
-            done: WindowDone { row, range: Range { from: day, to: day }, bars: bars.len() as u64, requests: 1 },
+            done: WindowDone { row, range, bars: bars.len() as u64, requests: 1 },
+            record_to: ctx.settled(range),
         });
         if !bars.is_empty() {
             groups.push(BarGroup { ticker: meta.ticker.clone(), timeframe: meta.timeframe.clone(), bars });

@@ -30,6 +30,9 @@ pub struct Finished {
     pub ticker: Arc<str>,
     pub timeframe: Arc<str>,
     pub done: WindowDone,
+    /// The last day recorded as finished: the window's end, or less when it reaches
+    /// sessions the API may still revise; `None` records nothing.
+    pub record_to: Option<crate::calendar::Day>,
 }
 
 pub enum WriteMsg {
@@ -146,11 +149,12 @@ pub fn write_page(conn: &Connection, run_id: i64, groups: &[BarGroup], finished:
         )?;
         let now = now_ms();
         for f in finished {
+            let Some(to) = f.record_to else { continue };
             progress.execute(params![
                 &*f.ticker,
                 &*f.timeframe,
                 calendar::format_day(f.done.range.from),
-                calendar::format_day(f.done.range.to),
+                calendar::format_day(to),
                 f.done.bars as i64,
                 f.done.requests,
                 run_id,
@@ -216,6 +220,7 @@ mod tests {
                 bars: 2,
                 requests: 1,
             },
+            record_to: Some(calendar::parse_date(to).unwrap()),
         }
     }
 
