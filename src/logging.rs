@@ -18,7 +18,13 @@ where
     L: tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
 {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create log directory {}: {e}", dir.display()))?;
-    let appender = tracing_appender::rolling::daily(dir, LOG_FILE_PREFIX);
+    // Two weeks of daily files: enough to look back at a run, not enough to fill a disk.
+    let appender = tracing_appender::rolling::RollingFileAppender::builder()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix(LOG_FILE_PREFIX)
+        .max_log_files(14)
+        .build(dir)
+        .map_err(|e| format!("cannot open a log file in {}: {e}", dir.display()))?;
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = EnvFilter::try_from_env("BARFILL_LOG").unwrap_or_else(|_| EnvFilter::new("barfill=info"));
     let file = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(false).with_target(false);
