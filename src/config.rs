@@ -39,6 +39,18 @@ impl ApiKey {
     }
 }
 
+/// Keys are printable ASCII; anything else (a pasted non-breaking space, a smart quote)
+/// cannot travel in a header and is a typo, not a key.
+pub fn check_key_text(key: &str) -> Result<(), String> {
+    match key.chars().position(|c| !c.is_ascii_graphic()) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "the API key has a character an HTTP header cannot carry at position {} (only printable ASCII)",
+            i + 1
+        )),
+    }
+}
+
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ApiKey(***)")
@@ -468,6 +480,7 @@ pub fn load(
     }
     for name in ENV_KEYS {
         if let Some(v) = env(name).filter(|v| !v.trim().is_empty()) {
+            check_key_text(v.trim()).map_err(|message| ConfigError { place: format!("${name}"), message })?;
             config.api_key = Some(ApiKey::new(v.trim()));
             break;
         }
@@ -580,6 +593,7 @@ fn apply_file(config: &mut Config, path: &Path, text: &str) -> Result<(), Config
         if k.get_ref().trim().is_empty() {
             return Err(src.at(k, "api.key", "the key is empty; remove the line to use the simulator"));
         }
+        check_key_text(k.get_ref().trim()).map_err(|m| src.at(k, "api.key", m))?;
         config.api_key = Some(ApiKey::new(k.get_ref().trim()));
         if let Some(w) = world_readable_warning(path) {
             config.warnings.push(w);
@@ -999,6 +1013,12 @@ mod tests {
         .unwrap();
         assert!(!c.uses_embedded_sim());
         assert!(!format!("{c:?}").contains("sekrit123"));
+        let e = load(&dirs(tmp.path()), None, &Overrides::default(), &|k| {
+            (k == "MASSIVE_API_KEY").then(|| "abc\u{a0}def".to_string())
+        })
+        .unwrap_err();
+        assert_eq!(e.place, "$MASSIVE_API_KEY");
+        assert!(e.message.contains("position 4") && !e.message.contains("abc"), "{e}");
     }
 
     #[cfg(unix)]

@@ -274,3 +274,39 @@ async fn sessions_the_api_may_still_revise_are_fetched_again_next_time() {
     let tail_has_sessions = calendar::weekdays_between(calendar::settled_through(today) + 1, today) > 0;
     assert_eq!(second.requests, u64::from(tail_has_sessions), "only the unsettled tail is asked for again");
 }
+
+#[tokio::test]
+async fn tickers_a_grouped_answer_leaves_out_are_fetched_per_ticker_not_skipped() {
+    let sim = fast_sim().await;
+    // ZAAB trades over the counter in the simulator (grouped answers carry it only with
+    // include_otc); NOSUCH is unknown to the server, so no answer carries it.
+    let mut symbols = symbols(18);
+    symbols.extend(["ZAAB", "NOSUCH"]);
+    let (_t, a) = tmp();
+    let (_u, b) = tmp();
+    let grouped = config(&a, &symbols, &["1/day"], "2024-03-04", "2024-03-08");
+    let mut per_ticker = config(&b, &symbols, &["1/day"], "2024-03-04", "2024-03-08");
+    per_ticker.fixes.batching = false;
+    let (rg, _) = run(&grouped, source(&sim)).await;
+    let (rp, _) = run(&per_ticker, source(&sim)).await;
+    assert_eq!(rg.status, "done");
+    assert_eq!(count(&grouped.db, "ZAAB", "1/day"), 5, "the OTC ticker's days came with include_otc");
+    // Five grouped days, then NOSUCH's days asked for per ticker, joined into few requests.
+    assert!(rg.requests > 5 && rg.requests <= 10, "{} requests", rg.requests);
+    assert_eq!(dump(&grouped.db), dump(&per_ticker.db));
+    assert_eq!(rp.bars, rg.bars);
+    // Every day of NOSUCH is recorded, and only after its own request answered.
+    let nosuch: Vec<_> = progress(&grouped.db).into_iter().filter(|p| p.0 == "NOSUCH").collect();
+    let days: u32 = nosuch
+        .iter()
+        .map(|p| {
+            barfill::calendar::weekdays_between(
+                barfill::calendar::parse_date(&p.2).unwrap(),
+                barfill::calendar::parse_date(&p.3).unwrap(),
+            )
+        })
+        .sum();
+    assert_eq!(days, 5);
+    let log = sim.stats.snapshot().log;
+    assert!(log.iter().any(|(p, _)| p.starts_with("/v2/aggs/ticker/NOSUCH/range/1/day/")));
+}

@@ -217,6 +217,12 @@ fn bad_input_is_named_and_nothing_is_written() {
         assert_rejected(&run_bad(&dir, &all), needle);
         assert!(!db.exists(), "{args:?} created the database");
     }
+    // A bad --json path is refused before the database is created.
+    assert_rejected(
+        &run_bad(&dir, &["run", "--headless", "--db", db_s, "--json", dir.join("no/such/r.json").to_str().unwrap()]),
+        "--json",
+    );
+    assert!(!db.exists(), "--json refused, yet the database was created");
     // Database paths: a directory, a missing directory.
     assert_rejected(&run_bad(&dir, &["run", "--headless", "--db", dir.to_str().unwrap()]), "is a directory");
     assert_rejected(
@@ -238,6 +244,7 @@ fn a_database_from_another_tool_is_refused_and_left_untouched() {
     let out = run_bad(&dir, &["run", "--headless", "--db", db.to_str().unwrap()]);
     assert_rejected(&out, "was not made by barfill (it holds tables prices)");
     assert_eq!(std::fs::read(&db).unwrap(), before);
+    assert!(!barfill::store::lock_path(&db).exists(), "nothing is written beside a refused database");
     let out = run_bad(&dir, &["plan", "--db", db.to_str().unwrap()]);
     assert_rejected(&out, "was not made by barfill");
 }
@@ -400,6 +407,10 @@ async fn a_full_disk_stops_the_run_clearly_and_loses_nothing_stored() {
     // without the limit completes the same database as an uninterrupted one.
     let stored = dump(&db);
     assert!(!stored.is_empty());
+    let conn = Connection::open(&db).unwrap();
+    let status: String = conn.query_row("SELECT status FROM runs WHERE id = 1", [], |r| r.get(0)).unwrap();
+    assert_eq!(status, "failed", "the run is recorded as failed, not left running");
+    drop(conn);
     let status = barfill(&dir).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
     assert!(status.success());
     assert_eq!(dump(&db), want);

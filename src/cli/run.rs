@@ -23,6 +23,13 @@ pub(super) async fn run(common: &Common, headless_flag: bool, json: Option<&std:
         Ok(c) => c,
         Err(code) => return code,
     };
+    // Every check of the input before the database is touched: bad input writes nothing.
+    if let Some(path) = json
+        && let Err(e) = check_writable(path)
+    {
+        eprintln!("error: --json {}: {e}", path.display());
+        return ExitCode::from(exit::BAD_INPUT);
+    }
     let (store, plan) = match engine::prepare(&config) {
         Ok(x) => x,
         Err(e) => {
@@ -30,12 +37,6 @@ pub(super) async fn run(common: &Common, headless_flag: bool, json: Option<&std:
             return ExitCode::from(exit::BAD_INPUT);
         }
     };
-    if let Some(path) = json
-        && let Err(e) = check_writable(path)
-    {
-        eprintln!("error: --json {}: {e}", path.display());
-        return ExitCode::from(exit::BAD_INPUT);
-    }
     // Like oha: the dashboard only when both streams are a terminal, so pipes, files and
     // CI get the headless face without asking.
     let dashboard = !headless_flag && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();

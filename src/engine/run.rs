@@ -220,12 +220,13 @@ async fn coordinate(
                     }
                     None => {}
                 }
-                if workers.set.is_empty() {
-                    let more = !ctx.cancel.is_cancelled() && !ctx.sched.lock().unwrap().is_empty();
-                    if !more {
-                        break;
-                    }
+                // Refill after every exit, not only the last: a slot that retired just as
+                // concurrency went back up must not stay empty.
+                let more = !ctx.cancel.is_cancelled() && !ctx.sched.lock().unwrap().is_empty();
+                if more {
                     workers.fill(&ctx);
+                } else if workers.set.is_empty() {
+                    break;
                 }
             }
             _ = tick.tick() => {
@@ -286,6 +287,13 @@ async fn coordinate(
         report.note = Some(format!(
             "database write failed: {e}; every page committed before it is kept, and the next run resumes"
         ));
+        // The writer could not record the run; try once more on a connection of our own.
+        let (db, id, note) =
+            (std::path::PathBuf::from(&info.db), report.run_id, report.note.clone().unwrap_or_default());
+        let recorded = tokio::task::spawn_blocking(move || crate::store::record_failed_run(&db, id, &note)).await;
+        if let Ok(Err(e)) = recorded {
+            tracing::warn!(error = %crate::store::explain(&e), "the failed run could not be recorded; the next run marks it interrupted");
+        }
     }
     tracing::info!(status = %report.status, wall_s = report.wall_s, requests = report.requests, bars = report.bars, "run finished");
     emitter.emit(Event::RunFinished(Box::new(report.clone())));

@@ -218,6 +218,23 @@ impl Scheduler {
         }
     }
 
+    /// Gives a range of `row` back to be fetched per ticker (a grouped answer lacked it),
+    /// joined to a pending range it touches so it costs one request, not one a day.
+    pub fn requeue(&mut self, row: usize, range: Range) {
+        let touching = self.tasks.iter_mut().find(|t| {
+            t.row == row
+                && (calendar::weekdays_between(t.range.to + 1, range.from - 1) == 0
+                    || calendar::weekdays_between(range.to + 1, t.range.from - 1) == 0)
+        });
+        match touching {
+            Some(t) => {
+                t.range.from = t.range.from.min(range.from);
+                t.range.to = t.range.to.max(range.to);
+            }
+            None => self.tasks.push(Task { row, range }),
+        }
+    }
+
     /// A worker left (retired or stopped): its symbol is free for others.
     pub fn release(&mut self, slot: usize) {
         self.claims.retain(|_, s| *s != slot);
@@ -306,6 +323,30 @@ mod tests {
             }
             w => panic!("{w:?}"),
         }
+    }
+
+    #[test]
+    fn requeued_days_join_into_one_range() {
+        let p = plan(&["AAPL"], &["1/day"], "2024-01-01", "2024-01-05");
+        let mut s = Scheduler::new(&p, false);
+        let _ = s.next(0, false, false).unwrap();
+        s.requeue(0, range("2024-01-04"));
+        s.requeue(0, range("2024-01-05"));
+        s.requeue(0, range("2024-01-08")); // Monday: the weekend between joins too
+        assert_eq!(
+            s.next(0, true, false),
+            Some(Work::Range {
+                row: 0,
+                range: Range { from: range("2024-01-04").from, to: range("2024-01-08").to },
+                limit: Some(50_000)
+            })
+        );
+        assert!(s.is_empty());
+    }
+
+    fn range(day: &str) -> Range {
+        let d = calendar::parse_date(day).unwrap();
+        Range { from: d, to: d }
     }
 
     #[test]

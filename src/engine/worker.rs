@@ -295,6 +295,7 @@ async fn fetch_grouped(ctx: &Ctx, day: calendar::Day, rows: &[usize]) -> WorkEnd
     // Grouped bars are stamped 16:00 New York; range day bars 00:00. Store the range
     // stamp, so both paths give identical rows.
     let midnight = calendar::ny_midnight_ms(day);
+    let market_open = !page.bars.is_empty();
     let mut per_row: HashMap<usize, Vec<crate::polygon::Bar>> = HashMap::new();
     for (ticker, mut bar) in page.tickers.into_iter().zip(page.bars) {
         if let Some(&row) = ctx.daily_rows.get(&ticker)
@@ -304,12 +305,20 @@ async fn fetch_grouped(ctx: &Ctx, day: calendar::Day, rows: &[usize]) -> WorkEnd
             per_row.entry(row).or_default().push(bar);
         }
     }
+    // An answer with bars that lacks a ticker says nothing about that ticker's day (it may
+    // be one the grouped endpoint leaves out): ask the per-ticker endpoint instead of
+    // recording the day as fetched. An empty answer is a closed market for everyone.
     let mut groups = Vec::new();
     let mut finished = Vec::new();
     for &row in rows {
         let meta = &ctx.rows[row];
         let bars = per_row.remove(&row).unwrap_or_default();
         let range = Range { from: day, to: day };
+        if market_open && bars.is_empty() {
+            tracing::info!(ticker = %meta.ticker, day = %calendar::format_day(day), "not in the grouped answer; asking per ticker");
+            ctx.sched.lock().unwrap().requeue(row, range);
+            continue;
+        }
         finished.push(Finished {
             ticker: meta.ticker.clone(),
             timeframe: meta.timeframe.clone(),

@@ -22,6 +22,8 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     key: Option<ApiKey>,
+    /// `Bearer <key>`, built once and marked sensitive so no debug output shows it.
+    auth: Option<HeaderValue>,
     timeout: Duration,
 }
 
@@ -52,12 +54,22 @@ pub struct RangeRequest<'a> {
 impl Client {
     pub fn new(base_url: &str, key: Option<ApiKey>, timeout: Duration) -> anyhow::Result<Client> {
         let base = Url::parse(base_url)?;
+        let auth = match &key {
+            Some(k) => {
+                crate::config::check_key_text(k.expose()).map_err(anyhow::Error::msg)?;
+                let mut value = HeaderValue::from_str(&format!("Bearer {}", k.expose()))
+                    .map_err(|_| anyhow::anyhow!("the API key has characters an HTTP header cannot carry"))?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
         let http = reqwest::Client::builder()
             .user_agent(concat!("barfill/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10).min(timeout))
             .timeout(timeout)
             .build()?;
-        Ok(Client { http, base, key, timeout })
+        Ok(Client { http, base, key, auth, timeout })
     }
 
     pub fn base_url(&self) -> &Url {
@@ -100,18 +112,29 @@ impl Client {
             "stocks",
             &calendar::format_day(day),
         ]);
-        url.query_pairs_mut().append_pair("adjusted", if adjusted { "true" } else { "false" });
+        // OTC tickers are left out of grouped answers unless asked for, while the
+        // per-ticker endpoint serves them: ask, so both paths see the same tickers.
+        url.query_pairs_mut()
+            .append_pair("adjusted", if adjusted { "true" } else { "false" })
+            .append_pair("include_otc", "true");
         url
     }
 
     /// Follows a `next_url` on the configured host, as the official Python client does:
-    /// the key is never sent to a host the user did not configure.
+    /// the key is never sent to a host the user did not configure. A base URL with a path
+    /// (a proxy at `https://host/polygon`) keeps its prefix.
     pub fn resolve_next(&self, next_url: &str) -> Result<Url, FetchError> {
         let parsed = Url::parse(next_url)
             .or_else(|_| self.base.join(next_url))
             .map_err(|e| FetchError::Malformed(format!("next_url is not a URL: {e}")))?;
+        let prefix = self.base.path().trim_end_matches('/');
+        let path = if prefix.is_empty() || parsed.path().starts_with(&format!("{prefix}/")) {
+            parsed.path().to_string()
+        } else {
+            format!("{prefix}{}", parsed.path())
+        };
         let mut url = self.base.clone();
-        url.set_path(parsed.path());
+        url.set_path(&path);
         url.set_query(parsed.query());
         Ok(url)
     }
@@ -123,24 +146,25 @@ impl Client {
 
     pub async fn get(&self, url: &Url) -> Result<Page, FetchError> {
         let started = Instant::now();
+        // A server could echo the key back in any message, a 200 body included.
+        let mut page = self.fetch(url, started).await.map_err(|e| self.scrub(e))?;
+        page.elapsed = started.elapsed();
+        Ok(page)
+    }
+
+    async fn fetch(&self, url: &Url, started: Instant) -> Result<Page, FetchError> {
         let mut req = self.http.get(url.clone());
-        if let Some(key) = &self.key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
-                FetchError::Rejected { status: 0, message: "the API key has characters a header cannot carry".into() }
-            })?;
-            value.set_sensitive(true);
-            req = req.header(AUTHORIZATION, value);
+        if let Some(auth) = &self.auth {
+            req = req.header(AUTHORIZATION, auth.clone());
         }
         let resp = req.send().await.map_err(|e| self.transport_error(e, started))?;
         let status = resp.status();
         let retry_after = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_string);
         let body = resp.bytes().await.map_err(|e| self.transport_error(e, started))?;
         if status != StatusCode::OK {
-            return Err(self.scrub(classify_status(status.as_u16(), &body, retry_after.as_deref())));
+            return Err(classify_status(status.as_u16(), &body, retry_after.as_deref()));
         }
-        let mut page = parse_page(&body)?;
-        page.elapsed = started.elapsed();
-        Ok(page)
+        parse_page(&body)
     }
 
     fn transport_error(&self, e: reqwest::Error, started: Instant) -> FetchError {
@@ -156,7 +180,7 @@ impl Client {
             text.push_str(&s.to_string());
             source = s.source();
         }
-        self.scrub(if e.is_decode() { FetchError::Malformed(text) } else { FetchError::Transport(text) })
+        if e.is_decode() { FetchError::Malformed(text) } else { FetchError::Transport(text) }
     }
 
     /// A server could echo the key back in a message; never pass it on.
@@ -228,7 +252,7 @@ mod tests {
         let g = c.grouped_url(calendar::parse_date("2023-01-09").unwrap(), false);
         assert_eq!(
             g.as_str(),
-            "https://api.massive.com/v2/aggs/grouped/locale/us/market/stocks/2023-01-09?adjusted=false"
+            "https://api.massive.com/v2/aggs/grouped/locale/us/market/stocks/2023-01-09?adjusted=false&include_otc=true"
         );
     }
 
@@ -243,5 +267,21 @@ mod tests {
             "http://127.0.0.1:9999/v2/aggs/ticker/AAPL/range/1/day/1578114000000/2020-01-10?cursor=bGltaXQ9MiZzb3J0PWFzYw"
         );
         assert_eq!(Client::show(&next), "/v2/aggs/ticker/AAPL/range/1/day/1578114000000/2020-01-10");
+    }
+
+    #[test]
+    fn next_url_keeps_the_base_path_of_a_proxy() {
+        let c = Client::new("http://127.0.0.1:9999/polygon", None, Duration::from_secs(5)).unwrap();
+        let next = c.resolve_next("https://api.massive.com/v2/aggs/ticker/AAPL/range/1/day/1/2?cursor=abc").unwrap();
+        assert_eq!(next.as_str(), "http://127.0.0.1:9999/polygon/v2/aggs/ticker/AAPL/range/1/day/1/2?cursor=abc");
+        // A server that already put the prefix in keeps one copy of it.
+        let next = c.resolve_next("http://127.0.0.1:9999/polygon/v2/aggs/ticker/AAPL/range/1/day/1/2").unwrap();
+        assert_eq!(next.path(), "/polygon/v2/aggs/ticker/AAPL/range/1/day/1/2");
+    }
+
+    #[test]
+    fn a_key_no_header_can_carry_is_refused_up_front() {
+        let e = Client::new("https://api.massive.com", Some(ApiKey::new("abc\u{e9}def")), Duration::from_secs(5));
+        assert!(e.err().unwrap().to_string().contains("cannot carry"));
     }
 }

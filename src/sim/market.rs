@@ -46,7 +46,8 @@ fn round_to(x: f64, places: i32) -> f64 {
     (x * m).round() / m
 }
 
-/// Tickers the simulator knows: real liquid names plus synthetic thin ones.
+/// Tickers the simulator knows: real liquid names plus synthetic thin ones, which trade
+/// over the counter (so grouped-daily answers leave them out unless asked).
 pub struct Universe {
     names: Vec<String>,
     known: HashSet<String>,
@@ -78,6 +79,10 @@ impl Universe {
 
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    pub fn is_otc(&self, ticker: &str) -> bool {
+        self.thin.contains(ticker)
     }
 
     fn series(&self, ticker: &str) -> Series {
@@ -319,8 +324,9 @@ fn day_buckets(series: &Series, tf: Timeframe, first: Day, last: Day) -> Vec<Buc
 }
 
 /// Every known ticker's day bar for `day`, stamped 16:00 New York (the end of the
-/// session), as the grouped endpoint stamps them.
-pub fn grouped(universe: &Universe, day: Day) -> Vec<(String, SimBar)> {
+/// session), as the grouped endpoint stamps them. OTC tickers only with `include_otc`,
+/// as the real endpoint does.
+pub fn grouped(universe: &Universe, day: Day, include_otc: bool) -> Vec<(String, SimBar)> {
     if !calendar::is_weekday(day) {
         return Vec::new();
     }
@@ -328,6 +334,7 @@ pub fn grouped(universe: &Universe, day: Day) -> Vec<(String, SimBar)> {
     universe
         .names()
         .iter()
+        .filter(|t| include_otc || !universe.is_otc(t))
         .map(|t| {
             let mut bar = universe.series(t).day_bar(day);
             bar.t = close;
@@ -426,7 +433,7 @@ mod tests {
     fn grouped_matches_range_day_bars_but_for_the_stamp() {
         let u = Universe::new(5);
         let d = day("2023-01-09");
-        let grouped = grouped(&u, d);
+        let grouped = grouped(&u, d, true);
         let (_, g) = grouped.iter().find(|(t, _)| t == "AAPL").unwrap();
         let r = &range(&u, "AAPL", &q("1/day", "2023-01-09", "2023-01-09", 50_000)).bars[0];
         // 2023-01-09: range bars start 00:00 ET (05:00Z), grouped bars 16:00 ET (21:00Z).
@@ -434,7 +441,10 @@ mod tests {
         assert_eq!(g.t, 1_673_298_000_000);
         assert_eq!((g.o, g.h, g.l, g.c, g.v, g.vw, g.n), (r.o, r.h, r.l, r.c, r.v, r.vw, r.n));
         assert!(grouped.len() > 100);
-        assert!(super::grouped(&u, day("2023-01-08")).is_empty());
+        assert!(super::grouped(&u, day("2023-01-08"), true).is_empty());
+        // OTC tickers (the synthetic thin ones) only when asked for.
+        assert!(grouped.iter().any(|(t, _)| u.is_otc(t)));
+        assert!(!super::grouped(&u, d, false).iter().any(|(t, _)| u.is_otc(t)));
     }
 
     #[test]

@@ -568,7 +568,7 @@ async fn grouped(
         return r;
     }
     let adjusted = parse_bool(params.get("adjusted"), true);
-    let rows = market::grouped(&state.universe, day);
+    let rows = market::grouped(&state.universe, day, parse_bool(params.get("include_otc"), false));
     state.latency(rows.len()).await;
     let count = rows.len() as u64;
     let body = wire::grouped_body(adjusted, &rows, &rid);

@@ -146,6 +146,16 @@ impl Store {
                 return Err(err(format!("directory {} does not exist", parent.display())));
             }
         }
+        // An existing file is checked through a read-only handle first, so a database that
+        // is refused (foreign, corrupt, the other kind of bars) gets nothing written to it
+        // or beside it.
+        if path.exists() {
+            let ro =
+                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                    .map_err(|e| err(explain(&e)))?;
+            ro.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| err(explain(&e)))?;
+            check_existing(&ro, path, adjusted)?;
+        }
         let lock_path = lock_path(path);
         // Another user's lock file can still be locked through a read-only handle.
         let lock = File::options()
@@ -178,35 +188,7 @@ impl Store {
                 .map_err(|e| err(explain(&e)))?;
             tx.commit().map_err(|e| err(explain(&e)))?;
         } else {
-            let app: Option<String> = if tables.iter().any(|t| t == "meta") {
-                conn.query_row("SELECT value FROM meta WHERE key = 'app'", [], |r| r.get(0))
-                    .optional()
-                    .map_err(|e| err(explain(&e)))?
-            } else {
-                None
-            };
-            if app.as_deref() != Some(APP_ID) {
-                return Err(StoreError::Foreign { path: path.to_path_buf(), tables: tables.join(", ") });
-            }
-            let version: i64 = conn
-                .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get::<_, String>(0))
-                .map_err(|e| err(explain(&e)))?
-                .parse()
-                .unwrap_or(0);
-            if version != SCHEMA_VERSION {
-                return Err(err(format!("schema version {version} is not the {SCHEMA_VERSION} this barfill knows")));
-            }
-            let held: String = conn
-                .query_row("SELECT value FROM meta WHERE key = 'adjusted'", [], |r| r.get(0))
-                .map_err(|e| err(explain(&e)))?;
-            if held != adjusted.to_string() {
-                let word = |a: &str| if a == "true" { "split-adjusted" } else { "unadjusted" }.to_string();
-                return Err(StoreError::AdjustedMismatch {
-                    path: path.to_path_buf(),
-                    held: word(&held),
-                    asked: word(&adjusted.to_string()),
-                });
-            }
+            check_existing(&conn, path, adjusted)?;
             conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| err(explain(&e)))?;
             // Prove we can write before any request is made.
             conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").map_err(|e| err(explain(&e)))?;
@@ -268,6 +250,56 @@ pub fn read_covered(path: &Path) -> Result<Covered, StoreError> {
     }
     let store_like = Store::covered_from(&conn).map_err(err)?;
     Ok(store_like)
+}
+
+/// Marks a run failed when its writer could not (the disk was full, say).
+pub fn record_failed_run(path: &Path, run_id: i64, note: &str) -> rusqlite::Result<()> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(std::time::Duration::from_secs(2))?;
+    conn.execute(
+        "UPDATE runs SET status = 'failed', finished_at = ?2, note = ?3 WHERE id = ?1",
+        params![run_id, now_ms(), note],
+    )?;
+    Ok(())
+}
+
+/// A database barfill may use: its own schema and version, and the same kind of bars.
+fn check_existing(conn: &Connection, path: &Path, adjusted: bool) -> Result<(), StoreError> {
+    let err = |message: String| StoreError::Open { path: path.to_path_buf(), message };
+    let tables = table_names(conn).map_err(|e| err(explain(&e)))?;
+    if tables.is_empty() {
+        return Ok(()); // an empty file: it becomes a barfill database
+    }
+    let app: Option<String> = if tables.iter().any(|t| t == "meta") {
+        conn.query_row("SELECT value FROM meta WHERE key = 'app'", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| err(explain(&e)))?
+    } else {
+        None
+    };
+    if app.as_deref() != Some(APP_ID) {
+        return Err(StoreError::Foreign { path: path.to_path_buf(), tables: tables.join(", ") });
+    }
+    let version: i64 = conn
+        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get::<_, String>(0))
+        .map_err(|e| err(explain(&e)))?
+        .parse()
+        .unwrap_or(0);
+    if version != SCHEMA_VERSION {
+        return Err(err(format!("schema version {version} is not the {SCHEMA_VERSION} this barfill knows")));
+    }
+    let held: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'adjusted'", [], |r| r.get(0))
+        .map_err(|e| err(explain(&e)))?;
+    if held != adjusted.to_string() {
+        let word = |a: &str| if a == "true" { "split-adjusted" } else { "unadjusted" }.to_string();
+        return Err(StoreError::AdjustedMismatch {
+            path: path.to_path_buf(),
+            held: word(&held),
+            asked: word(&adjusted.to_string()),
+        });
+    }
+    Ok(())
 }
 
 pub fn lock_path(db: &Path) -> PathBuf {
