@@ -227,6 +227,9 @@ pub struct Config {
     pub retry: RetryConfig,
     pub sim: SimOptions,
     pub config_file: Option<PathBuf>,
+    /// Fetch every window again, stored or not (`--refetch`, or `R` on the dashboard), so
+    /// fixes can be compared on the same work; upserts keep the bars unduplicated.
+    pub refetch: bool,
     /// Warnings found while loading (a key in a world-readable file, ...).
     pub warnings: Vec<String>,
 }
@@ -254,6 +257,7 @@ impl Config {
             retry: RetryConfig { max_attempts: 8, budget: 20.0, budget_ratio: 0.2 },
             sim: SimOptions::default(),
             config_file: None,
+            refetch: false,
             warnings: Vec::new(),
         }
     }

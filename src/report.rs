@@ -210,8 +210,11 @@ impl Report {
         }
         if self.requests == 0 && self.failed_jobs == 0 && self.status == "done" {
             let _ = writeln!(s, "  Nothing to fetch: every window is already stored (0 requests).");
-            let _ =
-                writeln!(s, "  To fetch more, widen --from/--to, add --symbols or --timeframes, or use another --db.");
+            let _ = writeln!(
+                s,
+                "  To fetch more, widen --from/--to, add --symbols or --timeframes, or use another --db; \
+                 --refetch fetches it all again."
+            );
             return s;
         }
         let total: f64 = self.breakdown().iter().map(|(_, v)| v).sum();

@@ -49,6 +49,31 @@ async fn a_second_run_fetches_nothing_and_says_so() {
 }
 
 #[tokio::test]
+async fn a_refetch_fetches_everything_again_and_duplicates_nothing() {
+    let sim = fast_sim().await;
+    let (_t, dir) = tmp();
+    let mut config = config(&dir, &SYMBOLS, &TIMEFRAMES, FROM, TO);
+    let (first, _) = run(&config, source(&sim)).await;
+    let before = dump(&config.db);
+    config.refetch = true;
+    let (again, _) = run(&config, source(&sim)).await;
+    assert_eq!(again.status, "done");
+    assert_eq!((again.requests, again.bars), (first.requests, first.bars), "the same work again");
+    assert_eq!(dump(&config.db), before);
+    // Timed with other switches, over windows of other sizes: still the same rows.
+    config.fixes = Fixes::NONE;
+    let (baseline, _) = run(&config, source(&sim)).await;
+    assert!(baseline.requests > first.requests);
+    assert_eq!(baseline.bars, first.bars);
+    assert_eq!(dump(&config.db), before);
+    // And the progress the refetches left still says everything is stored.
+    config.refetch = false;
+    config.fixes = Fixes::ALL;
+    let (after, _) = run(&config, source(&sim)).await;
+    assert_eq!(after.requests, 0);
+}
+
+#[tokio::test]
 async fn baseline_and_all_fixes_store_identical_databases() {
     let sim = fast_sim().await;
     let (_t, a) = tmp();

@@ -112,6 +112,10 @@ pub struct Common {
     /// Directory for the log file.
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
+    /// Fetch every window again, even those already stored (bars are upserted, never
+    /// duplicated): the way to time fixes against each other on the same work.
+    #[arg(long)]
+    pub refetch: bool,
 }
 
 #[derive(Args, Debug)]
@@ -192,7 +196,8 @@ fn env_var(name: &str) -> Option<String> {
 
 pub(crate) fn load_config(common: &Common) -> Result<Config, ExitCode> {
     match config::load(&Dirs::platform(), common.config.as_deref(), &overrides(common), &env_var) {
-        Ok(c) => {
+        Ok(mut c) => {
+            c.refetch = common.refetch;
             for w in &c.warnings {
                 eprintln!("warning: {w}");
             }
@@ -229,4 +234,5 @@ fn merge(into: &mut Common, outer: &Common) {
         ($($f:ident),*) => { $( if into.$f.is_none() { into.$f = outer.$f.clone(); } )* };
     }
     take!(config, db, symbols, timeframes, from, to, base_url, quota, sim_quota, fixes, concurrency, stagger, log_dir);
+    into.refetch |= outer.refetch;
 }

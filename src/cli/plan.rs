@@ -88,7 +88,8 @@ pub fn describe_plan(config: &Config, plan: &Plan) -> String {
         config.quota_per_min
     );
     if floor == 0 {
-        let _ = writeln!(s, "Everything is already stored in {}.", config.db.display());
+        let _ =
+            writeln!(s, "Everything is already stored in {} (--refetch plans fetching it again).", config.db.display());
     }
     s
 }

@@ -75,6 +75,8 @@ pub struct RunInfo {
     pub floor_requests: u64,
     pub floor_s: f64,
     pub max_attempts: u32,
+    /// Stored windows are fetched again.
+    pub refetch: bool,
 }
 
 /// One answered (or failed) request.

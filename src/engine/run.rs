@@ -50,7 +50,7 @@ pub fn prepare(config: &Config) -> Result<(Store, Plan), StoreError> {
     let store = Store::open(&config.db, config.adjusted, config.db_is_default)?;
     let write_err = |e: rusqlite::Error| StoreError::Write(crate::store::explain(&e));
     store.close_stale_runs().map_err(write_err)?;
-    let covered = store.covered().map_err(write_err)?;
+    let covered = if config.refetch { plan::Covered::new() } else { store.covered().map_err(write_err)? };
     let plan = Plan::new(&config.symbols, &config.timeframes, Range { from: config.from, to: config.to }, &covered);
     Ok((store, plan))
 }
@@ -127,6 +127,7 @@ pub fn start(config: Arc<Config>, source: Source, store: Store, plan: Plan) -> a
         floor_requests,
         floor_s: plan::seconds_at_quota(floor_requests, config.quota_per_min as f64),
         max_attempts: config.retry.max_attempts,
+        refetch: config.refetch,
     };
     let ctx = Arc::new(Ctx {
         client,

@@ -26,8 +26,11 @@ pub const WAIT_EDGES: [f64; 8] = [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     Engine(Command),
-    /// Start a new run with these settings.
-    NewRun(Settings),
+    /// Start a new run with these settings; `refetch` fetches stored windows again.
+    NewRun {
+        settings: Settings,
+        refetch: bool,
+    },
     /// Stop the run, wait for its report, then leave.
     Quit,
     /// Asked to quit twice: leave without waiting.
@@ -265,8 +268,9 @@ impl App {
         match event {
             Event::RunStarted(info) => {
                 let text = format!(
-                    "run #{} started: {} rows, ~{} requests planned (fixes {}), at least {} at the quota",
+                    "run #{} started{}: {} rows, ~{} requests planned (fixes {}), at least {} at the quota",
                     info.run_id,
+                    if info.refetch { ", fetching every window again" } else { "" },
                     info.rows.len(),
                     info.estimate.requests,
                     info.settings.fixes.label(),
@@ -361,7 +365,10 @@ impl App {
                 self.settings.paused = false;
                 let level = if report.status == "failed" { Level::Error } else { Level::Info };
                 let mut text = if report.requests == 0 && report.status == "done" && report.failed_jobs == 0 {
-                    format!("run #{} done: nothing to fetch, every window is already stored", report.run_id)
+                    format!(
+                        "run #{} done: nothing to fetch, every window is already stored (R fetches it all again)",
+                        report.run_id
+                    )
                 } else {
                     format!(
                         "run #{} {} in {}: {} requests, {} bars, {} 429s",
@@ -648,15 +655,15 @@ impl App {
                 self.stop_requested = true;
                 Some(Effect::Engine(Command::Stop))
             }
-            Action::NewRun => {
+            Action::NewRun { refetch } => {
                 if self.phase == Phase::Finished && !self.quitting {
                     self.phase = Phase::Starting;
-                    let mut s = self.settings;
-                    s.paused = false;
-                    return Some(Effect::NewRun(s));
+                    let mut settings = self.settings;
+                    settings.paused = false;
+                    return Some(Effect::NewRun { settings, refetch });
                 }
                 if self.live() {
-                    self.note(at, "a run is going: press s to stop it, then r for a new one");
+                    self.note(at, "a run is going: press s to stop it, then r or R for a new one");
                 }
                 None
             }
@@ -919,7 +926,9 @@ mod tests {
         assert_eq!(app.on_key(key('+'), now), None);
         assert_eq!(app.on_key(key('p'), now), None);
         assert_eq!(app.on_key(key('s'), now), None);
-        let Some(Effect::NewRun(s)) = app.on_key(key('r'), now) else { panic!("r starts a run") };
+        let Some(Effect::NewRun { settings: s, refetch: false }) = app.on_key(key('r'), now) else {
+            panic!("r starts a run over what is not stored yet")
+        };
         assert_eq!(s.concurrency, 4);
         assert!(!s.fixes.parallel && !s.fixes.backoff && s.fixes.batching);
         assert_eq!(app.status(), "starting");
@@ -940,10 +949,26 @@ mod tests {
         assert!(!app.live());
         assert_eq!(app.log.back().unwrap().level, Level::Error);
         let (mut done, now) = fixtures::finished();
-        assert!(matches!(done.on_key(key('r'), now), Some(Effect::NewRun(_))));
+        assert!(matches!(done.on_key(key('r'), now), Some(Effect::NewRun { .. })));
         done.run_failed("cannot start a new run: database in use", now);
         assert_eq!(done.status(), "done", "the screen still shows the last run");
-        assert!(matches!(done.on_key(key('r'), now), Some(Effect::NewRun(_))), "and r can try again");
+        assert!(matches!(done.on_key(key('r'), now), Some(Effect::NewRun { .. })), "and r can try again");
+    }
+
+    #[test]
+    fn capital_r_starts_a_run_that_fetches_everything_again() {
+        let (mut app, now) = fixtures::running();
+        assert_eq!(app.on_key(key('R'), now), None, "not while a run is going");
+        assert!(app.log.back().unwrap().text.contains("then r or R"));
+        let (mut done, now) = fixtures::finished();
+        let Some(Effect::NewRun { settings, refetch: true }) = done.on_key(key('R'), now) else {
+            panic!("R starts a refetching run")
+        };
+        assert_eq!(settings, done.settings);
+        let mut info = fixtures::info();
+        info.refetch = true;
+        done.on_event(Event::RunStarted(Box::new(info)), now);
+        assert!(done.log.back().unwrap().text.contains("fetching every window again"));
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub fn info() -> RunInfo {
         floor_requests: 5,
         floor_s: 2.0,
         max_attempts: 8,
+        refetch: false,
     }
 }
 

@@ -11,7 +11,7 @@ pub enum Action {
     LongerStagger,
     ShorterStagger,
     PauseResume,
-    NewRun,
+    NewRun { refetch: bool },
     StopRun,
     Quit,
     Help,
@@ -122,9 +122,16 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: &[(KeyCode::Char('r'), NONE)],
         label: "r",
-        action: Action::NewRun,
-        help: "start a new run with the current switches (once this one ended)",
+        action: Action::NewRun { refetch: false },
+        help: "new run with the current switches, for what is not stored yet",
         footer: Some(("r", "new run")),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('R'), NONE)],
+        label: "R",
+        action: Action::NewRun { refetch: true },
+        help: "new run that fetches every window again (compare switches)",
+        footer: None,
     },
     Binding {
         keys: &[(KeyCode::Tab, NONE)],

@@ -185,8 +185,9 @@ pub async fn run_dashboard(config: Arc<Config>, source: Source, first: RunHandle
                     let _ = l.commands.send(cmd);
                 }
             }
-            Some(Effect::NewRun(settings)) => {
-                let config = with_settings(&config, settings);
+            Some(Effect::NewRun { settings, refetch }) => {
+                let mut config = with_settings(&config, settings);
+                config.refetch = refetch;
                 let tx = prepared_tx.clone();
                 tokio::task::spawn_blocking(move || {
                     let prepared = engine::prepare(&config).map(|(s, p)| (Arc::new(config), s, p));
