@@ -30,8 +30,8 @@ fn app_with(rows: usize) -> (App, Instant) {
             .map(|i| RowInfo {
                 ticker: format!("S{:04}", i / 4),
                 timeframe: timeframes[i % 4].parse().unwrap(),
-                weekdays: 390,
-                covered_weekdays: (i % 7) as u32 * 50,
+                sessions: 390,
+                covered_sessions: (i % 7) as u32 * 50,
             })
             .collect(),
         settings,

@@ -530,9 +530,10 @@ mod tests {
 
     #[test]
     fn floors_of_the_profiles() {
-        // quick: per symbol 3 intraday rows x ceil(262*960/50000)=6, plus 1 daily = 19.
+        // quick: 2024 has 252 sessions; per symbol 3 intraday rows x ceil(252*960/49920)=5,
+        // plus 1 daily = 16.
         let q = Workload::for_profile(Profile::Quick);
-        assert_eq!(q.plan().floor_requests(), 5 * 19);
+        assert_eq!(q.plan().floor_requests(), 5 * 16);
         assert_eq!(q.best_concurrency(2.0), 4);
         assert_eq!(q.sim_options().quota, Some(200));
         let l = Workload::for_profile(Profile::Latency);

@@ -46,8 +46,7 @@ pub fn format_day(day: Day) -> String {
     date_of(day).to_string()
 }
 
-/// Monday..Friday. Exchange holidays are not modelled: the real API simply returns no
-/// bars for them, which costs nothing but a slightly emptier window.
+/// Monday..Friday.
 pub fn is_weekday(day: Day) -> bool {
     // 1970-01-01 was a Thursday (index 3 when Monday is 0).
     (day + 3).rem_euclid(7) < 5
@@ -58,8 +57,15 @@ pub fn weekday_index(day: Day) -> i32 {
     (day + 3).rem_euclid(7)
 }
 
-/// Weekdays in `[from, to]`, both inclusive.
-pub fn weekdays_between(from: Day, to: Day) -> u32 {
+/// A day the US stock market trades: a weekday that is not an NYSE holiday. The planner
+/// packs windows with these and asks the grouped endpoint only for these, because the API
+/// has no bars on the other days and a request for one is a request wasted.
+pub fn is_session(day: Day) -> bool {
+    is_weekday(day) && holidays().binary_search(&day).is_err()
+}
+
+/// Sessions in `[from, to]`, both inclusive.
+pub fn sessions_between(from: Day, to: Day) -> u32 {
     if to < from {
         return 0;
     }
@@ -72,16 +78,18 @@ pub fn weekdays_between(from: Day, to: Day) -> u32 {
         }
         d += 1;
     }
-    count as u32
+    let h = holidays();
+    let closed = h.partition_point(|&x| x <= to) - h.partition_point(|&x| x < from);
+    count as u32 - closed as u32
 }
 
-/// The day that is `n` weekdays after `from` counting `from` itself when it is one:
-/// `nth_weekday_from(mon, 1) == mon`.
-pub fn nth_weekday_from(from: Day, n: u32) -> Day {
+/// The day that is the `n`th session from `from`, counting `from` itself when it is one:
+/// `nth_session_from(mon, 1) == mon` for a Monday that trades.
+pub fn nth_session_from(from: Day, n: u32) -> Day {
     let mut d = from;
     let mut seen = 0;
     loop {
-        if is_weekday(d) {
+        if is_session(d) {
             seen += 1;
             if seen == n {
                 return d;
@@ -89,6 +97,103 @@ pub fn nth_weekday_from(from: Day, n: u32) -> Day {
         }
         d += 1;
     }
+}
+
+/// Full-day closures the rules below cannot derive (national days of mourning, storms,
+/// 9/11), from NYSE's own notices.
+const SPECIAL_CLOSURES: [(i16, i8, i8); 10] = [
+    (1994, 4, 27),
+    (2001, 9, 11),
+    (2001, 9, 12),
+    (2001, 9, 13),
+    (2001, 9, 14),
+    (2004, 6, 11),
+    (2007, 1, 2),
+    (2012, 10, 29),
+    (2012, 10, 30),
+    (2018, 12, 5),
+];
+const MOURNING_2025: (i16, i8, i8) = (2025, 1, 9);
+
+/// NYSE full-day holidays on weekdays, sorted, from 1990 to 2199. Built once from the
+/// exchange's rules, so any year in that span is covered; a closure announced at short
+/// notice (the last was 2025-01-09) is only known once added here, and until then costs
+/// one empty request, no missing bar.
+fn holidays() -> &'static [Day] {
+    static DAYS: OnceLock<Vec<Day>> = OnceLock::new();
+    DAYS.get_or_init(|| {
+        let mut days: Vec<Day> = (1990..2200).flat_map(holidays_of).collect();
+        days.extend(SPECIAL_CLOSURES.iter().chain([&MOURNING_2025]).map(|&(y, m, d)| ymd(y, m, d)));
+        days.retain(|&d| is_weekday(d));
+        days.sort_unstable();
+        days.dedup();
+        days
+    })
+}
+
+fn ymd(y: i16, m: i8, d: i8) -> Day {
+    day_of(Date::new(y, m, d).expect("valid date"))
+}
+
+/// The `n`th (1-based) Monday..Sunday `weekday` of a month; `n = -1` is the last.
+fn nth_weekday_of_month(y: i16, m: i8, weekday: i32, n: i32) -> Day {
+    if n > 0 {
+        let first = ymd(y, m, 1);
+        first + (weekday - weekday_index(first)).rem_euclid(7) + (n - 1) * 7
+    } else {
+        let last = day_of(Date::new(y, m, 1).expect("valid date").last_of_month());
+        last - (weekday_index(last) - weekday).rem_euclid(7)
+    }
+}
+
+/// A fixed-date holiday as NYSE observes it: Saturday moves to Friday, Sunday to Monday.
+fn observed(day: Day) -> Day {
+    match weekday_index(day) {
+        5 => day - 1,
+        6 => day + 1,
+        _ => day,
+    }
+}
+
+/// Easter Sunday (Gregorian, the anonymous computus).
+fn easter(y: i16) -> Day {
+    let y = y as i32;
+    let (a, b, c) = (y % 19, y / 100, y % 100);
+    let (d, e) = (b / 4, b % 4);
+    let f = (b + 8) / 25;
+    let g = (b - f + 1) / 3;
+    let h = (19 * a + b - d - g + 15) % 30;
+    let (i, k) = (c / 4, c % 4);
+    let l = (32 + 2 * e + 2 * i - h - k) % 7;
+    let m = (a + 11 * h + 22 * l) / 451;
+    let month = (h + l - 7 * m + 114) / 31;
+    let day = (h + l - 7 * m + 114) % 31 + 1;
+    ymd(y as i16, month as i8, day as i8)
+}
+
+fn holidays_of(y: i16) -> Vec<Day> {
+    const MON: i32 = 0;
+    const THU: i32 = 3;
+    let mut out = Vec::with_capacity(10);
+    // New Year's Day on a Saturday is not moved back: Friday Dec 31 closes a year's books.
+    let new_year = ymd(y, 1, 1);
+    if weekday_index(new_year) != 5 {
+        out.push(observed(new_year));
+    }
+    if y >= 1998 {
+        out.push(nth_weekday_of_month(y, 1, MON, 3)); // Martin Luther King Jr. Day
+    }
+    out.push(nth_weekday_of_month(y, 2, MON, 3)); // Washington's Birthday
+    out.push(easter(y) - 2); // Good Friday
+    out.push(nth_weekday_of_month(y, 5, MON, -1)); // Memorial Day
+    if y >= 2022 {
+        out.push(observed(ymd(y, 6, 19))); // Juneteenth
+    }
+    out.push(observed(ymd(y, 7, 4)));
+    out.push(nth_weekday_of_month(y, 9, MON, 1)); // Labor Day
+    out.push(nth_weekday_of_month(y, 11, THU, 4)); // Thanksgiving
+    out.push(observed(ymd(y, 12, 25)));
+    out
 }
 
 /// Epoch milliseconds of 00:00 New York time on `day`.
@@ -152,10 +257,138 @@ mod tests {
         assert!(is_weekday(d)); // Monday
         assert_eq!(weekday_index(d), 0);
         assert!(!is_weekday(parse_date("2024-01-06").unwrap()));
-        assert_eq!(weekdays_between(d, d + 6), 5);
-        assert_eq!(weekdays_between(d, d + 13), 10);
-        assert_eq!(weekdays_between(d + 5, d + 6), 0);
-        assert_eq!(nth_weekday_from(d, 6), d + 7);
+        assert!(!is_session(d), "New Year's Day");
+        assert_eq!(sessions_between(d, d + 6), 4);
+        assert_eq!(sessions_between(d, d + 13), 9);
+        assert_eq!(sessions_between(d + 5, d + 6), 0);
+        assert_eq!(nth_session_from(d, 6), d + 8);
+    }
+
+    fn days(list: &[&str]) -> Vec<Day> {
+        list.iter().map(|d| parse_date(d).unwrap()).collect()
+    }
+
+    fn closed_in(year: i16) -> Vec<Day> {
+        (ymd(year, 1, 1)..=ymd(year, 12, 31)).filter(|&d| is_weekday(d) && !is_session(d)).collect()
+    }
+
+    #[test]
+    fn nyse_holidays_match_the_exchanges_published_calendars() {
+        // NYSE's holiday pages for these years.
+        let y2023 = [
+            "2023-01-02",
+            "2023-01-16",
+            "2023-02-20",
+            "2023-04-07",
+            "2023-05-29",
+            "2023-06-19",
+            "2023-07-04",
+            "2023-09-04",
+            "2023-11-23",
+            "2023-12-25",
+        ];
+        let y2024 = [
+            "2024-01-01",
+            "2024-01-15",
+            "2024-02-19",
+            "2024-03-29",
+            "2024-05-27",
+            "2024-06-19",
+            "2024-07-04",
+            "2024-09-02",
+            "2024-11-28",
+            "2024-12-25",
+        ];
+        let y2025 = [
+            "2025-01-01",
+            "2025-01-09",
+            "2025-01-20",
+            "2025-02-17",
+            "2025-04-18",
+            "2025-05-26",
+            "2025-06-19",
+            "2025-07-04",
+            "2025-09-01",
+            "2025-11-27",
+            "2025-12-25",
+        ];
+        let y2026 = [
+            "2026-01-01",
+            "2026-01-19",
+            "2026-02-16",
+            "2026-04-03",
+            "2026-05-25",
+            "2026-06-19",
+            "2026-07-03",
+            "2026-09-07",
+            "2026-11-26",
+            "2026-12-25",
+        ];
+        let y2027 = [
+            "2027-01-01",
+            "2027-01-18",
+            "2027-02-15",
+            "2027-03-26",
+            "2027-05-31",
+            "2027-06-18",
+            "2027-07-05",
+            "2027-09-06",
+            "2027-11-25",
+            "2027-12-24",
+        ];
+        // 2022: New Year's Day on a Saturday is not observed; Christmas on Sunday moves to Monday.
+        let y2022 = [
+            "2022-01-17",
+            "2022-02-21",
+            "2022-04-15",
+            "2022-05-30",
+            "2022-06-20",
+            "2022-07-04",
+            "2022-09-05",
+            "2022-11-24",
+            "2022-12-26",
+        ];
+        // 2012: Hurricane Sandy; 2018: President Bush's day of mourning.
+        let y2012 = [
+            "2012-01-02",
+            "2012-01-16",
+            "2012-02-20",
+            "2012-04-06",
+            "2012-05-28",
+            "2012-07-04",
+            "2012-09-03",
+            "2012-10-29",
+            "2012-10-30",
+            "2012-11-22",
+            "2012-12-25",
+        ];
+        for (year, want) in [
+            (2012, &y2012[..]),
+            (2022, &y2022[..]),
+            (2023, &y2023[..]),
+            (2024, &y2024[..]),
+            (2025, &y2025[..]),
+            (2026, &y2026[..]),
+            (2027, &y2027[..]),
+        ] {
+            assert_eq!(closed_in(year), days(want), "{year}");
+        }
+        assert!(!is_session(parse_date("2018-12-05").unwrap()));
+        assert!(is_session(parse_date("2021-12-31").unwrap()), "Friday before a Saturday New Year trades");
+        // 252 sessions in 2024: 262 weekdays less 10 holidays.
+        assert_eq!(sessions_between(ymd(2024, 1, 1), ymd(2024, 12, 31)), 252);
+    }
+
+    #[test]
+    fn session_counting_agrees_with_day_by_day() {
+        let from = ymd(2019, 12, 20);
+        for len in 0..400 {
+            let to = from + len;
+            let slow = (from..=to).filter(|&d| is_session(d)).count() as u32;
+            assert_eq!(sessions_between(from, to), slow, "{}..{}", format_day(from), format_day(to));
+        }
+        // 2024-03-28 (Thursday) then Good Friday: the second session is Monday.
+        assert_eq!(nth_session_from(ymd(2024, 3, 28), 2), ymd(2024, 4, 1));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::engine::events::{Event, Level, RunInfo};
 use crate::engine::{Command, RunHandle};
 use crate::report::{Report, Tally};
 
-/// Weekdays to fetch and fetched, per timeframe.
+/// Sessions to fetch and fetched, per timeframe.
 struct Progress {
     info: Option<RunInfo>,
     /// Index into `bars` for each row.
@@ -93,8 +93,8 @@ impl Headless {
                     });
                     self.progress.row_bar.push(idx);
                     let b = &mut self.progress.bars[idx];
-                    b.1 += row.weekdays as u64;
-                    b.2 += row.covered_weekdays as u64;
+                    b.1 += row.sessions as u64;
+                    b.2 += row.covered_sessions as u64;
                 }
                 let mut total = (0, 0);
                 for (pb, len, pos) in &self.progress.bars {
@@ -124,7 +124,7 @@ impl Headless {
             Event::Stored { windows, .. } => {
                 for w in windows {
                     if let Some(&idx) = self.progress.row_bar.get(w.row) {
-                        let days = w.range.weekdays() as u64;
+                        let days = w.range.sessions() as u64;
                         self.progress.bars[idx].0.inc(days);
                         self.overall.inc(days);
                     }

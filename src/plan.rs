@@ -19,8 +19,8 @@ pub struct Range {
 }
 
 impl Range {
-    pub fn weekdays(self) -> u32 {
-        calendar::weekdays_between(self.from, self.to)
+    pub fn sessions(self) -> u32 {
+        calendar::sessions_between(self.from, self.to)
     }
 }
 
@@ -36,9 +36,9 @@ pub struct Row {
     pub ticker: String,
     pub timeframe: Timeframe,
     /// Trading days in the whole requested range.
-    pub weekdays: u32,
+    pub sessions: u32,
     /// Trading days already stored by earlier runs.
-    pub covered_weekdays: u32,
+    pub covered_sessions: u32,
     /// Uncovered ranges, oldest first.
     pub pending: Vec<Range>,
 }
@@ -61,13 +61,13 @@ impl Plan {
             for tf in timeframes {
                 let done = covered.get(&(ticker.clone(), tf.to_string())).map(Vec::as_slice).unwrap_or(&[]);
                 let pending = subtract(range, done);
-                let weekdays = range.weekdays();
-                let left: u32 = pending.iter().map(|r| r.weekdays()).sum();
+                let sessions = range.sessions();
+                let left: u32 = pending.iter().map(|r| r.sessions()).sum();
                 rows.push(Row {
                     ticker: ticker.clone(),
                     timeframe: *tf,
-                    weekdays,
-                    covered_weekdays: weekdays - left,
+                    sessions,
+                    covered_sessions: sessions - left,
                     pending,
                 });
             }
@@ -75,8 +75,8 @@ impl Plan {
         Plan { rows, symbols: symbols.to_vec(), timeframes: timeframes.to_vec(), range }
     }
 
-    pub fn pending_weekdays(&self) -> u64 {
-        self.rows.iter().map(|r| (r.weekdays - r.covered_weekdays) as u64).sum()
+    pub fn pending_sessions(&self) -> u64 {
+        self.rows.iter().map(|r| (r.sessions - r.covered_sessions) as u64).sum()
     }
 
     /// Requests the remaining work needs with the given page-size regime.
@@ -86,14 +86,14 @@ impl Plan {
         let mut daily_tasks = 0u64;
         for row in &self.rows {
             for r in &row.pending {
-                let n = r.weekdays() as u64;
+                let n = r.sessions() as u64;
                 if n == 0 {
                     continue;
                 }
                 est.windows += windows_for(row.timeframe, *r, batching) as u64;
                 if batching && row.timeframe.is_daily() {
                     daily_tasks += 1;
-                    daily_days.extend((r.from..=r.to).filter(|d| calendar::is_weekday(*d)));
+                    daily_days.extend((r.from..=r.to).filter(|d| calendar::is_session(*d)));
                     continue;
                 }
                 est.requests += requests_for(row.timeframe, n, if batching { MAX_LIMIT } else { DEFAULT_LIMIT });
@@ -118,14 +118,14 @@ impl Plan {
         let mut daily_days: BTreeSet<Day> = BTreeSet::new();
         let mut daily_rows = 0u64;
         for row in &self.rows {
-            let n: u64 = row.pending.iter().map(|r| r.weekdays() as u64).sum();
+            let n: u64 = row.pending.iter().map(|r| r.sessions() as u64).sum();
             if n == 0 {
                 continue;
             }
             if row.timeframe.is_daily() {
                 daily_rows += 1;
                 for r in &row.pending {
-                    daily_days.extend((r.from..=r.to).filter(|d| calendar::is_weekday(*d)));
+                    daily_days.extend((r.from..=r.to).filter(|d| calendar::is_session(*d)));
                 }
                 continue;
             }
@@ -148,30 +148,30 @@ pub fn seconds_at_quota(requests: u64, quota_per_min: f64) -> f64 {
     requests as f64 * 60.0 / quota_per_min
 }
 
-/// Base bars a timeframe consumes over `weekdays` trading days, at most.
-pub fn base_bars(tf: Timeframe, weekdays: u64) -> u64 {
+/// Base bars a timeframe consumes over `sessions` trading days, at most.
+pub fn base_bars(tf: Timeframe, sessions: u64) -> u64 {
     match tf.base() {
-        BaseUnit::Minute => weekdays * MINUTES_PER_SESSION as u64,
-        BaseUnit::Day => weekdays,
+        BaseUnit::Minute => sessions * MINUTES_PER_SESSION as u64,
+        BaseUnit::Day => sessions,
     }
 }
 
-/// Requests to page through `weekdays` trading days `limit` base bars at a time.
-pub fn requests_for(tf: Timeframe, weekdays: u64, limit: u32) -> u64 {
-    base_bars(tf, weekdays).div_ceil(limit as u64).max(1)
+/// Requests to page through `sessions` trading days `limit` base bars at a time.
+pub fn requests_for(tf: Timeframe, sessions: u64, limit: u32) -> u64 {
+    base_bars(tf, sessions).div_ceil(limit as u64).max(1)
 }
 
 fn windows_for(tf: Timeframe, r: Range, batching: bool) -> u32 {
-    if !batching || tf.base() == BaseUnit::Day { 1 } else { r.weekdays().div_ceil(DAYS_PER_MINUTE_WINDOW).max(1) }
+    if !batching || tf.base() == BaseUnit::Day { 1 } else { r.sessions().div_ceil(DAYS_PER_MINUTE_WINDOW).max(1) }
 }
 
 /// Splits off the first window of `r`: with batching, as many whole trading days as one
 /// `limit=50000` request holds; without, the whole range (paged through `next_url`).
 pub fn carve(tf: Timeframe, r: Range, batching: bool) -> (Range, Option<Range>) {
-    if !batching || tf.base() == BaseUnit::Day || r.weekdays() <= DAYS_PER_MINUTE_WINDOW {
+    if !batching || tf.base() == BaseUnit::Day || r.sessions() <= DAYS_PER_MINUTE_WINDOW {
         return (r, None);
     }
-    let end = calendar::nth_weekday_from(r.from, DAYS_PER_MINUTE_WINDOW);
+    let end = calendar::nth_session_from(r.from, DAYS_PER_MINUTE_WINDOW);
     (Range { from: r.from, to: end }, Some(Range { from: end + 1, to: r.to }))
 }
 
@@ -196,7 +196,7 @@ pub fn subtract(range: Range, done: &[Range]) -> Vec<Range> {
     if cursor <= range.to {
         out.push(Range { from: cursor, to: range.to });
     }
-    out.retain(|r| r.weekdays() > 0);
+    out.retain(|r| r.sessions() > 0);
     out
 }
 
@@ -217,8 +217,8 @@ mod tests {
         assert_eq!(DAYS_PER_MINUTE_WINDOW, 52);
         let r = Range { from: day("2024-01-01"), to: day("2024-12-31") };
         let (w, rest) = carve(tf("1/minute"), r, true);
-        assert_eq!(w.weekdays(), 52);
-        assert!(base_bars(tf("1/minute"), w.weekdays() as u64) <= MAX_LIMIT as u64);
+        assert_eq!(w.sessions(), 52);
+        assert!(base_bars(tf("1/minute"), w.sessions() as u64) <= MAX_LIMIT as u64);
         assert_eq!(rest.unwrap().from, w.to + 1);
         // Hourly bars are built from minute bars, so they are windowed the same way.
         assert_eq!(carve(tf("1/hour"), r, true).0, w);
@@ -239,13 +239,13 @@ mod tests {
             let (w, more) = carve(tf("5/minute"), cur, true);
             assert_eq!(w.from, prev_to + 1);
             prev_to = w.to;
-            total += w.weekdays();
+            total += w.sessions();
             windows += 1;
             rest = more;
         }
         assert_eq!(prev_to, r.to);
-        assert_eq!(total, r.weekdays());
-        assert_eq!(windows, r.weekdays().div_ceil(52));
+        assert_eq!(total, r.sessions());
+        assert_eq!(windows, r.sessions().div_ceil(52));
     }
 
     #[test]
@@ -260,9 +260,9 @@ mod tests {
                 Range { from: day("2024-01-13"), to: day("2024-01-31") },
             ]
         );
-        // A gap that is only a weekend is no work.
+        // A gap that is only a weekend or a holiday (New Year's Day) is no work.
         let done = [
-            Range { from: day("2024-01-01"), to: day("2024-01-05") },
+            Range { from: day("2024-01-02"), to: day("2024-01-05") },
             Range { from: day("2024-01-08"), to: day("2024-01-31") },
         ];
         assert!(subtract(r, &done).is_empty());
@@ -272,27 +272,28 @@ mod tests {
     fn estimates_and_floor() {
         let symbols: Vec<String> = ["AAPL", "MSFT"].iter().map(|s| s.to_string()).collect();
         let tfs = [tf("1/minute"), tf("1/day")];
-        let range = Range { from: day("2024-01-01"), to: day("2024-12-31") }; // 262 weekdays
+        let range = Range { from: day("2024-01-01"), to: day("2024-12-31") }; // 252 sessions
         let plan = Plan::new(&symbols, &tfs, range, &Covered::new());
         assert_eq!(plan.rows.len(), 4);
-        // Minute: ceil(262*960/50000) = 6 per symbol; day: 1 per symbol (fewer than 262 grouped).
-        assert_eq!(plan.floor_requests(), 2 * 6 + 2);
+        // Minute: ceil(252*960/50000) = 5 per symbol; day: 1 per symbol (fewer than 252 grouped).
+        assert_eq!(plan.floor_requests(), 2 * 5 + 2);
         let fixed = plan.estimate(true);
-        assert_eq!(fixed.requests, 2 * 6 + 2);
+        assert_eq!(fixed.requests, 2 * 5 + 2);
         assert_eq!(fixed.grouped_days, 0);
-        // Baseline: 5000 base bars a page: ceil(262*960/5000) = 51 per symbol, 1 for days.
-        assert_eq!(plan.estimate(false).requests, 2 * 51 + 2);
+        // Baseline: 5000 base bars a page: ceil(252*960/5000) = 49 per symbol, 1 for days.
+        assert_eq!(plan.estimate(false).requests, 2 * 49 + 2);
     }
 
     #[test]
     fn grouped_daily_wins_with_many_symbols_and_few_days() {
         let symbols: Vec<String> = (0..50).map(|i| format!("S{i}")).collect();
-        let range = Range { from: day("2024-01-01"), to: day("2024-01-12") }; // 10 weekdays
+        // 10 weekdays, 9 sessions: no grouped request for New Year's Day.
+        let range = Range { from: day("2024-01-01"), to: day("2024-01-12") };
         let plan = Plan::new(&symbols, &[tf("1/day")], range, &Covered::new());
         let est = plan.estimate(true);
-        assert_eq!(est.grouped_days, 10);
-        assert_eq!(est.requests, 10);
-        assert_eq!(plan.floor_requests(), 10);
+        assert_eq!(est.grouped_days, 9);
+        assert_eq!(est.requests, 9);
+        assert_eq!(plan.floor_requests(), 9);
         assert_eq!(plan.estimate(false).requests, 50);
     }
 
@@ -304,7 +305,7 @@ mod tests {
         covered.insert(("AAPL".into(), "1/day".into()), vec![range]);
         let plan = Plan::new(&symbols, &[tf("1/day")], range, &covered);
         assert!(plan.rows[0].pending.is_empty());
-        assert_eq!(plan.rows[0].covered_weekdays, plan.rows[0].weekdays);
+        assert_eq!(plan.rows[0].covered_sessions, plan.rows[0].sessions);
         assert_eq!(plan.estimate(true).requests, 0);
         assert_eq!(plan.floor_requests(), 0);
     }

@@ -28,7 +28,7 @@ async fn every_bar_lands_exactly_once() {
         }
     }
     assert_eq!(report.bars, total);
-    // 87 weekdays: two 52-day windows per intraday row, one request per day-based row.
+    // 87 sessions: two 52-day windows per intraday row, one request per day-based row.
     assert_eq!(report.requests, 2 * 2 * 2 + 2 * 2);
     assert_eq!(report.success_rate, 1.0);
 }
@@ -104,6 +104,31 @@ async fn grouped_daily_and_per_ticker_daily_give_identical_rows() {
     assert_eq!(rg.requests, 5);
     assert_eq!(rp.requests, 10);
     assert_eq!(rg.bars, 50);
+    assert_eq!(dump(&grouped.db), dump(&per_ticker.db));
+}
+
+#[tokio::test]
+async fn exchange_holidays_cost_no_request_and_hold_no_bar() {
+    let sim = fast_sim().await;
+    let symbols = ["AAPL", "MSFT", "NVDA", "SPY", "TSLA", "IBM", "KO", "PEP", "JPM", "XOM"];
+    let (_t, a) = tmp();
+    let (_u, b) = tmp();
+    // 2024-03-25..04-05: 10 weekdays, Good Friday (03-29) among them.
+    let grouped = config(&a, &symbols, &["1/day", "1/minute"], "2024-03-25", "2024-04-05");
+    let mut per_ticker = config(&b, &symbols, &["1/day", "1/minute"], "2024-03-25", "2024-04-05");
+    per_ticker.fixes.batching = false;
+    let (rg, _) = run(&grouped, source(&sim)).await;
+    let (rp, _) = run(&per_ticker, source(&sim)).await;
+    assert_eq!((rg.status.as_str(), rp.status.as_str()), ("done", "done"));
+    let log = sim.stats.snapshot().log;
+    let grouped_days: Vec<&str> =
+        log.iter().filter_map(|(p, _)| p.strip_prefix("/v2/aggs/grouped/locale/us/market/stocks/")).collect();
+    assert_eq!(grouped_days.len(), 9, "{grouped_days:?}");
+    assert!(!grouped_days.contains(&"2024-03-29"));
+    assert_eq!(count(&grouped.db, "AAPL", "1/day"), 9);
+    assert_eq!(count(&grouped.db, "AAPL", "1/minute"), expected("AAPL", "1/minute", "2024-03-25", "2024-04-05"));
+    let good_friday = barfill::calendar::ny_midnight_ms(barfill::calendar::parse_date("2024-03-29").unwrap());
+    assert!(dump(&grouped.db).iter().all(|r| r.2 < good_friday || r.2 >= good_friday + 86_400_000));
     assert_eq!(dump(&grouped.db), dump(&per_ticker.db));
 }
 
@@ -251,7 +276,7 @@ async fn a_plan_limit_fails_only_the_older_windows_and_says_which() {
     let config = config(&dir, &["AAPL"], &["1/minute"], FROM, TO);
     let (report, events) = run(&config, source(&sim)).await;
     assert_eq!(report.status, "done");
-    // Two windows: 2024-01-01..03-12 is refused, 03-13..04-30 is stored.
+    // Two windows of 52 sessions at most: 2024-01-01..03-15 is refused, 03-16..04-30 is stored.
     assert_eq!(report.failed_jobs, 1);
     assert_eq!(report.windows_done, 1);
     assert!(report.bars > 0);
@@ -263,7 +288,7 @@ async fn a_plan_limit_fails_only_the_older_windows_and_says_which() {
         })
         .collect();
     assert_eq!(failed.len(), 1);
-    assert!(failed[0].starts_with("2024-01-01..2024-03-12: 403 plan limit"), "{}", failed[0]);
+    assert!(failed[0].starts_with("2024-01-01..2024-03-15: 403 plan limit"), "{}", failed[0]);
     assert_eq!(report.retries, 0, "a plan limit is not retried");
 }
 
@@ -296,7 +321,7 @@ async fn sessions_the_api_may_still_revise_are_fetched_again_next_time() {
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].3, calendar::format_day(calendar::settled_through(today)));
     let (second, _) = run(&config, source(&sim)).await;
-    let tail_has_sessions = calendar::weekdays_between(calendar::settled_through(today) + 1, today) > 0;
+    let tail_has_sessions = calendar::sessions_between(calendar::settled_through(today) + 1, today) > 0;
     assert_eq!(second.requests, u64::from(tail_has_sessions), "only the unsettled tail is asked for again");
 }
 
@@ -325,7 +350,7 @@ async fn tickers_a_grouped_answer_leaves_out_are_fetched_per_ticker_not_skipped(
     let days: u32 = nosuch
         .iter()
         .map(|p| {
-            barfill::calendar::weekdays_between(
+            barfill::calendar::sessions_between(
                 barfill::calendar::parse_date(&p.2).unwrap(),
                 barfill::calendar::parse_date(&p.3).unwrap(),
             )

@@ -45,7 +45,7 @@ async fn the_dashboard_state_agrees_with_the_engine_report() {
     assert_eq!(app.rows.iter().map(|r| r.rate_limited).sum::<u64>(), report.rate_limit_hits);
     for r in &app.rows {
         assert_eq!(r.state, RowState::Done, "{} {}", r.ticker, r.timeframe);
-        assert_eq!(r.days_done, r.weekdays, "{} {}", r.ticker, r.timeframe);
+        assert_eq!(r.days_done, r.sessions, "{} {}", r.ticker, r.timeframe);
         assert_eq!(count(&config.db, &r.ticker, &r.timeframe), r.bars(), "{} {}", r.ticker, r.timeframe);
     }
     assert_eq!(app.backoff.histogram.iter().sum::<u64>(), report.retries);

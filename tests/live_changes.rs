@@ -65,12 +65,12 @@ async fn live_changes_lose_nothing() {
                     if t == s && f == tf {
                         let (a, b) =
                             (barfill::calendar::parse_date(a).unwrap(), barfill::calendar::parse_date(b).unwrap());
-                        for d in (a..=b).filter(|d| barfill::calendar::is_weekday(*d)) {
+                        for d in (a..=b).filter(|d| barfill::calendar::is_session(*d)) {
                             *days.entry(d).or_insert(0) += 1;
                         }
                     }
                 }
-                let want = barfill::calendar::weekdays_between(
+                let want = barfill::calendar::sessions_between(
                     barfill::calendar::parse_date(from).unwrap(),
                     barfill::calendar::parse_date(to).unwrap(),
                 ) as usize;

@@ -39,14 +39,14 @@ pub fn describe_plan(config: &Config, plan: &Plan) -> String {
         plan.symbols.len(),
         plan.timeframes.len(),
         plan.range,
-        plan.range.weekdays()
+        plan.range.sessions()
     );
     let _ = writeln!(s, "{:<10} {:<10} {:>12} {:>9} {:>9}", "symbol", "timeframe", "days left", "requests", "baseline");
     // Per row, without the grouped-daily shortcut, which spans rows (it is in the totals).
     let limit =
         if config.fixes.batching { crate::polygon::client::MAX_LIMIT } else { crate::polygon::client::DEFAULT_LIMIT };
     for row in &plan.rows {
-        let left: u64 = row.pending.iter().map(|r| r.weekdays() as u64).sum();
+        let left: u64 = row.pending.iter().map(|r| r.sessions() as u64).sum();
         let (fixed, base) = if left == 0 {
             (0, 0)
         } else {

@@ -53,8 +53,8 @@ pub enum RowState {
 pub struct RowInfo {
     pub ticker: String,
     pub timeframe: Timeframe,
-    pub weekdays: u32,
-    pub covered_weekdays: u32,
+    pub sessions: u32,
+    pub covered_sessions: u32,
 }
 
 #[derive(Clone, Debug)]

@@ -116,8 +116,8 @@ pub fn start(config: Arc<Config>, source: Source, store: Store, plan: Plan) -> a
             .map(|r| RowInfo {
                 ticker: r.ticker.clone(),
                 timeframe: r.timeframe,
-                weekdays: r.weekdays,
-                covered_weekdays: r.covered_weekdays,
+                sessions: r.sessions,
+                covered_sessions: r.covered_sessions,
             })
             .collect(),
         settings,

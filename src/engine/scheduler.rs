@@ -126,7 +126,7 @@ impl Scheduler {
         let daily: Vec<Task> = self.tasks.iter().filter(|t| self.keys[t.row].daily).copied().collect();
         let mut by_day: BTreeMap<Day, Vec<usize>> = BTreeMap::new();
         for t in &daily {
-            for d in (t.range.from..=t.range.to).filter(|d| calendar::is_weekday(*d)) {
+            for d in (t.range.from..=t.range.to).filter(|d| calendar::is_session(*d)) {
                 by_day.entry(d).or_default().push(t.row);
             }
         }
@@ -223,8 +223,8 @@ impl Scheduler {
     pub fn requeue(&mut self, row: usize, range: Range) {
         let touching = self.tasks.iter_mut().find(|t| {
             t.row == row
-                && (calendar::weekdays_between(t.range.to + 1, range.from - 1) == 0
-                    || calendar::weekdays_between(range.to + 1, t.range.from - 1) == 0)
+                && (calendar::sessions_between(t.range.to + 1, range.from - 1) == 0
+                    || calendar::sessions_between(range.to + 1, t.range.from - 1) == 0)
         });
         match touching {
             Some(t) => {
@@ -246,7 +246,7 @@ fn merge_days(days: &[Day]) -> Vec<Range> {
     let mut out: Vec<Range> = Vec::new();
     for &d in days {
         match out.last_mut() {
-            Some(r) if calendar::weekdays_between(r.to + 1, d - 1) == 0 => r.to = d,
+            Some(r) if calendar::sessions_between(r.to + 1, d - 1) == 0 => r.to = d,
             _ => out.push(Range { from: d, to: d }),
         }
     }
@@ -294,8 +294,8 @@ mod tests {
         let mut s = Scheduler::new(&p, true);
         let works = drain(&mut s, true, false);
         let rows: Vec<usize> = works.iter().flat_map(|w| w.rows()).collect();
-        // 262 weekdays = 6 minute windows per symbol, then the daily rows.
-        assert_eq!(rows, [0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 1, 3]);
+        // 252 sessions = 5 minute windows per symbol, then the daily rows.
+        assert_eq!(rows, [0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 1, 3]);
         assert!(works.iter().all(|w| matches!(w, Work::Range { limit: Some(50_000), .. })));
     }
 
@@ -307,18 +307,18 @@ mod tests {
         let mut s = Scheduler::new(&p, true);
         match s.next(0, true, false).unwrap() {
             Work::Grouped { day, rows } => {
-                assert_eq!(calendar::format_day(day), "2024-01-01");
+                assert_eq!(calendar::format_day(day), "2024-01-02", "New Year's Day is not asked for");
                 assert_eq!(rows.len(), 20);
             }
             w => panic!("expected grouped, got {w:?}"),
         }
-        // Fix 2 off: the four days left go back to one range per symbol.
+        // Fix 2 off: the three days left go back to one range per symbol.
         s.rebalance(false);
         let works = drain(&mut s, false, false);
         assert_eq!(works.len(), 20);
         match &works[0] {
             Work::Range { range, .. } => {
-                assert_eq!(calendar::format_day(range.from), "2024-01-02");
+                assert_eq!(calendar::format_day(range.from), "2024-01-03");
                 assert_eq!(calendar::format_day(range.to), "2024-01-05");
             }
             w => panic!("{w:?}"),
@@ -370,8 +370,8 @@ mod tests {
         let _ = s.next(0, true, false).unwrap();
         assert_eq!(s.finish(0, None), RowAfter::Queued);
         while s.next(0, true, false).is_some() {}
-        // Five windows in flight at once (as with several workers), then ending one by one.
-        for _ in 0..4 {
+        // Four windows in flight at once (as with several workers), then ending one by one.
+        for _ in 0..3 {
             assert_eq!(s.finish(0, None), RowAfter::Busy);
         }
         assert_eq!(s.finish(0, Some("403 plan limit".into())), RowAfter::Failed("403 plan limit".into()));

@@ -1,4 +1,4 @@
-//! The simulator's market: deterministic bars for every weekday, seeded by ticker and
+//! The simulator's market: deterministic bars for every trading session, seeded by ticker and
 //! time, aggregated the way the API does and cut at `limit` base bars.
 //!
 //! Minute bars cover 04:00-20:00 New York time; buckets never cross midnight, so a
@@ -214,7 +214,7 @@ pub fn range(universe: &Universe, ticker: &str, q: &Query) -> Answer {
             let width = q.timeframe.minutes().expect("intraday");
             let days: Box<dyn Iterator<Item = Day>> =
                 if q.desc { Box::new((first_day..=last_day).rev()) } else { Box::new(first_day..=last_day) };
-            for day in days.filter(|d| calendar::is_weekday(*d)) {
+            for day in days.filter(|d| calendar::is_session(*d)) {
                 let mut buckets = minute_buckets(&series, day, width);
                 buckets.retain(|b| b.bar.t + width as i64 * MS_PER_MINUTE > q.from_ms && b.bar.t <= q.to_ms);
                 if q.desc {
@@ -312,7 +312,7 @@ fn day_buckets(series: &Series, tf: Timeframe, first: Day, last: Day) -> Vec<Buc
             current.clear();
         }
         key = k;
-        if calendar::is_weekday(d) {
+        if calendar::is_session(d) {
             current.push(series.day_bar(d));
         }
         d += 1;
@@ -327,7 +327,7 @@ fn day_buckets(series: &Series, tf: Timeframe, first: Day, last: Day) -> Vec<Buc
 /// session), as the grouped endpoint stamps them. OTC tickers only with `include_otc`,
 /// as the real endpoint does.
 pub fn grouped(universe: &Universe, day: Day, include_otc: bool) -> Vec<(String, SimBar)> {
-    if !calendar::is_weekday(day) {
+    if !calendar::is_session(day) {
         return Vec::new();
     }
     let close = calendar::ny_local_ms(day, 16, 0);

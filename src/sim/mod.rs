@@ -189,7 +189,7 @@ impl Sim {
 pub fn sample_range_body(days: u32) -> Vec<u8> {
     let universe = Universe::new(0);
     let from = calendar::parse_date("2024-01-02").expect("valid");
-    let to = calendar::nth_weekday_from(from, days);
+    let to = calendar::nth_session_from(from, days);
     let q = MarketQuery {
         timeframe: "1/minute".parse().expect("valid"),
         from_ms: calendar::ny_midnight_ms(from),

@@ -81,7 +81,7 @@ pub struct LogLine {
 pub struct RowView {
     pub ticker: String,
     pub timeframe: String,
-    pub weekdays: u32,
+    pub sessions: u32,
     /// Trading days stored before this run.
     pub covered_at_start: u32,
     /// Trading days stored: before this run, plus each window finished in it.
@@ -114,7 +114,7 @@ impl RowView {
     }
 
     pub fn progress(&self) -> f64 {
-        if self.weekdays == 0 { 1.0 } else { (self.days_done as f64 / self.weekdays as f64).min(1.0) }
+        if self.sessions == 0 { 1.0 } else { (self.days_done as f64 / self.sessions as f64).min(1.0) }
     }
 
     /// Seconds left of a backoff, as of `now`.
@@ -329,7 +329,7 @@ impl App {
             Event::Stored { windows, .. } => {
                 for w in windows {
                     if let Some(r) = self.rows.get_mut(w.row) {
-                        r.days_done = (r.days_done + w.range.weekdays()).min(r.weekdays);
+                        r.days_done = (r.days_done + w.range.sessions()).min(r.sessions);
                         r.window_bars += w.bars;
                         r.window_requests += w.requests as u64;
                     }
@@ -406,13 +406,13 @@ impl App {
             .rows
             .iter()
             .map(|r| {
-                let left = r.weekdays.saturating_sub(r.covered_weekdays);
+                let left = r.sessions.saturating_sub(r.covered_sessions);
                 RowView {
                     ticker: r.ticker.clone(),
                     timeframe: r.timeframe.to_string(),
-                    weekdays: r.weekdays,
-                    covered_at_start: r.covered_weekdays,
-                    days_done: r.covered_weekdays,
+                    sessions: r.sessions,
+                    covered_at_start: r.covered_sessions,
+                    days_done: r.covered_sessions,
                     weight: if left == 0 {
                         0
                     } else {
@@ -503,7 +503,7 @@ impl App {
             .iter()
             .filter(|r| r.weight > 0)
             .map(|r| {
-                let left = r.weekdays.saturating_sub(r.covered_at_start) as f64;
+                let left = r.sessions.saturating_sub(r.covered_at_start) as f64;
                 let did = r.days_done.saturating_sub(r.covered_at_start) as f64;
                 r.weight as f64 * (did / left).min(1.0)
             })
@@ -775,13 +775,13 @@ mod tests {
         assert_eq!(aapl_min.bars(), 49_920);
         assert_eq!(aapl_min.requests(), 2);
         assert_eq!(aapl_min.rate_limited, 1);
-        assert_eq!(aapl_min.days_done, range("2024-01-02", "2024-03-12").weekdays());
+        assert_eq!(aapl_min.days_done, range("2024-01-02", "2024-03-12").sessions());
         assert_eq!(aapl_min.recent.len(), 2);
         // An 8 s backoff that began 2 s in, seen 6 s in: 4 s left.
         assert_eq!(aapl_min.backoff_left(now), Some(4.0));
 
         let msft_min = &app.rows[2];
-        assert_eq!(msft_min.days_done, 39 + range("2024-02-26", "2024-05-07").weekdays());
+        assert_eq!(msft_min.days_done, 37 + range("2024-02-26", "2024-05-07").sessions());
         assert_eq!(msft_min.state, RowState::Done);
         assert_eq!(app.rows[3].progress(), 1.0);
         assert_eq!(app.rows[1].state, RowState::Failed("403 not authorized".into()));

@@ -18,14 +18,14 @@ pub fn range(from: &str, to: &str) -> Range {
     Range { from: parse_date(from).unwrap(), to: parse_date(to).unwrap() }
 }
 
-/// Four rows over 2024-01-02..2024-05-07 (91 trading days): AAPL minute and day bars,
+/// Four rows over 2024-01-02..2024-05-07 (88 trading days): AAPL minute and day bars,
 /// MSFT minute bars half stored already, MSFT day bars all stored.
 pub fn info() -> RunInfo {
     let row = |ticker: &str, tf: &str, covered: u32| RowInfo {
         ticker: ticker.into(),
         timeframe: tf.parse().unwrap(),
-        weekdays: 91,
-        covered_weekdays: covered,
+        sessions: 88,
+        covered_sessions: covered,
     };
     RunInfo {
         run_id: 7,
@@ -35,8 +35,8 @@ pub fn info() -> RunInfo {
         rows: vec![
             row("AAPL", "1/minute", 0),
             row("AAPL", "1/day", 0),
-            row("MSFT", "1/minute", 39),
-            row("MSFT", "1/day", 91),
+            row("MSFT", "1/minute", 37),
+            row("MSFT", "1/day", 88),
         ],
         settings: settings(),
         quota_per_min: 150,
@@ -145,8 +145,8 @@ pub fn many_rows(t0: Instant, n: usize, covered: impl Fn(u32) -> u32) -> App {
         .map(|i| RowInfo {
             ticker: format!("S{i:03}"),
             timeframe: "1/day".parse().unwrap(),
-            weekdays: 10,
-            covered_weekdays: covered(i),
+            sessions: 10,
+            covered_sessions: covered(i),
         })
         .collect();
     let mut app = App::new(t0, "simulator", "", "", settings());

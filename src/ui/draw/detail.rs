@@ -25,7 +25,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
 
     let (state, style) = state_text(row, now, true);
     let mut facts: Vec<Span> = vec![Span::styled(state, style.add_modifier(Modifier::BOLD)), Span::raw("  ")];
-    facts.extend(field("trading days ", format!("{}/{}", row.days_done, row.weekdays), Style::new()));
+    facts.extend(field("trading days ", format!("{}/{}", row.days_done, row.sessions), Style::new()));
     facts.push(Span::raw("  "));
     facts.extend(field("bars ", thousands(row.bars()), Style::new()));
     facts.push(Span::raw("  "));
