@@ -128,6 +128,11 @@ pub fn state_text(r: &RowView, now: Instant, full: bool) -> (String, Style) {
             let text = if full { format!("done, {} failed", r.failed_windows) } else { "partial".into() };
             (text, warn())
         }
+        // The bars column counts this run; a row stored by earlier runs says so rather
+        // than look like a row that fetched nothing.
+        RowState::Done if r.sessions > 0 && r.covered_at_start >= r.sessions => {
+            (if full { "stored earlier" } else { "stored" }.into(), good().add_modifier(Modifier::DIM))
+        }
         RowState::Done => ("done".into(), good()),
         RowState::Failed(reason) if full => (format!("failed: {reason}"), bad()),
         RowState::Failed(_) => ("failed".into(), bad()),
