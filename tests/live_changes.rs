@@ -56,7 +56,7 @@ async fn live_changes_lose_nothing() {
                 assert_eq!(count(&c.db, s, tf), expected(s, tf, from, to), "seed {seed}: {s} {tf}");
             }
         }
-        // Each weekday of each row is covered by exactly one progress row.
+        // Each session of each row is covered by exactly one progress row.
         let prog = progress(&c.db);
         for s in &syms {
             for &tf in tfs {
