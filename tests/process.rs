@@ -233,6 +233,46 @@ fn bad_input_is_named_and_nothing_is_written() {
 }
 
 #[test]
+fn refetch_plans_and_fetches_what_is_already_stored() {
+    let (_t, dir) = tmp();
+    let db = dir.join("bars.db");
+    let args = [
+        "--db",
+        db.to_str().unwrap(),
+        "--symbols",
+        "AAPL,MSFT",
+        "--timeframes",
+        "1/day",
+        "--from",
+        "2024-01-02",
+        "--to",
+        "2024-01-31",
+    ];
+    let run = |extra: &[&str]| -> String {
+        let out = barfill(&dir).args(["run", "--headless"]).args(args).args(extra).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let plan = |extra: &[&str]| -> String {
+        let out = barfill(&dir).arg("plan").args(args).args(extra).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = run(&[]);
+    assert!(first.contains("Requests:       2 "), "{first}");
+    let again = run(&[]);
+    assert!(again.contains("Nothing to fetch") && again.contains("--refetch fetches it all again"), "{again}");
+    assert!(plan(&[]).contains("Everything is already stored"));
+    let replanned = plan(&["--refetch"]);
+    assert!(replanned.contains("With fixes 1,2,3: 2 windows, 2 requests"), "{replanned}");
+    let refetched = run(&["--refetch"]);
+    assert!(refetched.contains("Requests:       2 ") && refetched.contains("Bars stored:    42 "), "{refetched}");
+    let conn = Connection::open(&db).unwrap();
+    let bars: i64 = conn.query_row("SELECT count(*) FROM bars", [], |r| r.get(0)).unwrap();
+    assert_eq!(bars, 42, "21 sessions (MLK day closed) x 2 symbols, stored once");
+}
+
+#[test]
 fn a_database_from_another_tool_is_refused_and_left_untouched() {
     let (_t, dir) = tmp();
     let db = dir.join("theirs.db");

@@ -11,7 +11,9 @@ pub(super) fn plan_command(common: &Common) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // Read even for --refetch: a database barfill cannot use is reported here, not later.
     let covered = match crate::store::read_covered(&config.db) {
+        Ok(_) if config.refetch => plan::Covered::new(),
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
