@@ -58,7 +58,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let visible = inner.height.saturating_sub(1) as usize;
     let first = app.view.runs_scroll.min(app.runs.list.len().saturating_sub(visible.max(1)));
     let rows = app.runs.list.iter().skip(first).take(visible).map(|r| {
+        // Runs that found everything stored would crowd out the ones worth comparing.
+        let idle = r.requests == Some(0);
         let status_style = match r.status.as_str() {
+            "done" if idle => dim(),
             "done" => good(),
             "failed" | "interrupted" => bad(),
             _ => warn(),
@@ -67,7 +70,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             let text = f(r);
             if *name == "status" { Cell::from(text).style(status_style) } else { Cell::from(text) }
         });
-        let row = Row::new(cells);
+        let row = if idle { Row::new(cells).style(dim()) } else { Row::new(cells) };
         if Some(r.id) == current { row.style(Style::new().add_modifier(Modifier::BOLD)) } else { row }
     });
     let header = Row::new(cols.iter().map(|c| Cell::from(c.0))).style(dim().add_modifier(Modifier::BOLD));
