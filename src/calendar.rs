@@ -101,7 +101,7 @@ pub fn nth_session_from(from: Day, n: u32) -> Day {
 
 /// Full-day closures the rules below cannot derive (national days of mourning, storms,
 /// 9/11), from NYSE's own notices.
-const SPECIAL_CLOSURES: [(i16, i8, i8); 10] = [
+const SPECIAL_CLOSURES: [(i16, i8, i8); 11] = [
     (1994, 4, 27),
     (2001, 9, 11),
     (2001, 9, 12),
@@ -112,8 +112,8 @@ const SPECIAL_CLOSURES: [(i16, i8, i8); 10] = [
     (2012, 10, 29),
     (2012, 10, 30),
     (2018, 12, 5),
+    (2025, 1, 9),
 ];
-const MOURNING_2025: (i16, i8, i8) = (2025, 1, 9);
 
 /// NYSE full-day holidays on weekdays, sorted, from 1990 to 2199. Built once from the
 /// exchange's rules, so any year in that span is covered; a closure announced at short
@@ -123,7 +123,7 @@ fn holidays() -> &'static [Day] {
     static DAYS: OnceLock<Vec<Day>> = OnceLock::new();
     DAYS.get_or_init(|| {
         let mut days: Vec<Day> = (1990..2200).flat_map(holidays_of).collect();
-        days.extend(SPECIAL_CLOSURES.iter().chain([&MOURNING_2025]).map(|&(y, m, d)| ymd(y, m, d)));
+        days.extend(SPECIAL_CLOSURES.iter().map(|&(y, m, d)| ymd(y, m, d)));
         days.retain(|&d| is_weekday(d));
         days.sort_unstable();
         days.dedup();
