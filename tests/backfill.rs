@@ -10,6 +10,27 @@ const TO: &str = "2024-04-30";
 const SYMBOLS: [&str; 2] = ["AAPL", "MSFT"];
 const TIMEFRAMES: [&str; 4] = ["1/minute", "1/hour", "1/day", "1/week"];
 
+/// The same work run twice on fresh databases: with fix 2 (grouped daily where cheaper)
+/// and without it (per-ticker ranges).
+struct BothWays {
+    grouped: barfill::config::Config,
+    per_ticker: barfill::config::Config,
+    rg: barfill::report::Report,
+    rp: barfill::report::Report,
+    _dirs: [tempfile::TempDir; 2],
+}
+
+async fn both_ways(sim: &barfill::sim::Sim, symbols: &[&str], timeframes: &[&str], from: &str, to: &str) -> BothWays {
+    let (t, a) = tmp();
+    let (u, b) = tmp();
+    let grouped = config(&a, symbols, timeframes, from, to);
+    let mut per_ticker = config(&b, symbols, timeframes, from, to);
+    per_ticker.fixes.batching = false;
+    let (rg, _) = run(&grouped, source(sim)).await;
+    let (rp, _) = run(&per_ticker, source(sim)).await;
+    BothWays { grouped, per_ticker, rg, rp, _dirs: [t, u] }
+}
+
 #[tokio::test]
 async fn every_bar_lands_exactly_once() {
     let sim = fast_sim().await;
@@ -92,15 +113,9 @@ async fn baseline_and_all_fixes_store_identical_databases() {
 #[tokio::test]
 async fn grouped_daily_and_per_ticker_daily_give_identical_rows() {
     let sim = fast_sim().await;
-    let symbols = ["AAPL", "MSFT", "NVDA", "SPY", "TSLA", "IBM", "KO", "PEP", "JPM", "XOM"];
-    let (_t, a) = tmp();
-    let (_u, b) = tmp();
     // 10 symbols, 5 trading days: grouped needs 5 requests, per ticker 10.
-    let grouped = config(&a, &symbols, &["1/day"], "2024-03-04", "2024-03-08");
-    let mut per_ticker = config(&b, &symbols, &["1/day"], "2024-03-04", "2024-03-08");
-    per_ticker.fixes.batching = false;
-    let (rg, _) = run(&grouped, source(&sim)).await;
-    let (rp, _) = run(&per_ticker, source(&sim)).await;
+    let BothWays { grouped, per_ticker, rg, rp, _dirs } =
+        both_ways(&sim, &symbols(10), &["1/day"], "2024-03-04", "2024-03-08").await;
     assert_eq!(rg.requests, 5);
     assert_eq!(rp.requests, 10);
     assert_eq!(rg.bars, 50);
@@ -110,15 +125,9 @@ async fn grouped_daily_and_per_ticker_daily_give_identical_rows() {
 #[tokio::test]
 async fn exchange_holidays_cost_no_request_and_hold_no_bar() {
     let sim = fast_sim().await;
-    let symbols = ["AAPL", "MSFT", "NVDA", "SPY", "TSLA", "IBM", "KO", "PEP", "JPM", "XOM"];
-    let (_t, a) = tmp();
-    let (_u, b) = tmp();
     // 2024-03-25..04-05: 10 weekdays, Good Friday (03-29) among them.
-    let grouped = config(&a, &symbols, &["1/day", "1/minute"], "2024-03-25", "2024-04-05");
-    let mut per_ticker = config(&b, &symbols, &["1/day", "1/minute"], "2024-03-25", "2024-04-05");
-    per_ticker.fixes.batching = false;
-    let (rg, _) = run(&grouped, source(&sim)).await;
-    let (rp, _) = run(&per_ticker, source(&sim)).await;
+    let BothWays { grouped, per_ticker, rg, rp, _dirs } =
+        both_ways(&sim, &symbols(10), &["1/day", "1/minute"], "2024-03-25", "2024-04-05").await;
     assert_eq!((rg.status.as_str(), rp.status.as_str()), ("done", "done"));
     let log = sim.stats.snapshot().log;
     let grouped_days: Vec<&str> =
@@ -332,13 +341,8 @@ async fn tickers_a_grouped_answer_leaves_out_are_fetched_per_ticker_not_skipped(
     // include_otc); NOSUCH is unknown to the server, so no answer carries it.
     let mut symbols = symbols(18);
     symbols.extend(["ZAAB", "NOSUCH"]);
-    let (_t, a) = tmp();
-    let (_u, b) = tmp();
-    let grouped = config(&a, &symbols, &["1/day"], "2024-03-04", "2024-03-08");
-    let mut per_ticker = config(&b, &symbols, &["1/day"], "2024-03-04", "2024-03-08");
-    per_ticker.fixes.batching = false;
-    let (rg, _) = run(&grouped, source(&sim)).await;
-    let (rp, _) = run(&per_ticker, source(&sim)).await;
+    let BothWays { grouped, per_ticker, rg, rp, _dirs } =
+        both_ways(&sim, &symbols, &["1/day"], "2024-03-04", "2024-03-08").await;
     assert_eq!(rg.status, "done");
     assert_eq!(count(&grouped.db, "ZAAB", "1/day"), 5, "the OTC ticker's days came with include_otc");
     // Five grouped days, then NOSUCH's days asked for per ticker, joined into few requests.
