@@ -137,6 +137,32 @@ async fn kill_9_at_several_points_then_restart_gives_the_uninterrupted_database(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_panics_fails_the_run_and_loses_nothing() {
+    let sim = Sim::start_local(slow_sim_opts()).await.unwrap();
+    let want = reference_dump(&sim).await;
+    let (_t, dir) = tmp();
+    let db = dir.join("panicked.db");
+    let args = workload_args(&db, &sim.base_url());
+    let out =
+        barfill(&dir).args(&args).env("BARFILL_TEST_PANIC_WORKER", "6").env("RUST_BACKTRACE", "0").output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains(": failed in") && stdout.contains("a worker panicked"), "{stdout}");
+    let conn = Connection::open(&db).unwrap();
+    let (status, note): (String, String) = conn
+        .query_row("SELECT status, note FROM runs ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!(status, "failed");
+    assert!(note.contains("a worker panicked"), "{note}");
+    // The five pages handed over before the panic were written.
+    assert!(windows_stored(&db) >= 5, "{} windows", windows_stored(&db));
+    drop(conn);
+    let status = barfill(&dir).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(dump(&db), want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_and_sigint_write_what_was_fetched_and_record_the_stop() {
     let sim = Sim::start_local(slow_sim_opts()).await.unwrap();
     let want = reference_dump(&sim).await;

@@ -269,6 +269,8 @@ async fn fetch_range(ctx: &Ctx, row: usize, range: Range, limit: Option<u32>) ->
         if store(ctx, msg).await.is_err() {
             return WorkEnd::Cancelled;
         }
+        #[cfg(debug_assertions)]
+        panic_on_request_for_tests();
         match next {
             None => return WorkEnd::Done,
             Some(n) => {
@@ -282,6 +284,21 @@ async fn fetch_range(ctx: &Ctx, row: usize, range: Range, limit: Option<u32>) ->
                 "gave up after {MAX_PAGES_PER_WINDOW} pages: the server keeps sending next_url"
             ));
         }
+    }
+}
+
+/// Debug builds only: `BARFILL_TEST_PANIC_WORKER=N` panics the worker that hands the
+/// writer the Nth page, so a test can prove a worker's panic fails the run and loses
+/// nothing already handed over.
+#[cfg(debug_assertions)]
+fn panic_on_request_for_tests() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PAGES: AtomicU64 = AtomicU64::new(0);
+    let Some(n) = std::env::var("BARFILL_TEST_PANIC_WORKER").ok().and_then(|v| v.parse::<u64>().ok()) else {
+        return;
+    };
+    if PAGES.fetch_add(1, Ordering::Relaxed) + 1 == n {
+        panic!("BARFILL_TEST_PANIC_WORKER={n}: panicking after page {n}");
     }
 }
 
