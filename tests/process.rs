@@ -84,6 +84,14 @@ fn wait_with_deadline(child: &mut Child, limit: Duration) -> Option<std::process
     }
 }
 
+/// Runs the workload once more to its end and checks the database equals an
+/// uninterrupted run's.
+fn restart_to_completion(dir: &Path, args: &[String], db: &Path, want: &[Row]) {
+    let status = barfill(dir).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(dump(db), want);
+}
+
 fn slow_sim_opts() -> SimOptions {
     let mut opts = SimOptions::fast();
     opts.latency_ms = 20;
@@ -122,9 +130,7 @@ async fn kill_9_at_several_points_then_restart_gives_the_uninterrupted_database(
             assert!(!log[log_start..].iter().any(|(p, _)| *p == path), "{path} fetched again after kill");
         }
     }
-    let status = barfill(&dir).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
-    assert!(status.success(), "{status}");
-    assert_eq!(dump(&db), want);
+    restart_to_completion(&dir, &args, &db, &want);
     let conn = Connection::open(&db).unwrap();
     let statuses: Vec<String> = conn
         .prepare("SELECT status FROM runs ORDER BY id")
@@ -157,9 +163,7 @@ async fn a_worker_that_panics_fails_the_run_and_loses_nothing() {
     // The five pages handed over before the panic were written.
     assert!(windows_stored(&db) >= 5, "{} windows", windows_stored(&db));
     drop(conn);
-    let status = barfill(&dir).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
-    assert!(status.success(), "{status}");
-    assert_eq!(dump(&db), want);
+    restart_to_completion(&dir, &args, &db, &want);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,9 +187,7 @@ async fn sigterm_and_sigint_write_what_was_fetched_and_record_the_stop() {
             conn.query_row("SELECT status FROM runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0)).unwrap();
         assert_eq!(last, "stopped");
     }
-    let status = barfill(&dir).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
-    assert!(status.success());
-    assert_eq!(dump(&db), want);
+    restart_to_completion(&dir, &args, &db, &want);
 }
 
 fn run_bad(dir: &Path, args: &[&str]) -> Output {
@@ -477,9 +479,7 @@ async fn a_full_disk_stops_the_run_clearly_and_loses_nothing_stored() {
     let status: String = conn.query_row("SELECT status FROM runs WHERE id = 1", [], |r| r.get(0)).unwrap();
     assert_eq!(status, "failed", "the run is recorded as failed, not left running");
     drop(conn);
-    let status = barfill(&dir).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
-    assert!(status.success());
-    assert_eq!(dump(&db), want);
+    restart_to_completion(&dir, &args, &db, &want);
 }
 
 #[test]

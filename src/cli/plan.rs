@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use super::{Common, exit, load_config};
 use crate::config::{self, Config};
-use crate::plan::{self, Plan, Range};
+use crate::plan::{self, Plan};
 
 pub(super) fn plan_command(common: &Common) -> ExitCode {
     let config = match load_config(common) {
@@ -13,14 +13,13 @@ pub(super) fn plan_command(common: &Common) -> ExitCode {
     };
     // Read even for --refetch: a database barfill cannot use is reported here, not later.
     let covered = match crate::store::read_covered(&config.db) {
-        Ok(_) if config.refetch => plan::Covered::new(),
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(exit::BAD_INPUT);
         }
     };
-    let plan = Plan::new(&config.symbols, &config.timeframes, Range { from: config.from, to: config.to }, &covered);
+    let plan = crate::engine::plan_for(&config, &covered);
     print!("{}", describe_plan(&config, &plan));
     ExitCode::SUCCESS
 }

@@ -8,4 +8,4 @@ pub mod scheduler;
 mod worker;
 
 pub use events::{Command, Event, Settings};
-pub use run::{RunHandle, Source, initial_settings, prepare, resolve_source, start};
+pub use run::{RunHandle, Source, initial_settings, plan_for, prepare, resolve_source, start};

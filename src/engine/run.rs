@@ -50,9 +50,14 @@ pub fn prepare(config: &Config) -> Result<(Store, Plan), StoreError> {
     let store = Store::open(&config.db, config.adjusted, config.db_is_default)?;
     let write_err = |e: rusqlite::Error| StoreError::Write(crate::store::explain(&e));
     store.close_stale_runs().map_err(write_err)?;
-    let covered = if config.refetch { plan::Covered::new() } else { store.covered().map_err(write_err)? };
-    let plan = Plan::new(&config.symbols, &config.timeframes, Range { from: config.from, to: config.to }, &covered);
-    Ok((store, plan))
+    let covered = store.covered().map_err(write_err)?;
+    Ok((store, plan_for(config, &covered)))
+}
+
+/// The configured work less what the progress table covers; all of it with `--refetch`.
+pub fn plan_for(config: &Config, covered: &plan::Covered) -> Plan {
+    let covered = if config.refetch { &plan::Covered::new() } else { covered };
+    Plan::new(&config.symbols, &config.timeframes, Range { from: config.from, to: config.to }, covered)
 }
 
 pub struct RunHandle {

@@ -270,7 +270,7 @@ async fn fetch_range(ctx: &Ctx, row: usize, range: Range, limit: Option<u32>) ->
             return WorkEnd::Cancelled;
         }
         #[cfg(debug_assertions)]
-        panic_on_request_for_tests();
+        panic_after_page_for_tests();
         match next {
             None => return WorkEnd::Done,
             Some(n) => {
@@ -291,7 +291,7 @@ async fn fetch_range(ctx: &Ctx, row: usize, range: Range, limit: Option<u32>) ->
 /// writer the Nth page, so a test can prove a worker's panic fails the run and loses
 /// nothing already handed over.
 #[cfg(debug_assertions)]
-fn panic_on_request_for_tests() {
+fn panic_after_page_for_tests() {
     use std::sync::atomic::{AtomicU64, Ordering};
     static PAGES: AtomicU64 = AtomicU64::new(0);
     let Some(n) = std::env::var("BARFILL_TEST_PANIC_WORKER").ok().and_then(|v| v.parse::<u64>().ok()) else {
