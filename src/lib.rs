@@ -18,6 +18,7 @@ pub mod plan;
 pub mod polygon;
 pub mod report;
 pub mod retry;
+pub mod secret;
 pub mod sim;
 pub mod store;
 pub mod timeframe;

@@ -233,14 +233,14 @@ async fn a_run_stopped_midway_resumes_to_the_same_database() {
 #[tokio::test]
 async fn a_wrong_key_stops_at_once_with_the_servers_message() {
     let mut opts = barfill::sim::SimOptions::fast();
-    opts.api_key = Some(barfill::config::ApiKey::new("right-key-123"));
+    opts.api_key = Some(barfill::secret::ApiKey::new("right-key-123"));
     let sim = barfill::sim::Sim::start_local(opts).await.unwrap();
     let (_t, dir) = tmp();
     let config = config(&dir, &symbols(10), &["1/hour", "1/day"], FROM, TO);
     let src = barfill::engine::Source {
         label: "live API".into(),
         base_url: sim.base_url(),
-        key: Some(barfill::config::ApiKey::new("wrong-key-456")),
+        key: Some(barfill::secret::ApiKey::new("wrong-key-456")),
     };
     let (report, _) = run(&config, src).await;
     assert_eq!(report.status, "failed");
@@ -257,14 +257,14 @@ async fn a_wrong_key_stops_at_once_with_the_servers_message() {
 #[tokio::test]
 async fn the_right_key_goes_in_the_header_and_works() {
     let mut opts = barfill::sim::SimOptions::fast();
-    opts.api_key = Some(barfill::config::ApiKey::new("right-key-123"));
+    opts.api_key = Some(barfill::secret::ApiKey::new("right-key-123"));
     let sim = barfill::sim::Sim::start_local(opts).await.unwrap();
     let (_t, dir) = tmp();
     let config = config(&dir, &["AAPL"], &["1/day"], FROM, TO);
     let src = barfill::engine::Source {
         label: "live API".into(),
         base_url: sim.base_url(),
-        key: Some(barfill::config::ApiKey::new("right-key-123")),
+        key: Some(barfill::secret::ApiKey::new("right-key-123")),
     };
     let (report, events) = run(&config, src).await;
     assert_eq!(report.status, "done");

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use barfill::config::{self, Dirs, Overrides};
 use barfill::engine::events::RowState;
-use barfill::sim::{Sim, SimOptions};
+use barfill::sim::Sim;
 use barfill::ui::app::App;
 use common::*;
 
@@ -17,7 +17,7 @@ async fn the_dashboard_state_agrees_with_the_engine_report() {
     // server's quota is set the way `--sim-quota` sets it.
     let dirs = Dirs { config: dir.join("cfg"), data: dir.join("data") };
     let overrides = Overrides { sim_quota: Some(2), ..Default::default() };
-    let mut opts = SimOptions::from_config(&config::load(&dirs, None, &overrides, &|_| None).unwrap());
+    let mut opts = (&config::load(&dirs, None, &overrides, &|_| None).unwrap()).sim_options();
     opts.window = Duration::from_secs(1);
     opts.latency_ms = 0;
     let sim = Sim::start_local(opts).await.unwrap();

@@ -5,11 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use barfill::config::ApiKey;
 use barfill::engine::Event;
 use barfill::engine::Source;
 use barfill::engine::events::RowState;
 use barfill::polygon::Client;
+use barfill::secret::ApiKey;
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

@@ -369,7 +369,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 async fn the_api_key_appears_in_no_output_of_a_run() {
     const KEY: &str = "pk_live_Zq8XsecretKEYvalue";
     let mut opts = SimOptions::fast();
-    opts.api_key = Some(barfill::config::ApiKey::new(KEY));
+    opts.api_key = Some(barfill::secret::ApiKey::new(KEY));
     opts.faults = barfill::config::Faults::parse("5xx=0.2,truncate=0.1").unwrap();
     let sim = Sim::start_local(opts).await.unwrap();
     let (_t, dir) = tmp();

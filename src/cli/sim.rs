@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use super::{Common, SimArgs, exit, load_config};
-use crate::config::{ApiKey, Faults};
-use crate::sim::{Sim, SimOptions};
+use crate::config::Faults;
+use crate::secret::ApiKey;
+use crate::sim::Sim;
 use crate::{calendar, headless};
 
 pub(super) async fn sim_command(args: SimArgs) -> ExitCode {
@@ -15,7 +16,7 @@ pub(super) async fn sim_command(args: SimArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let mut opts = SimOptions::from_config(&config);
+    let mut opts = config.sim_options();
     if let Some(q) = args.quota {
         if q == 0 {
             eprintln!("error: --quota: must be at least 1");

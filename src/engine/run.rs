@@ -13,13 +13,14 @@ use super::events::{Command, Event, Level, RowInfo, RowState, RunInfo, Settings}
 use super::resources::{ResourceProbe, peak_rss_mb};
 use super::scheduler::Scheduler;
 use super::worker::{Ctx, Emitter, RowMeta, run_worker};
-use crate::config::{ApiKey, Config};
+use crate::config::Config;
 use crate::pace::Pacer;
 use crate::plan::{self, Plan, Range};
 use crate::polygon::Client;
 use crate::report::{Report, RunEnd};
 use crate::retry::RetryBudget;
-use crate::sim::{Sim, SimOptions};
+use crate::secret::ApiKey;
+use crate::sim::Sim;
 use crate::store::writer::{WriteMsg, Writer};
 use crate::store::{RunStart, Store, StoreError, now_ms};
 
@@ -35,7 +36,7 @@ pub struct Source {
 /// Starts the embedded simulator when the configuration has no key and no URL.
 pub async fn resolve_source(config: &Config) -> std::io::Result<(Source, Option<Sim>)> {
     if config.uses_embedded_sim() {
-        let sim = Sim::start_local(SimOptions::from_config(config)).await?;
+        let sim = Sim::start_local(config.sim_options()).await?;
         let source = Source { label: "simulator".into(), base_url: sim.base_url(), key: None };
         return Ok((source, Some(sim)));
     }

@@ -10,7 +10,7 @@ use super::Bar;
 use super::outcome::{FetchError, classify_status};
 use super::wire::AggsBody;
 use crate::calendar::{self, Day};
-use crate::config::ApiKey;
+use crate::secret::ApiKey;
 use crate::timeframe::Timeframe;
 
 /// The API's page size when `limit` is not sent; what the original pipeline used.
@@ -56,7 +56,7 @@ impl Client {
         let base = Url::parse(base_url)?;
         let auth = match &key {
             Some(k) => {
-                crate::config::check_key_text(k.expose()).map_err(anyhow::Error::msg)?;
+                crate::secret::check_key_text(k.expose()).map_err(anyhow::Error::msg)?;
                 let mut value = HeaderValue::from_str(&format!("Bearer {}", k.expose()))
                     .map_err(|_| anyhow::anyhow!("the API key has characters an HTTP header cannot carry"))?;
                 value.set_sensitive(true);

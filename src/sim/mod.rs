@@ -23,68 +23,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio_util::sync::CancellationToken;
 
 use crate::calendar::{self, Day, PathTime};
-use crate::config::{ApiKey, Config, Faults};
+pub use crate::config::{Faults, SimOptions};
 use crate::timeframe::{Timeframe, Timespan};
 use market::{Query as MarketQuery, Universe};
 
 const MAX_LIMIT: u64 = 50_000;
 const DEFAULT_LIMIT: u64 = 5_000;
-
-/// The simulator's settings: `[sim]` in the config, `barfill sim`'s flags, or a test's.
-#[derive(Clone, Debug)]
-pub struct SimOptions {
-    /// Requests accepted in any `window` before 429; `None` means the quota barfill
-    /// keeps, scaled to the window.
-    pub quota: Option<u32>,
-    pub window: Duration,
-    pub latency_ms: u64,
-    pub latency_ms_per_1k_bars: f64,
-    pub retry_after: bool,
-    /// Requests for history before this day get 403, as a plan limit would.
-    pub plan_from: Option<Day>,
-    pub extra_tickers: u32,
-    pub seed: u64,
-    pub faults: Faults,
-    pub stall: Duration,
-    /// Only `barfill sim --api-key` sets one; a run's embedded simulator needs none.
-    pub api_key: Option<ApiKey>,
-}
-
-impl Default for SimOptions {
-    fn default() -> Self {
-        SimOptions {
-            quota: None,
-            window: Duration::from_secs(60),
-            latency_ms: 60,
-            latency_ms_per_1k_bars: 10.0,
-            retry_after: false,
-            plan_from: None,
-            extra_tickers: 2000,
-            seed: 1,
-            faults: Faults::default(),
-            stall: Duration::from_secs(60),
-            api_key: None,
-        }
-    }
-}
-
-impl SimOptions {
-    /// The simulator a run's configuration asks for, its quota resolved.
-    pub fn from_config(c: &Config) -> SimOptions {
-        SimOptions { quota: Some(c.sim_quota()), ..c.sim.clone() }
-    }
-
-    /// No latency, no faults, a generous quota: for tests that check data, not timing.
-    pub fn fast() -> SimOptions {
-        SimOptions {
-            quota: Some(100_000),
-            latency_ms: 0,
-            latency_ms_per_1k_bars: 0.0,
-            extra_tickers: 50,
-            ..SimOptions::default()
-        }
-    }
-}
 
 /// What the server saw, for the dashboard's source line and for tests.
 #[derive(Clone, Debug, Default)]

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use crossterm::event::KeyEvent;
 
 use super::keys::{self, Action};
-use crate::config::ApiKey;
 use crate::engine::events::{Command, Event, Level, RequestRecord, RowState, RunInfo, Settings};
 use crate::report::{Report, Tally};
+use crate::secret::ApiKey;
 use crate::store::RunRecord;
 
 /// Requests kept per row for the detail popup.
@@ -1056,7 +1056,7 @@ mod tests {
     fn a_key_in_server_text_is_never_kept() {
         let t0 = Instant::now();
         let mut app = App::new(t0, "live API", "", "", fixtures::settings())
-            .with_secret(Some(crate::config::ApiKey::new("sekret123")));
+            .with_secret(Some(crate::secret::ApiKey::new("sekret123")));
         app.on_event(Event::RunStarted(Box::new(fixtures::info())), t0);
         let mut req = fixtures::limited(Some(0), "/v2/x?apiKey=sekret123");
         if let Event::Request(r) = &mut req {

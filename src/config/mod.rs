@@ -10,58 +10,19 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod sim;
+pub use sim::{Faults, SimOptions};
+
 use crate::calendar::{self, Day};
-use crate::sim::SimOptions;
+use crate::secret::{ApiKey, check_key_text};
 use crate::timeframe::Timeframe;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.massive.com";
-pub const DEFAULT_SYMBOLS: &str = include_str!("../assets/symbols.txt");
+pub const DEFAULT_SYMBOLS: &str = include_str!("../../assets/symbols.txt");
 pub const DEFAULT_FROM: &str = "2025-01-01";
 pub const DEFAULT_TO: &str = "2026-06-30";
 pub const DEFAULT_TIMEFRAMES: [&str; 4] = ["1/minute", "5/minute", "1/hour", "1/day"];
 pub const ENV_KEYS: [&str; 2] = ["MASSIVE_API_KEY", "POLYGON_API_KEY"];
-
-/// An API key. It prints as `***` everywhere, so a stray `{:?}` cannot leak it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    pub fn new(key: impl Into<String>) -> Self {
-        ApiKey(key.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    /// Replaces every occurrence of the key in `text`, for messages built from
-    /// server answers or library errors we do not control.
-    pub fn redact(&self, text: &str) -> String {
-        if self.0.is_empty() { text.to_string() } else { text.replace(&self.0, "***") }
-    }
-}
-
-/// Keys are printable ASCII; anything else (a pasted non-breaking space, a smart quote)
-/// cannot travel in a header and is a typo, not a key.
-pub fn check_key_text(key: &str) -> Result<(), String> {
-    match key.chars().position(|c| !c.is_ascii_graphic()) {
-        None => Ok(()),
-        Some(i) => Err(format!(
-            "the API key has a character an HTTP header cannot carry at position {} (only printable ASCII)",
-            i + 1
-        )),
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey(***)")
-    }
-}
-
-impl fmt::Display for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fixes {
@@ -134,72 +95,6 @@ pub struct RetryConfig {
     pub budget_ratio: f64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Faults {
-    pub server_error: f64,
-    pub drop: f64,
-    pub truncate: f64,
-    pub malformed: f64,
-    pub stall: f64,
-    pub empty_page: f64,
-    pub repeat_page: f64,
-}
-
-impl Faults {
-    pub const KEYS: [&str; 7] = ["server_error", "drop", "truncate", "malformed", "stall", "empty_page", "repeat_page"];
-
-    fn slot(&mut self, key: &str) -> Option<&mut f64> {
-        Some(match key {
-            "server_error" | "5xx" => &mut self.server_error,
-            "drop" => &mut self.drop,
-            "truncate" => &mut self.truncate,
-            "malformed" => &mut self.malformed,
-            "stall" => &mut self.stall,
-            "empty_page" | "empty" => &mut self.empty_page,
-            "repeat_page" | "repeat" => &mut self.repeat_page,
-            _ => return None,
-        })
-    }
-
-    /// `5xx=0.05,drop=0.01,...`: fractions of requests that get each fault.
-    pub fn parse(s: &str) -> Result<Faults, String> {
-        let mut faults = Faults::default();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) =
-                part.split_once('=').ok_or_else(|| format!("fault '{part}' must be NAME=FRACTION, e.g. 5xx=0.05"))?;
-            let value: f64 = v.trim().parse().map_err(|_| format!("fault '{k}': '{v}' is not a number"))?;
-            let slot = faults.slot(k.trim()).ok_or_else(|| {
-                format!("unknown fault '{k}'; known: 5xx, drop, truncate, malformed, stall, empty, repeat")
-            })?;
-            *slot = value;
-        }
-        faults.validate().map(|_| faults)
-    }
-
-    fn validate(&self) -> Result<(), String> {
-        let all = [
-            self.server_error,
-            self.drop,
-            self.truncate,
-            self.malformed,
-            self.stall,
-            self.empty_page,
-            self.repeat_page,
-        ];
-        if all.iter().any(|f| !(0.0..=1.0).contains(f)) {
-            return Err("fault fractions must be between 0 and 1".into());
-        }
-        if all.iter().sum::<f64>() > 1.0 {
-            return Err("fault fractions add up to more than 1".into());
-        }
-        Ok(())
-    }
-
-    pub fn any(&self) -> bool {
-        *self != Faults::default()
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct Config {
     pub symbols: Vec<String>,
@@ -265,6 +160,11 @@ impl Config {
     /// Whether this run uses the simulator inside the binary.
     pub fn uses_embedded_sim(&self) -> bool {
         self.api_key.is_none() && self.base_url.is_none()
+    }
+
+    /// The simulator this configuration asks for, its quota resolved.
+    pub fn sim_options(&self) -> SimOptions {
+        SimOptions { quota: Some(self.sim_quota()), ..self.sim.clone() }
     }
 
     pub fn sim_quota(&self) -> u32 {
@@ -930,7 +830,7 @@ mod tests {
 
     #[test]
     fn full_example_file_loads() {
-        let text = include_str!("../config.example.toml");
+        let text = include_str!("../../config.example.toml");
         let c = load_text(text).unwrap();
         assert_eq!(c.quota_per_min, 150);
         assert!(c.api_key.is_none());
