@@ -17,7 +17,7 @@ async fn the_dashboard_state_agrees_with_the_engine_report() {
     // server's quota is set the way `--sim-quota` sets it.
     let dirs = Dirs { config: dir.join("cfg"), data: dir.join("data") };
     let overrides = Overrides { sim_quota: Some(2), ..Default::default() };
-    let mut opts = (&config::load(&dirs, None, &overrides, &|_| None).unwrap()).sim_options();
+    let mut opts = config::load(&dirs, None, &overrides, &|_| None).unwrap().sim_options();
     opts.window = Duration::from_secs(1);
     opts.latency_ms = 0;
     let sim = Sim::start_local(opts).await.unwrap();
