@@ -58,7 +58,7 @@ fn app_with(rows: usize) -> (App, Instant) {
                 row: Some(i),
                 path: format!("/v2/aggs/ticker/S{:04}/range/1/minute/2025-01-01/2025-03-14", i / 4),
                 status: Some(if i % 9 == 0 { 429 } else { 200 }),
-                error: (i % 9 == 0).then_some("429"),
+                error: (i % 9 == 0).then_some(barfill::polygon::outcome::ErrorKind::RateLimited),
                 message: None,
                 secs: 0.4,
                 bytes: 4_000_000,

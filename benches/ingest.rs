@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use barfill::calendar::Range;
 use barfill::engine::events::WindowDone;
-use barfill::plan::Range;
 use barfill::polygon::Bar;
 use barfill::store::Store;
 use barfill::store::writer::{BarGroup, Finished, WriteMsg, Writer, write_page};

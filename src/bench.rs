@@ -11,9 +11,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::calendar;
+use crate::calendar::Range;
 use crate::config::{Config, Dirs, Fixes};
 use crate::engine::{self, Event, Source};
-use crate::plan::{self, Plan, Range};
+use crate::plan::{self, Plan};
 use crate::report::{Report, share};
 use crate::sim::{Sim, SimOptions};
 
@@ -287,7 +288,7 @@ async fn run_step(w: &Workload, step: &Step, scratch: &Path, progress: &dyn Fn(&
     reset_peak_rss();
     let mut handle = engine::start(Arc::new(config), source, store, plan)?;
     let mut last = std::time::Instant::now();
-    let mut tally = crate::report::Tally::default();
+    let mut tally = crate::engine::Tally::default();
     let report = loop {
         tokio::select! {
             Some(e) = handle.events.recv() => {
@@ -309,7 +310,7 @@ fn step_result(step: &Step, r: &Report, floor_s: f64, baseline_s: Option<f64>) -
     let [a, d, b, l] = shares(r);
     StepResult {
         name: step.name.to_string(),
-        fixes: r.fixes.clone(),
+        fixes: r.fixes.to_string(),
         concurrency: r.concurrency,
         stagger_s: step.stagger_s,
         wall_s: r.wall_s,
@@ -339,7 +340,7 @@ fn step_result(step: &Step, r: &Report, floor_s: f64, baseline_s: Option<f64>) -
         quota_per_min: r.quota_per_min,
         cpu_pct: r.cpu_pct,
         peak_rss_mb: r.peak_rss_mb,
-        status: r.status.clone(),
+        status: r.status.to_string(),
     }
 }
 

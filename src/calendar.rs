@@ -246,6 +246,25 @@ pub fn parse_path_time(s: &str) -> Option<PathTime> {
     parse_date(s).ok().map(PathTime::Date)
 }
 
+/// A date range `[from, to]`, both inclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Range {
+    pub from: Day,
+    pub to: Day,
+}
+
+impl Range {
+    pub fn sessions(self) -> u32 {
+        sessions_between(self.from, self.to)
+    }
+}
+
+impl std::fmt::Display for Range {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}..{}", format_day(self.from), format_day(self.to))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 
+use crate::engine::Tally;
 use crate::engine::events::{Event, Level, RunInfo};
 use crate::engine::{Command, RunHandle};
-use crate::report::{Report, Tally};
+use crate::report::Report;
 
 /// Sessions to fetch and fetched, per timeframe.
 struct Progress {

@@ -4,31 +4,13 @@
 
 use std::collections::BTreeSet;
 
-use crate::calendar::{self, Day};
+use crate::calendar::{self, Day, Range};
 use crate::polygon::client::{DEFAULT_LIMIT, MAX_LIMIT};
+use crate::store::Covered;
 use crate::timeframe::{BaseUnit, MINUTES_PER_SESSION, Timeframe};
 
 /// Whole sessions of minute bars that fit in one `limit=50000` request: 52 x 960 = 49,920.
 pub const DAYS_PER_MINUTE_WINDOW: u32 = MAX_LIMIT / MINUTES_PER_SESSION;
-
-/// A date range `[from, to]`, both inclusive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Range {
-    pub from: Day,
-    pub to: Day,
-}
-
-impl Range {
-    pub fn sessions(self) -> u32 {
-        calendar::sessions_between(self.from, self.to)
-    }
-}
-
-impl std::fmt::Display for Range {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}..{}", calendar::format_day(self.from), calendar::format_day(self.to))
-    }
-}
 
 /// One symbol x timeframe: a line of the dashboard and a unit of resume.
 #[derive(Clone, Debug)]
@@ -50,9 +32,6 @@ pub struct Plan {
     pub timeframes: Vec<Timeframe>,
     pub range: Range,
 }
-
-/// Covered ranges read from the progress table, per symbol and timeframe.
-pub type Covered = std::collections::HashMap<(String, String), Vec<Range>>;
 
 impl Plan {
     pub fn new(symbols: &[String], timeframes: &[Timeframe], range: Range, covered: &Covered) -> Plan {

@@ -2,149 +2,58 @@
 //! pipeline's baseline used (`Polygon API: 312.1s (64%)`).
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::fmt::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::events::{Event, RunInfo};
+use crate::config::Fixes;
 
-/// Running totals, folded from events by the engine and by each face alike.
-#[derive(Clone, Debug, Default)]
-pub struct Tally {
-    pub requests: u64,
-    pub ok_requests: u64,
-    pub rate_limit_hits: u64,
-    pub retries: u64,
-    pub errors: BTreeMap<String, u64>,
-    pub api_s: f64,
-    pub backoff_s: f64,
-    pub held_s: f64,
-    pub limiter_s: f64,
-    pub db_s: f64,
-    pub writer_blocked_s: f64,
-    pub bytes: u64,
-    pub bars: u64,
-    pub windows_done: u64,
-    pub windows_failed: u64,
-    pub pace_per_min: f64,
-    pub peak_rss_mb: f64,
-    pub cpu_pct_sum: f64,
-    pub cpu_samples: u64,
+/// How a run ended (or stands), as the runs table and the JSON report spell it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Done,
+    Stopped,
+    Failed,
+    /// The process ended without recording the run (killed, power lost).
+    Interrupted,
 }
 
-impl Tally {
-    pub fn apply(&mut self, event: &Event) {
-        match event {
-            Event::RunStarted(info) => self.pace_per_min = info.pace_per_min,
-            Event::Request(r) => {
-                self.requests += 1;
-                self.api_s += r.secs;
-                self.bytes += r.bytes;
-                match r.error {
-                    None => self.ok_requests += 1,
-                    Some(kind) => {
-                        *self.errors.entry(kind.to_string()).or_default() += 1;
-                        if kind == "429" {
-                            self.rate_limit_hits += 1;
-                        }
-                    }
-                }
-            }
-            Event::Backoff { secs, held, .. } => {
-                if *held {
-                    self.held_s += secs;
-                } else {
-                    self.retries += 1;
-                    self.backoff_s += secs;
-                }
-            }
-            Event::LimiterWait { secs } => self.limiter_s += secs,
-            Event::WriterBlocked { secs } => self.writer_blocked_s += secs,
-            Event::Stored { rows, secs, windows } => {
-                self.bars += rows;
-                self.db_s += secs;
-                self.windows_done += windows.len() as u64;
-            }
-            Event::WindowFailed { .. } => self.windows_failed += 1,
-            Event::Pace { per_min } => self.pace_per_min = *per_min,
-            Event::Resources { cpu_pct, rss_mb } => {
-                self.peak_rss_mb = self.peak_rss_mb.max(*rss_mb);
-                self.cpu_pct_sum += cpu_pct;
-                self.cpu_samples += 1;
-            }
-            _ => {}
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Done => "done",
+            RunStatus::Stopped => "stopped",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 
-    /// Windows that ended well, of those that ended.
-    pub fn success_rate(&self) -> f64 {
-        let ended = self.windows_done + self.windows_failed;
-        if ended == 0 { 1.0 } else { self.windows_done as f64 / ended as f64 }
-    }
-
-    /// Worker time in backoff, own waits and waits held by the shared gate together.
-    pub fn all_backoff_s(&self) -> f64 {
-        self.backoff_s + self.held_s
-    }
-
-    /// The breakdown so far, in the report's terms; the report's own equals it at the end.
-    pub fn breakdown(&self) -> [(&'static str, f64); 4] {
-        breakdown(self.api_s, self.db_s, self.all_backoff_s(), self.limiter_s)
-    }
-
-    pub fn report(&self, info: &RunInfo, wall_s: f64, end: RunEnd) -> Report {
-        Report {
-            run_id: info.run_id,
-            status: end.status.to_string(),
-            note: end.note,
-            source: info.source.clone(),
-            fixes: end.fixes,
-            concurrency: end.workers,
-            wall_s,
-            api_s: self.api_s,
-            db_s: self.db_s,
-            backoff_s: self.all_backoff_s(),
-            limiter_s: self.limiter_s,
-            writer_blocked_s: self.writer_blocked_s,
-            requests: self.requests,
-            rate_limit_hits: self.rate_limit_hits,
-            retries: self.retries,
-            failed_jobs: self.windows_failed,
-            windows_done: self.windows_done,
-            bars: self.bars,
-            bytes: self.bytes,
-            success_rate: self.success_rate(),
-            requests_per_min: if wall_s > 0.0 { self.requests as f64 * 60.0 / wall_s } else { 0.0 },
-            quota_per_min: info.quota_per_min,
-            pace_per_min: self.pace_per_min,
-            peak_rss_mb: end.peak_rss_mb.max(self.peak_rss_mb),
-            cpu_pct: end.cpu_pct,
-            errors: self.errors.clone(),
-            floor_requests: info.floor_requests,
-            floor_s: info.floor_s,
-            planned_windows: info.estimate.windows,
-        }
+    /// The spelling the runs table holds; anything else is a run that never recorded its end.
+    pub fn parse(s: &str) -> RunStatus {
+        [RunStatus::Running, RunStatus::Done, RunStatus::Stopped, RunStatus::Failed]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .unwrap_or(RunStatus::Interrupted)
     }
 }
 
-pub struct RunEnd {
-    pub status: &'static str,
-    pub note: Option<String>,
-    pub fixes: String,
-    pub workers: u32,
-    pub peak_rss_mb: f64,
-    pub cpu_pct: f64,
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The figures of one run. The JSON keys are stable: scripts and `barfill bench` read them.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Report {
     pub run_id: i64,
-    /// `done`, `stopped` or `failed`.
-    pub status: String,
+    pub status: RunStatus,
     pub note: Option<String>,
     pub source: String,
-    pub fixes: String,
+    pub fixes: Fixes,
     pub concurrency: u32,
     pub wall_s: f64,
     /// Seconds summed over workers: in requests, in backoff (own and held), in the pacer.
@@ -176,7 +85,7 @@ pub struct Report {
 }
 
 /// One list of names for the report and the live tally, so the faces cannot drift apart.
-fn breakdown(api_s: f64, db_s: f64, backoff_s: f64, limiter_s: f64) -> [(&'static str, f64); 4] {
+pub fn breakdown(api_s: f64, db_s: f64, backoff_s: f64, limiter_s: f64) -> [(&'static str, f64); 4] {
     [("Polygon API", api_s), ("DB Inserts", db_s), ("Backoff waits", backoff_s), ("Limiter waits", limiter_s)]
 }
 
@@ -208,7 +117,7 @@ impl Report {
         if let Some(note) = &self.note {
             let _ = writeln!(s, "  {note}");
         }
-        if self.requests == 0 && self.failed_jobs == 0 && self.status == "done" {
+        if self.requests == 0 && self.failed_jobs == 0 && self.status == RunStatus::Done {
             let _ = writeln!(s, "  Nothing to fetch: every window is already stored (0 requests).");
             let _ = writeln!(
                 s,
@@ -231,7 +140,7 @@ impl Report {
         } else {
             ""
         };
-        let pace = if self.fixes.contains('2') {
+        let pace = if self.fixes.batching {
             format!("pace {:.1}/min{settled}", self.pace_per_min)
         } else {
             "no client-side pacing (fix 2 off)".to_string()
@@ -257,7 +166,7 @@ impl Report {
         };
         let _ =
             writeln!(s, "  Bars stored:    {}   Windows: {}   Success rate: {success}", self.bars, self.windows_done);
-        if self.floor_s > 0.0 && self.status == "done" {
+        if self.floor_s > 0.0 && self.status == RunStatus::Done {
             let _ = writeln!(
                 s,
                 "  Floor:          {:.1}s for {} requests at the quota; this run took {:.2}x the floor",
@@ -267,7 +176,7 @@ impl Report {
             );
         }
         let _ = writeln!(s, "  Peak memory:    {:.0} MB   CPU: {:.0}% of one core", self.peak_rss_mb, self.cpu_pct);
-        if self.status == "done" {
+        if self.status == RunStatus::Done {
             let mark = |ok: bool| if ok { "met" } else { "MISSED" };
             let _ = writeln!(
                 s,

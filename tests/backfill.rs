@@ -3,6 +3,7 @@
 mod common;
 
 use barfill::config::Fixes;
+use barfill::report::RunStatus;
 use common::*;
 
 const FROM: &str = "2024-01-01";
@@ -37,7 +38,7 @@ async fn every_bar_lands_exactly_once() {
     let (_t, dir) = tmp();
     let config = config(&dir, &SYMBOLS, &TIMEFRAMES, FROM, TO);
     let (report, _) = run(&config, source(&sim)).await;
-    assert_eq!(report.status, "done", "{}", report.to_text());
+    assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
     assert_eq!(report.failed_jobs, 0);
     let mut total = 0;
     for s in SYMBOLS {
@@ -64,7 +65,7 @@ async fn a_second_run_fetches_nothing_and_says_so() {
     let before = dump(&config.db);
     let (second, _) = run(&config, source(&sim)).await;
     assert_eq!(second.requests, 0);
-    assert_eq!(second.status, "done");
+    assert_eq!(second.status, RunStatus::Done);
     assert!(second.to_text().contains("Nothing to fetch"), "{}", second.to_text());
     assert_eq!(dump(&config.db), before);
 }
@@ -78,7 +79,7 @@ async fn a_refetch_fetches_everything_again_and_duplicates_nothing() {
     let before = dump(&config.db);
     config.refetch = true;
     let (again, _) = run(&config, source(&sim)).await;
-    assert_eq!(again.status, "done");
+    assert_eq!(again.status, RunStatus::Done);
     assert_eq!((again.requests, again.bars), (first.requests, first.bars), "the same work again");
     assert_eq!(dump(&config.db), before);
     // Timed with other switches, over windows of other sizes: still the same rows.
@@ -104,7 +105,7 @@ async fn baseline_and_all_fixes_store_identical_databases() {
     let fixed = config(&b, &SYMBOLS, &TIMEFRAMES, FROM, TO);
     let (rb, _) = run(&base, source(&sim)).await;
     let (rf, _) = run(&fixed, source(&sim)).await;
-    assert_eq!(rb.status, "done");
+    assert_eq!(rb.status, RunStatus::Done);
     // The baseline's 5000-bar pages need many more requests for the same rows.
     assert!(rb.requests > 3 * rf.requests, "{} vs {}", rb.requests, rf.requests);
     assert_eq!(dump(&base.db), dump(&fixed.db));
@@ -128,7 +129,7 @@ async fn exchange_holidays_cost_no_request_and_hold_no_bar() {
     // 2024-03-25..04-05: 10 weekdays, Good Friday (03-29) among them.
     let BothWays { grouped, per_ticker, rg, rp, _dirs } =
         both_ways(&sim, &symbols(10), &["1/day", "1/minute"], "2024-03-25", "2024-04-05").await;
-    assert_eq!((rg.status.as_str(), rp.status.as_str()), ("done", "done"));
+    assert_eq!((rg.status, rp.status), (RunStatus::Done, RunStatus::Done));
     let log = sim.stats.snapshot().log;
     let grouped_days: Vec<&str> =
         log.iter().filter_map(|(p, _)| p.strip_prefix("/v2/aggs/grouped/locale/us/market/stocks/")).collect();
@@ -147,7 +148,7 @@ async fn unknown_tickers_store_nothing_but_finish() {
     let (_t, dir) = tmp();
     let config = config(&dir, &["QQQQQ"], &["1/day"], FROM, TO);
     let (report, _) = run(&config, source(&sim)).await;
-    assert_eq!(report.status, "done");
+    assert_eq!(report.status, RunStatus::Done);
     assert_eq!(report.bars, 0);
     assert_eq!(report.windows_done, 1);
 }
@@ -166,7 +167,7 @@ async fn a_run_with_the_quota_biting_completes_and_counts_every_hit() {
     config.concurrency = 6;
     config.retry.budget = 1_000.0;
     let (report, _) = run(&config, source(&sim)).await;
-    assert_eq!(report.status, "done", "{}", report.to_text());
+    assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
     assert!(report.rate_limit_hits > 0);
     let seen = sim.stats.snapshot();
     assert_eq!(report.rate_limit_hits, seen.rate_limited, "every 429 the server sent is counted");
@@ -190,7 +191,7 @@ async fn pacing_adapts_when_the_real_limit_is_far_below_the_configured_one() {
     config.headroom_pct = 0.0;
     config.quota_window = std::time::Duration::from_secs(1);
     let (report, events) = run(&config, source(&sim)).await;
-    assert_eq!(report.status, "done", "{}", report.to_text());
+    assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
     assert_eq!(report.requests - report.rate_limit_hits, 30);
     assert_eq!(report.rate_limit_hits, sim.stats.snapshot().rate_limited, "every hit is counted");
     assert!(report.rate_limit_hits > 0, "the lower real limit must show");
@@ -209,16 +210,16 @@ async fn a_run_stopped_midway_resumes_to_the_same_database() {
     let mut parts = config(&b, &SYMBOLS, &TIMEFRAMES, FROM, TO);
     parts.concurrency = 1;
     let (full, _) = run(&whole, source(&sim)).await;
-    assert_eq!(full.status, "done");
+    assert_eq!(full.status, RunStatus::Done);
 
     let first = run_and_stop(&parts, source(&sim), 3).await;
-    assert_eq!(first.status, "stopped", "{}", first.to_text());
+    assert_eq!(first.status, RunStatus::Stopped, "{}", first.to_text());
     assert!(first.windows_done >= 3 && first.windows_done < full.windows_done);
     let done_before = progress(&parts.db);
     let log_before = sim.stats.snapshot().log.len();
 
     let (second, _) = run(&parts, source(&sim)).await;
-    assert_eq!(second.status, "done");
+    assert_eq!(second.status, RunStatus::Done);
     assert_eq!(first.windows_done + second.windows_done, full.windows_done);
     assert_eq!(dump(&parts.db), dump(&whole.db));
     // No window finished by the first run was asked for again.
@@ -243,7 +244,7 @@ async fn a_wrong_key_stops_at_once_with_the_servers_message() {
         key: Some(barfill::secret::ApiKey::new("wrong-key-456")),
     };
     let (report, _) = run(&config, src).await;
-    assert_eq!(report.status, "failed");
+    assert_eq!(report.status, RunStatus::Failed);
     let note = report.note.clone().unwrap();
     assert!(note.contains("401") && note.contains("Unknown API Key"), "{note}");
     // No retry storm: at most one request per worker, none retried.
@@ -267,7 +268,7 @@ async fn the_right_key_goes_in_the_header_and_works() {
         key: Some(barfill::secret::ApiKey::new("right-key-123")),
     };
     let (report, events) = run(&config, src).await;
-    assert_eq!(report.status, "done");
+    assert_eq!(report.status, RunStatus::Done);
     assert_eq!(report.bars, expected("AAPL", "1/day", FROM, TO));
     for e in events {
         if let barfill::engine::Event::Request(r) = e {
@@ -284,7 +285,7 @@ async fn a_plan_limit_fails_only_the_older_windows_and_says_which() {
     let (_t, dir) = tmp();
     let config = config(&dir, &["AAPL"], &["1/minute"], FROM, TO);
     let (report, events) = run(&config, source(&sim)).await;
-    assert_eq!(report.status, "done");
+    assert_eq!(report.status, RunStatus::Done);
     // Two windows of 52 sessions at most: 2024-01-01..03-15 is refused, 03-16..04-30 is stored.
     assert_eq!(report.failed_jobs, 1);
     assert_eq!(report.windows_done, 1);
@@ -310,7 +311,7 @@ async fn a_staggered_worker_whose_turn_never_comes_does_not_hold_the_run_open() 
     config.stagger = std::time::Duration::from_secs(600);
     let finished = tokio::time::timeout(std::time::Duration::from_secs(120), run(&config, source(&sim))).await;
     let (report, _) = finished.expect("the run ended when its work did, not when the last stagger ran out");
-    assert_eq!(report.status, "done");
+    assert_eq!(report.status, RunStatus::Done);
     assert_eq!(report.windows_done, 1);
 }
 
@@ -324,7 +325,7 @@ async fn sessions_the_api_may_still_revise_are_fetched_again_next_time() {
     config.from = today - 20;
     config.to = today;
     let (first, _) = run(&config, source(&sim)).await;
-    assert_eq!(first.status, "done");
+    assert_eq!(first.status, RunStatus::Done);
     // Stored through today, recorded as finished only through the day before yesterday.
     let recorded = progress(&config.db);
     assert_eq!(recorded.len(), 1);
@@ -343,7 +344,7 @@ async fn tickers_a_grouped_answer_leaves_out_are_fetched_per_ticker_not_skipped(
     symbols.extend(["ZAAB", "NOSUCH"]);
     let BothWays { grouped, per_ticker, rg, rp, _dirs } =
         both_ways(&sim, &symbols, &["1/day"], "2024-03-04", "2024-03-08").await;
-    assert_eq!(rg.status, "done");
+    assert_eq!(rg.status, RunStatus::Done);
     assert_eq!(count(&grouped.db, "ZAAB", "1/day"), 5, "the OTC ticker's days came with include_otc");
     // Five grouped days, then NOSUCH's days asked for per ticker, joined into few requests.
     assert!(rg.requests > 5 && rg.requests <= 10, "{} requests", rg.requests);

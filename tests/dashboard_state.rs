@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use barfill::config::{self, Dirs, Overrides};
 use barfill::engine::events::RowState;
+use barfill::report::RunStatus;
 use barfill::sim::Sim;
 use barfill::ui::app::App;
 use common::*;
@@ -27,7 +28,7 @@ async fn the_dashboard_state_agrees_with_the_engine_report() {
     // elsewhere.)
     config.fixes.batching = false;
     let (report, events) = run(&config, source(&sim)).await;
-    assert_eq!(report.status, "done", "{}", report.to_text());
+    assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
     assert!(report.rate_limit_hits > 0, "the quota should bite: {}", report.to_text());
 
     let t0 = Instant::now();

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use barfill::config::{Config, Faults, Fixes};
+use barfill::report::RunStatus;
 use barfill::sim::{Sim, SimOptions};
 use common::*;
 
@@ -28,7 +29,7 @@ async fn clean_dump(fixes: Fixes) -> Vec<Row> {
     let (_t, dir) = tmp();
     let c = workload(&dir, fixes);
     let (r, _) = run(&c, source(&sim)).await;
-    assert_eq!(r.status, "done");
+    assert_eq!(r.status, RunStatus::Done);
     dump(&c.db)
 }
 
@@ -49,7 +50,7 @@ const PAGED: Fixes = Fixes { backoff: true, batching: false, parallel: true };
 
 async fn survives(faults: &str, fixes: Fixes, kind: &str) {
     let (report, rows, counts) = with_faults(faults, fixes).await;
-    assert_eq!(report.status, "done", "{faults}: {}", report.to_text());
+    assert_eq!(report.status, RunStatus::Done, "{faults}: {}", report.to_text());
     assert_eq!(report.failed_jobs, 0, "{faults}: {}", report.to_text());
     let injected =
         if kind.is_empty() { counts.faults.values().sum() } else { counts.faults.get(kind).copied().unwrap_or(0) };
@@ -108,7 +109,7 @@ async fn a_dead_service_ends_the_run_when_the_retry_budget_is_spent() {
     let mut c = workload(&dir, Fixes::ALL);
     c.retry.budget = 3.0;
     let (report, _) = run(&c, source(&sim)).await;
-    assert_eq!(report.status, "failed");
+    assert_eq!(report.status, RunStatus::Failed);
     let note = report.note.unwrap();
     assert!(note.contains("retry budget exhausted") && note.contains("server error"), "{note}");
     assert_eq!(report.retries, 3);
@@ -125,7 +126,7 @@ async fn a_page_that_always_repeats_fails_its_window_with_a_clear_error() {
     let mut c = config(&dir, &["AAPL"], &["1/day"], FROM, TO);
     c.retry.max_attempts = 2;
     let (report, events) = run(&c, source(&sim)).await;
-    assert_eq!(report.status, "done");
+    assert_eq!(report.status, RunStatus::Done);
     assert_eq!(report.failed_jobs, 1);
     let reason = events
         .iter()
@@ -148,7 +149,7 @@ async fn a_row_shows_fetching_again_after_each_backoff() {
     let (_t, dir) = tmp();
     let c = workload(&dir, PAGED);
     let (report, events) = run(&c, source(&sim)).await;
-    assert_eq!(report.status, "done");
+    assert_eq!(report.status, RunStatus::Done);
     assert!(report.retries > 0);
     let mut last: std::collections::HashMap<usize, RowState> = Default::default();
     let mut backoffs = 0;

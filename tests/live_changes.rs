@@ -7,7 +7,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use barfill::config::Fix;
 use barfill::engine;
+use barfill::report::RunStatus;
 use common::*;
 
 /// Live changes while a run goes: fixes 2 and 3 on and off, workers up and down, pause
@@ -39,8 +41,8 @@ async fn live_changes_lose_nothing() {
                 _ = tick.tick() => {
                     assert!(tokio::time::Instant::now() < deadline, "seed {seed}: the run hangs");
                     let cmd = match rng.u8(0..6) {
-                        0 => Command::ToggleFix(2),
-                        1 => Command::ToggleFix(3),
+                        0 => Command::ToggleFix(Fix::Batching),
+                        1 => Command::ToggleFix(Fix::Parallel),
                         2 => Command::SetConcurrency(rng.u32(1..6)),
                         3 if !paused => { paused = true; Command::Pause }
                         _ => { paused = false; Command::Resume }
@@ -49,7 +51,7 @@ async fn live_changes_lose_nothing() {
                 }
             }
         };
-        assert_eq!(report.status, "done", "seed {seed}: {}", report.to_text());
+        assert_eq!(report.status, RunStatus::Done, "seed {seed}: {}", report.to_text());
         assert_eq!(report.failed_jobs, 0, "seed {seed}");
         for s in &syms {
             for &tf in tfs {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use barfill::report::RunStatus;
 use barfill::sim::{Sim, SimOptions};
 use common::*;
 use rusqlite::{Connection, OpenFlags};
@@ -103,7 +104,7 @@ async fn reference_dump(sim: &Sim) -> Vec<Row> {
     let mut c = config(&dir, &["AAPL", "MSFT", "NVDA"], &["1/minute", "1/hour"], "2024-01-01", "2024-12-31");
     c.quota_per_min = 900;
     let (r, _) = run(&c, source(sim)).await;
-    assert_eq!(r.status, "done");
+    assert_eq!(r.status, RunStatus::Done);
     dump(&c.db)
 }
 

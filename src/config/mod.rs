@@ -24,7 +24,40 @@ pub const DEFAULT_TO: &str = "2026-06-30";
 pub const DEFAULT_TIMEFRAMES: [&str; 4] = ["1/minute", "5/minute", "1/hour", "1/day"];
 pub const ENV_KEYS: [&str; 2] = ["MASSIVE_API_KEY", "POLYGON_API_KEY"];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// One of the original pipeline's three fixes; the number is the key that toggles it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fix {
+    Backoff,
+    Batching,
+    Parallel,
+}
+
+impl Fix {
+    pub const ALL: [Fix; 3] = [Fix::Backoff, Fix::Batching, Fix::Parallel];
+
+    pub fn number(self) -> u8 {
+        match self {
+            Fix::Backoff => 1,
+            Fix::Batching => 2,
+            Fix::Parallel => 3,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fix::Backoff => "backoff",
+            Fix::Batching => "batching",
+            Fix::Parallel => "parallel",
+        }
+    }
+
+    pub fn from_number(n: u8) -> Option<Fix> {
+        Fix::ALL.into_iter().find(|f| f.number() == n)
+    }
+}
+
+/// Which fixes are on. Serialised as its label (`1,2,3`, `none`), the spelling of `--fixes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fixes {
     pub backoff: bool,
     pub batching: bool,
@@ -35,28 +68,25 @@ impl Fixes {
     pub const ALL: Fixes = Fixes { backoff: true, batching: true, parallel: true };
     pub const NONE: Fixes = Fixes { backoff: false, batching: false, parallel: false };
 
-    pub fn get(self, n: u8) -> bool {
-        match n {
-            1 => self.backoff,
-            2 => self.batching,
-            _ => self.parallel,
+    pub fn get(self, fix: Fix) -> bool {
+        match fix {
+            Fix::Backoff => self.backoff,
+            Fix::Batching => self.batching,
+            Fix::Parallel => self.parallel,
         }
     }
 
-    pub fn set(&mut self, n: u8, on: bool) {
-        match n {
-            1 => self.backoff = on,
-            2 => self.batching = on,
-            _ => self.parallel = on,
+    pub fn set(&mut self, fix: Fix, on: bool) {
+        match fix {
+            Fix::Backoff => self.backoff = on,
+            Fix::Batching => self.batching = on,
+            Fix::Parallel => self.parallel = on,
         }
     }
 
     /// `1,2,3`, `1`, or `none`: the same spelling `--fixes` takes.
     pub fn label(self) -> String {
-        let on: Vec<&str> = [(self.backoff, "1"), (self.batching, "2"), (self.parallel, "3")]
-            .into_iter()
-            .filter_map(|(on, n)| on.then_some(n))
-            .collect();
+        let on: Vec<String> = Fix::ALL.into_iter().filter(|f| self.get(*f)).map(|f| f.number().to_string()).collect();
         if on.is_empty() { "none".into() } else { on.join(",") }
     }
 
@@ -70,18 +100,34 @@ impl Fixes {
         }
         let mut fixes = Fixes::NONE;
         for part in s.split(',') {
-            match part.trim() {
-                "1" => fixes.backoff = true,
-                "2" => fixes.batching = true,
-                "3" => fixes.parallel = true,
-                other => {
-                    return Err(format!(
-                        "'{other}' is not a fix; use numbers from 1,2,3 (1 backoff, 2 batching, 3 parallel), 'all' or 'none'"
-                    ));
-                }
-            }
+            let fix = part.trim().parse::<u8>().ok().and_then(Fix::from_number).ok_or_else(|| {
+                format!(
+                    "'{}' is not a fix; use numbers from 1,2,3 (1 backoff, 2 batching, 3 parallel), 'all' or 'none'",
+                    part.trim()
+                )
+            })?;
+            fixes.set(fix, true);
         }
         Ok(fixes)
+    }
+}
+
+impl fmt::Display for Fixes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+impl serde::Serialize for Fixes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Fixes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Fixes::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,8 +1,10 @@
 //! What the engine tells its faces, and what they may ask of it. Every number a face
 //! shows is folded from these events, so the dashboard and the headless report agree.
 
-use crate::config::Fixes;
-use crate::plan::{Estimate, Range};
+use crate::calendar::Range;
+use crate::config::{Fix, Fixes};
+use crate::plan::Estimate;
+use crate::polygon::outcome::ErrorKind;
 use crate::report::Report;
 use crate::timeframe::Timeframe;
 
@@ -26,8 +28,8 @@ impl Settings {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
-    ToggleFix(u8),
-    SetFix(u8, bool),
+    ToggleFix(Fix),
+    SetFix(Fix, bool),
     SetConcurrency(u32),
     SetStagger(f64),
     Pause,
@@ -88,7 +90,7 @@ pub struct RequestRecord {
     /// HTTP status, or `None` for timeouts, resets and malformed bodies.
     pub status: Option<u16>,
     /// `None` when the request succeeded, else the kind of failure (`429`, `5xx` ...).
-    pub error: Option<&'static str>,
+    pub error: Option<ErrorKind>,
     pub message: Option<String>,
     pub secs: f64,
     pub bytes: u64,

@@ -5,7 +5,9 @@ pub mod events;
 pub mod resources;
 mod run;
 pub mod scheduler;
+pub mod tally;
 mod worker;
 
 pub use events::{Command, Event, Settings};
 pub use run::{RunHandle, Source, initial_settings, plan_for, prepare, resolve_source, start};
+pub use tally::{RunEnd, Tally};

@@ -12,12 +12,14 @@ use tokio_util::sync::CancellationToken;
 use super::events::{Command, Event, Level, RowInfo, RowState, RunInfo, Settings};
 use super::resources::{ResourceProbe, peak_rss_mb};
 use super::scheduler::Scheduler;
+use super::tally::RunEnd;
 use super::worker::{Ctx, Emitter, RowMeta, run_worker};
-use crate::config::Config;
+use crate::calendar::Range;
+use crate::config::{Config, Fix};
 use crate::pace::Pacer;
-use crate::plan::{self, Plan, Range};
+use crate::plan::{self, Plan};
 use crate::polygon::Client;
-use crate::report::{Report, RunEnd};
+use crate::report::{Report, RunStatus};
 use crate::retry::RetryBudget;
 use crate::secret::ApiKey;
 use crate::sim::Sim;
@@ -56,8 +58,8 @@ pub fn prepare(config: &Config) -> Result<(Store, Plan), StoreError> {
 }
 
 /// The configured work less what the progress table covers; all of it with `--refetch`.
-pub fn plan_for(config: &Config, covered: &plan::Covered) -> Plan {
-    let covered = if config.refetch { &plan::Covered::new() } else { covered };
+pub fn plan_for(config: &Config, covered: &crate::store::Covered) -> Plan {
+    let covered = if config.refetch { &crate::store::Covered::new() } else { covered };
     Plan::new(&config.symbols, &config.timeframes, Range { from: config.from, to: config.to }, covered)
 }
 
@@ -256,9 +258,9 @@ async fn coordinate(
     let settings = ctx.settings();
     let left = !ctx.sched.lock().unwrap().is_empty();
     let (status, note) = match (&fatal, stopped_by_user) {
-        (Some(reason), _) => ("failed", Some(format!("{reason}; the next run resumes from what was stored"))),
+        (Some(reason), _) => (RunStatus::Failed, Some(format!("{reason}; the next run resumes from what was stored"))),
         (None, true) => (
-            "stopped",
+            RunStatus::Stopped,
             Some(if left || tally.windows_done < info.estimate.windows {
                 "stopped on request (a key or a signal); the next run resumes where this one stopped".to_string()
             } else {
@@ -266,9 +268,9 @@ async fn coordinate(
             }),
         ),
         (None, false) if tally.windows_failed > 0 => {
-            ("done", Some(format!("{} windows failed; see the log for each reason", tally.windows_failed)))
+            (RunStatus::Done, Some(format!("{} windows failed; see the log for each reason", tally.windows_failed)))
         }
-        (None, false) => ("done", None),
+        (None, false) => (RunStatus::Done, None),
     };
     let report = tally.report(
         &info,
@@ -276,7 +278,7 @@ async fn coordinate(
         RunEnd {
             status,
             note,
-            fixes: settings.fixes.label(),
+            fixes: settings.fixes,
             workers: settings.workers(),
             peak_rss_mb: peak_rss_mb(),
             cpu_pct,
@@ -290,7 +292,7 @@ async fn coordinate(
     let writer_result = tokio::task::spawn_blocking(move || writer.finish()).await.unwrap_or(Err("join".into()));
     let mut report = report;
     if let Err(e) = writer_result {
-        report.status = "failed".into();
+        report.status = RunStatus::Failed;
         report.note = Some(format!(
             "database write failed: {e}; every page committed before it is kept, and the next run resumes"
         ));
@@ -311,8 +313,8 @@ fn apply(ctx: &Ctx, settings_tx: &watch::Sender<Settings>, cmd: Command) {
     let before = ctx.settings();
     let mut s = before;
     match cmd {
-        Command::ToggleFix(n) => s.fixes.set(n, !s.fixes.get(n)),
-        Command::SetFix(n, on) => s.fixes.set(n, on),
+        Command::ToggleFix(fix) => s.fixes.set(fix, !s.fixes.get(fix)),
+        Command::SetFix(fix, on) => s.fixes.set(fix, on),
         Command::SetConcurrency(c) => s.concurrency = c.clamp(1, 64),
         Command::SetStagger(secs) => s.stagger_secs = secs.clamp(0.0, 120.0),
         Command::Pause => s.paused = true,
@@ -326,11 +328,10 @@ fn apply(ctx: &Ctx, settings_tx: &watch::Sender<Settings>, cmd: Command) {
         ctx.sched.lock().unwrap().rebalance(s.fixes.batching);
     }
     let _ = settings_tx.send(s);
-    for n in 1..=3u8 {
-        if s.fixes.get(n) != before.fixes.get(n) {
-            let name = ["backoff", "batching", "parallel"][n as usize - 1];
-            let state = if s.fixes.get(n) { "ON" } else { "OFF" };
-            ctx.emitter.notice(Level::Info, format!("fix {n} ({name}) {state}"));
+    for fix in Fix::ALL {
+        if s.fixes.get(fix) != before.fixes.get(fix) {
+            let state = if s.fixes.get(fix) { "ON" } else { "OFF" };
+            ctx.emitter.notice(Level::Info, format!("fix {} ({}) {state}", fix.number(), fix.name()));
         }
     }
     if s.paused != before.paused {

@@ -8,8 +8,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::calendar::Range;
 use crate::calendar::{self, Day};
-use crate::plan::{self, Plan, Range};
+use crate::plan::{self, Plan};
 use crate::polygon::client::MAX_LIMIT;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -256,7 +257,7 @@ fn merge_days(days: &[Day]) -> Vec<Range> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Covered;
+    use crate::store::Covered;
 
     fn plan(symbols: &[&str], tfs: &[&str], from: &str, to: &str) -> Plan {
         let symbols: Vec<String> = symbols.iter().map(|s| s.to_string()).collect();

@@ -14,13 +14,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::events::{Event, Level, RequestRecord, RowState, Settings, WindowDone};
 use super::scheduler::{RowAfter, Scheduler, Work};
+use super::tally::Tally;
 use crate::calendar;
+use crate::calendar::Range;
 use crate::pace::Pacer;
-use crate::plan::Range;
 use crate::polygon::client::RangeRequest;
 use crate::polygon::outcome::Disposition;
 use crate::polygon::{Client, FetchError, Page};
-use crate::report::Tally;
 use crate::retry::{Policy, RetryBudget};
 use crate::store::writer::{BarGroup, Finished, WriteMsg};
 use crate::timeframe::Timeframe;

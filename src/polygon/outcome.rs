@@ -29,6 +29,41 @@ pub enum FetchError {
     Malformed(String),
 }
 
+/// The kind of a failed request, for counters, the report and the dashboard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ErrorKind {
+    RateLimited,
+    Auth,
+    PlanLimit,
+    Rejected,
+    Server,
+    Timeout,
+    Connection,
+    Malformed,
+}
+
+impl ErrorKind {
+    /// The short label the report's `errors` keys and the dashboard use.
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorKind::RateLimited => "429",
+            ErrorKind::Auth => "auth",
+            ErrorKind::PlanLimit => "plan",
+            ErrorKind::Rejected => "4xx",
+            ErrorKind::Server => "5xx",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connection => "conn",
+            ErrorKind::Malformed => "malformed",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
 /// What the engine does with an outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Disposition {
@@ -57,17 +92,16 @@ impl FetchError {
         matches!(self, FetchError::RateLimited { .. })
     }
 
-    /// A short label for counters and the dashboard.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            FetchError::RateLimited { .. } => "429",
-            FetchError::Unauthorized { .. } => "auth",
-            FetchError::PlanLimit { .. } => "plan",
-            FetchError::Rejected { .. } => "4xx",
-            FetchError::Server { .. } => "5xx",
-            FetchError::Timeout(_) => "timeout",
-            FetchError::Transport(_) => "conn",
-            FetchError::Malformed(_) => "malformed",
+            FetchError::RateLimited { .. } => ErrorKind::RateLimited,
+            FetchError::Unauthorized { .. } => ErrorKind::Auth,
+            FetchError::PlanLimit { .. } => ErrorKind::PlanLimit,
+            FetchError::Rejected { .. } => ErrorKind::Rejected,
+            FetchError::Server { .. } => ErrorKind::Server,
+            FetchError::Timeout(_) => ErrorKind::Timeout,
+            FetchError::Transport(_) => ErrorKind::Connection,
+            FetchError::Malformed(_) => ErrorKind::Malformed,
         }
     }
 

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use thiserror::Error;
 
-use crate::calendar;
-use crate::plan::{Covered, Range};
+use crate::calendar::{self, Range};
+
+/// Covered ranges read from the progress table, per symbol and timeframe.
+pub type Covered = std::collections::HashMap<(String, String), Vec<Range>>;
 
 pub const APP_ID: &str = "barfill";
 pub const SCHEMA_VERSION: i64 = 1;

@@ -176,8 +176,8 @@ fn finish_run(conn: &Connection, r: &Report) -> rusqlite::Result<()> {
         params![
             r.run_id,
             now_ms(),
-            r.status,
-            r.fixes,
+            r.status.as_str(),
+            r.fixes.label(),
             r.concurrency,
             r.wall_s,
             r.api_s,
@@ -200,7 +200,7 @@ fn finish_run(conn: &Connection, r: &Report) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Range;
+    use crate::calendar::Range;
 
     fn bar(ts: i64, close: f64) -> Bar {
         Bar { ts, open: 1.0, high: 2.0, low: 0.5, close, volume: 10.5, vwap: Some(1.2), trades: None }

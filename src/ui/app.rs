@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 use crossterm::event::KeyEvent;
 
 use super::keys::{self, Action};
+use crate::engine::Tally;
 use crate::engine::events::{Command, Event, Level, RequestRecord, RowState, RunInfo, Settings};
-use crate::report::{Report, Tally};
+use crate::polygon::outcome::ErrorKind;
+use crate::report::{Report, RunStatus};
 use crate::secret::ApiKey;
 use crate::store::RunRecord;
 
@@ -291,7 +293,7 @@ impl App {
                 }
             }
             Event::Request(mut req) => {
-                self.rate.on_request(at, req.error == Some("429"));
+                self.rate.on_request(at, req.error == Some(ErrorKind::RateLimited));
                 if let Some(start) = self.run_started {
                     self.rate.bucket((at.saturating_duration_since(start).as_secs_f64() / BUCKET_S) as usize);
                 }
@@ -302,7 +304,7 @@ impl App {
                     if req.error.is_none() {
                         r.page_bars += req.bars;
                     }
-                    if req.error == Some("429") {
+                    if req.error == Some(ErrorKind::RateLimited) {
                         r.rate_limited += 1;
                     }
                     if r.recent.len() == RECENT_PER_ROW {
@@ -363,8 +365,8 @@ impl App {
                 }
                 // The next run starts from the switches this one ended with, unpaused.
                 self.settings.paused = false;
-                let level = if report.status == "failed" { Level::Error } else { Level::Info };
-                let mut text = if report.requests == 0 && report.status == "done" && report.failed_jobs == 0 {
+                let level = if report.status == RunStatus::Failed { Level::Error } else { Level::Info };
+                let mut text = if report.requests == 0 && report.status == RunStatus::Done && report.failed_jobs == 0 {
                     format!(
                         "run #{} done: nothing to fetch, every window is already stored (R fetches it all again)",
                         report.run_id
@@ -626,13 +628,13 @@ impl App {
 
     pub fn act(&mut self, action: Action, at: Instant) -> Option<Effect> {
         match action {
-            Action::ToggleFix(n) => {
+            Action::ToggleFix(fix) => {
                 if self.live() {
-                    return Some(Effect::Engine(Command::ToggleFix(n)));
+                    return Some(Effect::Engine(Command::ToggleFix(fix)));
                 }
-                let on = !self.settings.fixes.get(n);
-                self.settings.fixes.set(n, on);
-                let name = ["backoff", "batching", "parallel"][(n as usize).clamp(1, 3) - 1];
+                let on = !self.settings.fixes.get(fix);
+                self.settings.fixes.set(fix, on);
+                let (n, name) = (fix.number(), fix.name());
                 self.note(at, format!("fix {n} ({name}) {} for the next run", if on { "ON" } else { "OFF" }));
                 None
             }
@@ -758,6 +760,7 @@ fn within_minute(q: &VecDeque<Instant>, now: Instant) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::Fix;
     use crossterm::event::{KeyCode, KeyModifiers};
 
     use super::*;
@@ -880,9 +883,9 @@ mod tests {
     #[test]
     fn keys_send_the_right_commands() {
         let (mut app, now) = fixtures::running();
-        assert_eq!(app.on_key(key('1'), now), Some(Effect::Engine(Command::ToggleFix(1))));
-        assert_eq!(app.on_key(key('2'), now), Some(Effect::Engine(Command::ToggleFix(2))));
-        assert_eq!(app.on_key(key('3'), now), Some(Effect::Engine(Command::ToggleFix(3))));
+        assert_eq!(app.on_key(key('1'), now), Some(Effect::Engine(Command::ToggleFix(Fix::Backoff))));
+        assert_eq!(app.on_key(key('2'), now), Some(Effect::Engine(Command::ToggleFix(Fix::Batching))));
+        assert_eq!(app.on_key(key('3'), now), Some(Effect::Engine(Command::ToggleFix(Fix::Parallel))));
         assert_eq!(app.on_key(key('+'), now), Some(Effect::Engine(Command::SetConcurrency(4))));
         assert_eq!(app.on_key(key('+'), now), Some(Effect::Engine(Command::SetConcurrency(5))), "no lost press");
         assert_eq!(app.on_key(key('-'), now), Some(Effect::Engine(Command::SetConcurrency(4))));

@@ -2,11 +2,13 @@
 
 use std::time::{Duration, Instant};
 
+use crate::calendar::Range;
 use crate::calendar::parse_date;
 use crate::config::Fixes;
 use crate::engine::events::{Event, Level, RequestRecord, RowInfo, RowState, RunInfo, Settings, WindowDone};
-use crate::plan::{Estimate, Range};
-use crate::report::{Report, RunEnd, Tally};
+use crate::engine::{RunEnd, Tally};
+use crate::plan::Estimate;
+use crate::report::{Report, RunStatus};
 use crate::store::RunRecord;
 use crate::ui::app::{App, LogLine};
 
@@ -67,7 +69,7 @@ pub fn limited(row: Option<usize>, path: &str) -> Event {
         row,
         path: path.into(),
         status: Some(429),
-        error: Some("429"),
+        error: Some(crate::polygon::outcome::ErrorKind::RateLimited),
         message: Some("429 rate limited".into()),
         secs: 0.05,
         bytes: 0,
@@ -175,9 +177,9 @@ pub fn finished() -> (App, Instant) {
         tally.apply(&e);
     }
     let end = RunEnd {
-        status: "done",
+        status: RunStatus::Done,
         note: Some("1 windows failed; see the log for each reason".into()),
-        fixes: "2,3".into(),
+        fixes: Fixes::parse("2,3").unwrap(),
         workers: 3,
         peak_rss_mb: 51.0,
         cpu_pct: 9.5,

@@ -3,9 +3,11 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use crate::config::Fix;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
-    ToggleFix(u8),
+    ToggleFix(Fix),
     MoreWorkers,
     FewerWorkers,
     LongerStagger,
@@ -59,21 +61,21 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: &[(KeyCode::Char('1'), NONE)],
         label: "1",
-        action: Action::ToggleFix(1),
+        action: Action::ToggleFix(Fix::Backoff),
         help: "fix 1 (backoff) on/off, from the next request",
         footer: None,
     },
     Binding {
         keys: &[(KeyCode::Char('2'), NONE)],
         label: "2",
-        action: Action::ToggleFix(2),
+        action: Action::ToggleFix(Fix::Batching),
         help: "fix 2 (batching and pacing) on/off",
         footer: None,
     },
     Binding {
         keys: &[(KeyCode::Char('3'), NONE)],
         label: "3",
-        action: Action::ToggleFix(3),
+        action: Action::ToggleFix(Fix::Parallel),
         help: "fix 3 (parallel workers) on/off",
         footer: Some(("1 2 3", "fixes")),
     },

@@ -10,6 +10,7 @@ use ratatui::widgets::{Cell, Clear, Paragraph, Row, Table, Wrap};
 
 use super::symbols::state_text;
 use super::{bad, centered, dim, field, good, pane, stamp, warn};
+use crate::polygon::outcome::ErrorKind;
 use crate::ui::app::App;
 use crate::ui::format::{clip, thousands};
 
@@ -54,9 +55,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
         // The status when there is one, else what went wrong (timeout, reset, malformed).
         let (outcome, style) = match (r.status, r.error) {
             (Some(s), None) => (s.to_string(), good()),
-            (Some(s), Some("429")) => (s.to_string(), warn()),
+            (Some(s), Some(ErrorKind::RateLimited)) => (s.to_string(), warn()),
             (Some(s), Some(_)) => (s.to_string(), bad()),
-            (None, kind) => (kind.unwrap_or("-").to_string(), bad()),
+            (None, kind) => (kind.map(ErrorKind::label).unwrap_or("-").to_string(), bad()),
         };
         // The row already names the ticker and timeframe; the dates are what tell pages apart.
         let path = r.path.strip_prefix(&prefix).unwrap_or(&r.path);

@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{bad, bold, dim, field, flow, good, pane, warn};
+use crate::config::Fix;
 use crate::ui::app::App;
 use crate::ui::format::{duration, thousands};
 
@@ -50,8 +51,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
 
     let s = &app.settings;
     let mut switches: Vec<Vec<Span>> = Vec::new();
-    for (n, name) in [(1u8, "backoff"), (2, "batching"), (3, "parallel")] {
-        let badge = if s.fixes.get(n) {
+    for fix in Fix::ALL {
+        let (n, name) = (fix.number(), fix.name());
+        let badge = if s.fixes.get(fix) {
             Span::styled(" ON ", Style::new().fg(Color::Black).bg(Color::Green).add_modifier(Modifier::BOLD))
         } else {
             Span::styled(" OFF ", Style::new().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD))

@@ -1,0 +1,137 @@
+//! Running totals folded from events, by the engine for the report and by each face for
+//! its live view, so the two can never disagree.
+
+use std::collections::BTreeMap;
+
+use super::events::{Event, RunInfo};
+use crate::config::Fixes;
+use crate::polygon::outcome::ErrorKind;
+use crate::report::{Report, RunStatus, breakdown};
+
+/// Running totals, folded from events by the engine and by each face alike.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    pub requests: u64,
+    pub ok_requests: u64,
+    pub rate_limit_hits: u64,
+    pub retries: u64,
+    pub errors: BTreeMap<String, u64>,
+    pub api_s: f64,
+    pub backoff_s: f64,
+    pub held_s: f64,
+    pub limiter_s: f64,
+    pub db_s: f64,
+    pub writer_blocked_s: f64,
+    pub bytes: u64,
+    pub bars: u64,
+    pub windows_done: u64,
+    pub windows_failed: u64,
+    pub pace_per_min: f64,
+    pub peak_rss_mb: f64,
+    pub cpu_pct_sum: f64,
+    pub cpu_samples: u64,
+}
+
+impl Tally {
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted(info) => self.pace_per_min = info.pace_per_min,
+            Event::Request(r) => {
+                self.requests += 1;
+                self.api_s += r.secs;
+                self.bytes += r.bytes;
+                match r.error {
+                    None => self.ok_requests += 1,
+                    Some(kind) => {
+                        *self.errors.entry(kind.label().to_string()).or_default() += 1;
+                        if kind == ErrorKind::RateLimited {
+                            self.rate_limit_hits += 1;
+                        }
+                    }
+                }
+            }
+            Event::Backoff { secs, held, .. } => {
+                if *held {
+                    self.held_s += secs;
+                } else {
+                    self.retries += 1;
+                    self.backoff_s += secs;
+                }
+            }
+            Event::LimiterWait { secs } => self.limiter_s += secs,
+            Event::WriterBlocked { secs } => self.writer_blocked_s += secs,
+            Event::Stored { rows, secs, windows } => {
+                self.bars += rows;
+                self.db_s += secs;
+                self.windows_done += windows.len() as u64;
+            }
+            Event::WindowFailed { .. } => self.windows_failed += 1,
+            Event::Pace { per_min } => self.pace_per_min = *per_min,
+            Event::Resources { cpu_pct, rss_mb } => {
+                self.peak_rss_mb = self.peak_rss_mb.max(*rss_mb);
+                self.cpu_pct_sum += cpu_pct;
+                self.cpu_samples += 1;
+            }
+            _ => {}
+        }
+    }
+
+    /// Windows that ended well, of those that ended.
+    pub fn success_rate(&self) -> f64 {
+        let ended = self.windows_done + self.windows_failed;
+        if ended == 0 { 1.0 } else { self.windows_done as f64 / ended as f64 }
+    }
+
+    /// Worker time in backoff, own waits and waits held by the shared gate together.
+    pub fn all_backoff_s(&self) -> f64 {
+        self.backoff_s + self.held_s
+    }
+
+    /// The breakdown so far, in the report's terms; the report's own equals it at the end.
+    pub fn breakdown(&self) -> [(&'static str, f64); 4] {
+        breakdown(self.api_s, self.db_s, self.all_backoff_s(), self.limiter_s)
+    }
+
+    pub fn report(&self, info: &RunInfo, wall_s: f64, end: RunEnd) -> Report {
+        Report {
+            run_id: info.run_id,
+            status: end.status,
+            note: end.note,
+            source: info.source.clone(),
+            fixes: end.fixes,
+            concurrency: end.workers,
+            wall_s,
+            api_s: self.api_s,
+            db_s: self.db_s,
+            backoff_s: self.all_backoff_s(),
+            limiter_s: self.limiter_s,
+            writer_blocked_s: self.writer_blocked_s,
+            requests: self.requests,
+            rate_limit_hits: self.rate_limit_hits,
+            retries: self.retries,
+            failed_jobs: self.windows_failed,
+            windows_done: self.windows_done,
+            bars: self.bars,
+            bytes: self.bytes,
+            success_rate: self.success_rate(),
+            requests_per_min: if wall_s > 0.0 { self.requests as f64 * 60.0 / wall_s } else { 0.0 },
+            quota_per_min: info.quota_per_min,
+            pace_per_min: self.pace_per_min,
+            peak_rss_mb: end.peak_rss_mb.max(self.peak_rss_mb),
+            cpu_pct: end.cpu_pct,
+            errors: self.errors.clone(),
+            floor_requests: info.floor_requests,
+            floor_s: info.floor_s,
+            planned_windows: info.estimate.windows,
+        }
+    }
+}
+
+pub struct RunEnd {
+    pub status: RunStatus,
+    pub note: Option<String>,
+    pub fixes: Fixes,
+    pub workers: u32,
+    pub peak_rss_mb: f64,
+    pub cpu_pct: f64,
+}
