@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use barfill::bar::Bar;
 use barfill::calendar::Range;
 use barfill::engine::events::WindowDone;
-use barfill::polygon::Bar;
 use barfill::store::Store;
 use barfill::store::writer::{BarGroup, Finished, WriteMsg, Writer, write_page};
 use divan::Bencher;

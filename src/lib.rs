@@ -6,6 +6,7 @@
 //! folded by `report::Tally`. `sim` is the Polygon-compatible server inside the binary;
 //! `bench` runs the original validation plan on it; `cli` is the command line.
 
+pub mod bar;
 pub mod bench;
 pub mod calendar;
 pub mod cli;

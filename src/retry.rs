@@ -7,8 +7,6 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::polygon::FetchError;
-
 /// tenacity's `wait_exponential`: `clamp(multiplier * 2^(attempt-1), min, max)`, where
 /// `attempt` is the number of the attempt that just failed (1 for the first).
 pub fn tenacity_wait_exponential(multiplier: f64, min: f64, max: f64, attempt: u32) -> f64 {
@@ -52,9 +50,10 @@ impl Policy {
         (1..max_attempts).map(move |attempt| self.wait(attempt))
     }
 
-    /// The wait to use for `err`, given what the schedule proposes.
-    pub fn adjust(&self, err: &FetchError, proposed: Duration) -> Duration {
-        match err.retry_after() {
+    /// The wait to use after a failure whose answer said `retry_after` (a 429's
+    /// `Retry-After`), given what the schedule proposes.
+    pub fn adjust(&self, retry_after: Option<Duration>, proposed: Duration) -> Duration {
+        match retry_after {
             Some(ra) if self.honour_retry_after => ra.min(Duration::from_secs_f64(self.max)),
             _ => proposed,
         }
@@ -148,12 +147,12 @@ mod tests {
 
     #[test]
     fn retry_after_only_with_fix_1() {
-        let err = FetchError::RateLimited { retry_after: Some(Duration::from_secs(20)), message: String::new() };
+        let err = Some(Duration::from_secs(20));
         let proposed = Duration::from_secs(2);
-        assert_eq!(Policy::BASELINE.adjust(&err, proposed), proposed);
-        assert_eq!(Policy::WIDENED.adjust(&err, proposed), Duration::from_secs(20));
-        let huge = FetchError::RateLimited { retry_after: Some(Duration::from_secs(9999)), message: String::new() };
-        assert_eq!(Policy::WIDENED.adjust(&huge, proposed), Duration::from_secs(300));
+        assert_eq!(Policy::BASELINE.adjust(err, proposed), proposed);
+        assert_eq!(Policy::WIDENED.adjust(err, proposed), Duration::from_secs(20));
+        let huge = Some(Duration::from_secs(9999));
+        assert_eq!(Policy::WIDENED.adjust(huge, proposed), Duration::from_secs(300));
     }
 
     #[test]

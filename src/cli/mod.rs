@@ -5,6 +5,7 @@ mod bench;
 mod plan;
 mod run;
 mod sim;
+mod source;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -48,7 +48,7 @@ pub(super) async fn run(common: &Common, headless_flag: bool, json: Option<&std:
             (None, None)
         }
     };
-    let (source, sim) = match engine::resolve_source(&config).await {
+    let (source, sim) = match super::source::resolve(&config).await {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: cannot start the embedded simulator: {e}");

@@ -6,6 +6,8 @@ use crate::config::{Fix, Fixes};
 use crate::plan::Estimate;
 use crate::polygon::outcome::ErrorKind;
 use crate::report::Report;
+pub use crate::store::writer::WindowDone;
+use crate::store::writer::WriterEvent;
 use crate::timeframe::Timeframe;
 
 /// Live settings: the three fixes and the knobs of fix 3.
@@ -97,14 +99,6 @@ pub struct RequestRecord {
     pub bars: u64,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct WindowDone {
-    pub row: usize,
-    pub range: Range,
-    pub bars: u64,
-    pub requests: u32,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
     Info,
@@ -160,4 +154,16 @@ pub enum Event {
         text: String,
     },
     RunFinished(Box<Report>),
+}
+
+impl Event {
+    /// The writer's news in the engine's terms.
+    pub fn from_writer(e: WriterEvent) -> Event {
+        match e {
+            WriterEvent::Committed { rows, secs, windows } => Event::Stored { rows, secs, windows },
+            WriterEvent::Failed(message) => {
+                Event::Notice { level: Level::Error, text: format!("database write failed: {message}") }
+            }
+        }
+    }
 }

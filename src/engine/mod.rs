@@ -9,5 +9,5 @@ pub mod tally;
 mod worker;
 
 pub use events::{Command, Event, Settings};
-pub use run::{RunHandle, Source, initial_settings, plan_for, prepare, resolve_source, start};
+pub use run::{RunHandle, Source, initial_settings, plan_for, prepare, start};
 pub use tally::{RunEnd, Tally};

@@ -22,7 +22,6 @@ use crate::polygon::Client;
 use crate::report::{Report, RunStatus};
 use crate::retry::RetryBudget;
 use crate::secret::ApiKey;
-use crate::sim::Sim;
 use crate::store::writer::{WriteMsg, Writer};
 use crate::store::{RunStart, Store, StoreError, now_ms};
 
@@ -33,18 +32,6 @@ pub struct Source {
     pub label: String,
     pub base_url: String,
     pub key: Option<ApiKey>,
-}
-
-/// Starts the embedded simulator when the configuration has no key and no URL.
-pub async fn resolve_source(config: &Config) -> std::io::Result<(Source, Option<Sim>)> {
-    if config.uses_embedded_sim() {
-        let sim = Sim::start_local(config.sim_options()).await?;
-        let source = Source { label: "simulator".into(), base_url: sim.base_url(), key: None };
-        return Ok((source, Some(sim)));
-    }
-    let base_url = config.base_url.clone().unwrap_or_else(|| crate::config::DEFAULT_BASE_URL.to_string());
-    let label = if config.api_key.is_some() { "live API" } else { "server without key" };
-    Ok((Source { label: label.into(), base_url, key: config.api_key.clone() }, None))
 }
 
 /// Opens the database and plans the work left. Runs before any face takes the screen,
@@ -92,7 +79,7 @@ pub fn start(config: Arc<Config>, source: Source, store: Store, plan: Plan) -> a
     let (event_tx, event_rx) = mpsc::unbounded_channel();
     let emitter = Arc::new(Emitter::new(event_tx));
     let for_writer = emitter.clone();
-    let (writer, writer_tx) = Writer::spawn(store, run_id, move |e| for_writer.emit(e));
+    let (writer, writer_tx) = Writer::spawn(store, run_id, move |e| for_writer.emit(Event::from_writer(e)));
     let client = Client::new(&source.base_url, source.key.clone(), config.timeout)?;
     let pacer = Pacer::new(config.quota_per_min, config.headroom_pct, config.quota_window);
     let (settings_tx, settings_rx) = watch::channel(settings);

@@ -313,7 +313,7 @@ async fn fetch_grouped(ctx: &Ctx, day: calendar::Day, rows: &[usize]) -> WorkEnd
     // stamp, so both paths give identical rows.
     let midnight = calendar::ny_midnight_ms(day);
     let market_open = !page.bars.is_empty();
-    let mut per_row: HashMap<usize, Vec<crate::polygon::Bar>> = HashMap::new();
+    let mut per_row: HashMap<usize, Vec<crate::bar::Bar>> = HashMap::new();
     for (ticker, mut bar) in page.tickers.into_iter().zip(page.bars) {
         if let Some(&row) = ctx.daily_rows.get(&ticker)
             && wanted.contains(&row)
@@ -491,7 +491,7 @@ async fn fetch_page(
     .when(|e: &Attempt| matches!(e, Attempt::Fetch(f) if f.disposition() == Disposition::Retry))
     .adjust(|e: &Attempt, proposed: Option<Duration>| {
         let Attempt::Fetch(err) = e else { return None };
-        let wait = policy.adjust(err, proposed?);
+        let wait = policy.adjust(err.retry_after(), proposed?);
         // A 429 is the server asking for patience, not failing: it costs a quarter.
         let cost = if err.is_rate_limit() { 0.25 } else { 1.0 };
         if !ctx.budget.try_spend(cost) {

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
-use super::Bar;
 use super::outcome::{FetchError, classify_status};
 use super::wire::AggsBody;
+use crate::bar::Bar;
 use crate::calendar::{self, Day};
 use crate::secret::ApiKey;
 use crate::timeframe::Timeframe;

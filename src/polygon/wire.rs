@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::Bar;
+use crate::bar::Bar;
 
 #[derive(Debug, Deserialize)]
 pub struct AggsBody {

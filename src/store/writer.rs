@@ -10,9 +10,8 @@ use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Store, explain, explain_on, now_ms};
-use crate::calendar;
-use crate::engine::events::{Event, WindowDone};
-use crate::polygon::Bar;
+use crate::bar::Bar;
+use crate::calendar::{self, Range};
 use crate::report::Report;
 
 /// Pages in flight to the writer before a worker waits. Small: SQLite is ~1M rows/s,
@@ -23,6 +22,24 @@ pub struct BarGroup {
     pub ticker: Arc<str>,
     pub timeframe: Arc<str>,
     pub bars: Vec<Bar>,
+}
+
+/// A window whose last page committed. `row` is the caller's tag for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowDone {
+    pub row: usize,
+    pub range: Range,
+    pub bars: u64,
+    pub requests: u32,
+}
+
+/// What the writer tells its owner.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WriterEvent {
+    /// A page committed: rows written, seconds in the transaction, windows it finished.
+    Committed { rows: u64, secs: f64, windows: Vec<WindowDone> },
+    /// A page could not be written; the writer stops, and later sends fail.
+    Failed(String),
 }
 
 /// Window identity as the progress table keys it.
@@ -53,7 +70,11 @@ pub struct Writer {
 impl Writer {
     /// Moves the store's connection to a new thread and returns the queue into it.
     /// `emit` reports each commit.
-    pub fn spawn(store: Store, run_id: i64, emit: impl Fn(Event) + Send + 'static) -> (Writer, mpsc::Sender<WriteMsg>) {
+    pub fn spawn(
+        store: Store,
+        run_id: i64,
+        emit: impl Fn(WriterEvent) + Send + 'static,
+    ) -> (Writer, mpsc::Sender<WriteMsg>) {
         let (tx, rx) = mpsc::channel(QUEUE_PAGES);
         let handle = std::thread::Builder::new()
             .name("barfill-writer".into())
@@ -72,7 +93,7 @@ fn writer_loop(
     store: Store,
     run_id: i64,
     mut rx: mpsc::Receiver<WriteMsg>,
-    emit: impl Fn(Event),
+    emit: impl Fn(WriterEvent),
 ) -> Result<(), String> {
     let conn = &store.conn;
     while let Some(msg) = rx.blocking_recv() {
@@ -80,7 +101,7 @@ fn writer_loop(
             WriteMsg::Page { groups, finished } => {
                 let started = Instant::now();
                 match write_page(conn, run_id, &groups, &finished) {
-                    Ok(rows) => emit(Event::Stored {
+                    Ok(rows) => emit(WriterEvent::Committed {
                         rows,
                         secs: started.elapsed().as_secs_f64(),
                         windows: finished.into_iter().map(|f| f.done).collect(),
@@ -88,10 +109,7 @@ fn writer_loop(
                     Err(e) => {
                         let message = explain_on(conn, &e);
                         tracing::error!(%message, "page not written; the run stops");
-                        emit(Event::Notice {
-                            level: crate::engine::events::Level::Error,
-                            text: format!("database write failed: {message}"),
-                        });
+                        emit(WriterEvent::Failed(message.clone()));
                         // Dropping the receiver makes every worker's next send fail.
                         return Err(message);
                     }
@@ -200,7 +218,6 @@ fn finish_run(conn: &Connection, r: &Report) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calendar::Range;
 
     fn bar(ts: i64, close: f64) -> Bar {
         Bar { ts, open: 1.0, high: 2.0, low: 0.5, close, volume: 10.5, vwap: Some(1.2), trades: None }
