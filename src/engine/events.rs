@@ -1,7 +1,7 @@
 //! What the engine tells its faces, and what they may ask of it. Every number a face
 //! shows is folded from these events, so the dashboard and the headless report agree.
 
-use crate::calendar::Range;
+use crate::calendar::{Day, Range};
 use crate::config::{Fix, Fixes};
 use crate::plan::Estimate;
 use crate::polygon::outcome::ErrorKind;
@@ -50,6 +50,9 @@ pub enum RowState {
         reason: String,
     },
     Done,
+    /// Finished, and the whole range held no bar: the ticker is unknown to the server,
+    /// renamed, or was not trading then.
+    Empty,
     Failed(String),
 }
 
@@ -113,6 +116,13 @@ pub enum Event {
     RowState {
         row: usize,
         state: RowState,
+    },
+    /// The first and last trading day with bars that a finished row's range holds, for a
+    /// row whose bars start or end inside the range (listed or delisted then).
+    RowBounds {
+        row: usize,
+        first: Day,
+        last: Day,
     },
     Request(RequestRecord),
     /// A wait before retrying (`held` when the shared gate holds a worker after another

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crossterm::event::KeyEvent;
 
 use super::keys::{self, Action};
+use crate::calendar::Day;
 use crate::engine::Tally;
 use crate::engine::events::{Command, Event, Level, RequestRecord, RowState, RunInfo, Settings};
 use crate::polygon::outcome::ErrorKind;
@@ -101,6 +102,8 @@ pub struct RowView {
     pub rate_limited: u64,
     pub failed_windows: u32,
     pub last_failure: Option<String>,
+    /// First and last trading day with bars, when they fall inside the range.
+    pub bounds: Option<(Day, Day)>,
     pub recent: VecDeque<(Instant, RequestRecord)>,
 }
 
@@ -292,6 +295,11 @@ impl App {
                     r.state_at = at;
                 }
             }
+            Event::RowBounds { row, first, last } => {
+                if let Some(r) = self.rows.get_mut(row) {
+                    r.bounds = Some((first, last));
+                }
+            }
             Event::Request(mut req) => {
                 self.rate.on_request(at, req.error == Some(ErrorKind::RateLimited));
                 if let Some(start) = self.run_started {
@@ -429,6 +437,7 @@ impl App {
                     rate_limited: 0,
                     failed_windows: 0,
                     last_failure: None,
+                    bounds: None,
                     recent: VecDeque::new(),
                 }
             })

@@ -134,6 +134,7 @@ pub fn state_text(r: &RowView, now: Instant, full: bool) -> (String, Style) {
             (if full { "stored earlier" } else { "stored" }.into(), good().add_modifier(Modifier::DIM))
         }
         RowState::Done => ("done".into(), good()),
+        RowState::Empty => ("empty: no bars in range".into(), warn()),
         RowState::Failed(reason) if full => (format!("failed: {reason}"), bad()),
         RowState::Failed(_) => ("failed".into(), bad()),
     }
