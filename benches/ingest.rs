@@ -45,7 +45,13 @@ fn finished(i: i64) -> Finished {
     Finished {
         ticker: "AAPL".into(),
         timeframe: "1/minute".into(),
-        done: WindowDone { row: 0, range: Range { from: i as i32, to: i as i32 }, bars: PAGE as u64, requests: 1 },
+        done: WindowDone {
+            row: 0,
+            range: Range { from: i as i32, to: i as i32 },
+            bars: PAGE as u64,
+            requests: 1,
+            last: true,
+        },
         record_to: Some(i as i32),
     }
 }
@@ -90,7 +96,7 @@ fn barfill_write_page(bencher: Bencher) {
 fn barfill_writer_thread(bencher: Bencher) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (_dir, store) = fresh_store();
-    let (writer, tx) = Writer::spawn(store, 1, |_| {});
+    let (writer, tx) = Writer::spawn(store, 1, |_| {}).unwrap();
     let next = AtomicI64::new(0);
     let n = AtomicI64::new(0);
     let ticker: Arc<str> = "AAPL".into();

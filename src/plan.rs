@@ -2,14 +2,14 @@
 //! row per symbol and timeframe, each with the date ranges not yet covered, and the
 //! arithmetic of requests, windows and the floor the quota allows.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::calendar::{self, Day, Range};
 use crate::polygon::client::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::store::Covered;
 use crate::timeframe::{BaseUnit, MINUTES_PER_SESSION, Timeframe};
 
-/// Whole sessions of minute bars that fit in one `limit=50000` request: 52 x 960 = 49,920.
+/// Whole sessions of a liquid ticker's minute bars in one `limit=50000` page: 52 x 960 = 49,920.
 pub const DAYS_PER_MINUTE_WINDOW: u32 = MAX_LIMIT / MINUTES_PER_SESSION;
 
 /// One symbol x timeframe: a line of the dashboard and a unit of resume.
@@ -23,6 +23,12 @@ pub struct Row {
     pub covered_sessions: u32,
     /// Uncovered ranges, oldest first.
     pub pending: Vec<Range>,
+    /// Where the first pending range starts within its first day: just after a bar
+    /// stored there by a run that stopped mid-page, so no stored bar is asked for again.
+    pub resume_ms: Option<i64>,
+    /// Bars earlier runs stored in the range (from their progress); 0 with no pending
+    /// work means the range holds no bar at all.
+    pub stored_bars: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -48,6 +54,8 @@ impl Plan {
                     sessions,
                     covered_sessions: sessions - left,
                     pending,
+                    resume_ms: None,
+                    stored_bars: 0,
                 });
             }
         }
@@ -58,7 +66,16 @@ impl Plan {
         self.rows.iter().map(|r| (r.sessions - r.covered_sessions) as u64).sum()
     }
 
-    /// Requests the remaining work needs with the given page-size regime.
+    /// Bars earlier runs stored, per symbol and timeframe (summed from their progress).
+    pub fn note_stored(&mut self, stored: &HashMap<(String, String), u64>) {
+        for row in &mut self.rows {
+            row.stored_bars = stored.get(&(row.ticker.clone(), row.timeframe.to_string())).copied().unwrap_or(0);
+        }
+    }
+
+    /// Requests the remaining work needs with the given page-size regime, if every
+    /// ticker traded every minute of every session: an estimate, since thin, young and
+    /// unknown tickers need fewer (the report's floor counts what the run found).
     pub fn estimate(&self, batching: bool) -> Estimate {
         let mut est = Estimate::default();
         let mut daily_days: BTreeSet<Day> = BTreeSet::new();
@@ -69,7 +86,7 @@ impl Plan {
                 if n == 0 {
                     continue;
                 }
-                est.windows += windows_for(row.timeframe, *r, batching) as u64;
+                est.windows += 1;
                 if batching && row.timeframe.is_daily() {
                     daily_tasks += 1;
                     daily_days.extend((r.from..=r.to).filter(|d| calendar::is_session(*d)));
@@ -88,6 +105,28 @@ impl Plan {
             }
         }
         est
+    }
+
+    /// The fewest requests the bars a run found allow, known once it has run: per row
+    /// `max(1, ceil(base bars / 50000))` from the base bars the server counted for it
+    /// (`base[row]`), and for daily rows together the grouped days when that is fewer.
+    /// Rows with nothing pending cost nothing.
+    pub fn floor_after(&self, base: &[u64]) -> u64 {
+        let mut total = 0;
+        let mut daily_days: BTreeSet<Day> = BTreeSet::new();
+        let mut daily_rows = 0u64;
+        for (i, row) in self.rows.iter().enumerate().filter(|(_, r)| !r.pending.is_empty()) {
+            let need = base.get(i).copied().unwrap_or(0).div_ceil(MAX_LIMIT as u64).max(1);
+            if row.timeframe.is_daily() {
+                daily_rows += need;
+                for r in &row.pending {
+                    daily_days.extend((r.from..=r.to).filter(|d| calendar::is_session(*d)));
+                }
+            } else {
+                total += need;
+            }
+        }
+        total + daily_rows.min(daily_days.len() as u64)
     }
 
     /// The fewest requests that can fetch the remaining work: every request carrying a
@@ -140,20 +179,6 @@ pub fn requests_for(tf: Timeframe, sessions: u64, limit: u32) -> u64 {
     base_bars(tf, sessions).div_ceil(limit as u64).max(1)
 }
 
-fn windows_for(tf: Timeframe, r: Range, batching: bool) -> u32 {
-    if !batching || tf.base() == BaseUnit::Day { 1 } else { r.sessions().div_ceil(DAYS_PER_MINUTE_WINDOW).max(1) }
-}
-
-/// Splits off the first window of `r`: with batching, as many whole trading days as one
-/// `limit=50000` request holds; without, the whole range (paged through `next_url`).
-pub fn carve(tf: Timeframe, r: Range, batching: bool) -> (Range, Option<Range>) {
-    if !batching || tf.base() == BaseUnit::Day || r.sessions() <= DAYS_PER_MINUTE_WINDOW {
-        return (r, None);
-    }
-    let end = calendar::nth_session_from(r.from, DAYS_PER_MINUTE_WINDOW);
-    (Range { from: r.from, to: end }, Some(Range { from: end + 1, to: r.to }))
-}
-
 /// `range` minus the `done` ranges; pieces with no trading day are dropped.
 pub fn subtract(range: Range, done: &[Range]) -> Vec<Range> {
     let mut done: Vec<Range> = done.to_vec();
@@ -189,42 +214,6 @@ mod tests {
 
     fn tf(s: &str) -> Timeframe {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn minute_windows_fill_the_limit() {
-        assert_eq!(DAYS_PER_MINUTE_WINDOW, 52);
-        let r = Range { from: day("2024-01-01"), to: day("2024-12-31") };
-        let (w, rest) = carve(tf("1/minute"), r, true);
-        assert_eq!(w.sessions(), 52);
-        assert!(base_bars(tf("1/minute"), w.sessions() as u64) <= MAX_LIMIT as u64);
-        assert_eq!(rest.unwrap().from, w.to + 1);
-        // Hourly bars are built from minute bars, so they are windowed the same way.
-        assert_eq!(carve(tf("1/hour"), r, true).0, w);
-        // Day-based bars fit a whole range in one request.
-        assert_eq!(carve(tf("1/day"), r, true), (r, None));
-        // The baseline asks for the whole range and follows next_url.
-        assert_eq!(carve(tf("1/minute"), r, false), (r, None));
-    }
-
-    #[test]
-    fn windows_cover_the_range_exactly() {
-        let r = Range { from: day("2024-01-01"), to: day("2025-06-30") };
-        let mut rest = Some(r);
-        let mut total = 0;
-        let mut prev_to = r.from - 1;
-        let mut windows = 0;
-        while let Some(cur) = rest {
-            let (w, more) = carve(tf("5/minute"), cur, true);
-            assert_eq!(w.from, prev_to + 1);
-            prev_to = w.to;
-            total += w.sessions();
-            windows += 1;
-            rest = more;
-        }
-        assert_eq!(prev_to, r.to);
-        assert_eq!(total, r.sessions());
-        assert_eq!(windows, r.sessions().div_ceil(52));
     }
 
     #[test]

@@ -79,9 +79,27 @@ pub struct Report {
     /// Process CPU over the run, in percent of one core.
     pub cpu_pct: f64,
     pub errors: BTreeMap<String, u64>,
+    /// The fewest requests the bars this run found allow (per row `max(1, ceil(base
+    /// bars / 50000))`, daily rows by the grouped days when cheaper), known after the fact.
     pub floor_requests: u64,
+    /// Seconds the quota needs for `floor_requests`: the first request waits for no one.
     pub floor_s: f64,
     pub planned_windows: u64,
+    /// The plan's estimate before the run, assuming every ticker trades every minute.
+    #[serde(default)]
+    pub planned_requests: u64,
+    /// Tickers with a row whose whole range holds no bar.
+    #[serde(default)]
+    pub empty_tickers: Vec<String>,
+    #[serde(default)]
+    pub suspect_bars: u64,
+    #[serde(default)]
+    pub suspect_examples: Vec<String>,
+    /// The most requests sent within one quota window, and that window's length.
+    #[serde(default)]
+    pub peak_in_window: u64,
+    #[serde(default)]
+    pub quota_window_s: f64,
 }
 
 /// One list of names for the report and the live tally, so the faces cannot drift apart.
@@ -124,8 +142,18 @@ impl Report {
                 "  To fetch more, widen --from/--to, add --symbols or --timeframes, or use another --db; \
                  --refetch fetches it all again."
             );
+            self.write_empty(&mut s);
             return s;
         }
+        self.write_time(&mut s);
+        self.write_requests(&mut s);
+        self.write_data(&mut s);
+        self.write_floor(&mut s);
+        self.write_criteria(&mut s);
+        s
+    }
+
+    fn write_time(&self, s: &mut String) {
         let total: f64 = self.breakdown().iter().map(|(_, v)| v).sum();
         for (name, secs) in self.breakdown() {
             let _ = writeln!(s, "  {:<15} {}", format!("{name}:"), share(secs, total));
@@ -135,6 +163,9 @@ impl Report {
             "  (seconds summed over workers; the writer works beside them and held them {:.1}s)",
             self.writer_blocked_s
         );
+    }
+
+    fn write_requests(&self, s: &mut String) {
         let settled = if self.pace_per_min < self.quota_per_min as f64 * 0.9 {
             ", settled there after 429s: the server's real limit is lower"
         } else {
@@ -147,8 +178,11 @@ impl Report {
         };
         let _ = writeln!(
             s,
-            "  Requests:       {} ({:.1}/min against a quota of {}/min; {pace})",
-            self.requests, self.requests_per_min, self.quota_per_min
+            "  Requests:       {} (peak {} of {} in {}; {pace})",
+            self.requests,
+            self.peak_in_window,
+            self.quota_in_window(),
+            window_words(self.quota_window_s)
         );
         let _ = writeln!(
             s,
@@ -159,22 +193,68 @@ impl Report {
             let parts: Vec<String> = self.errors.iter().map(|(k, v)| format!("{k} x{v}")).collect();
             let _ = writeln!(s, "  Errors:         {}", parts.join(", "));
         }
+    }
+
+    /// The quota as the server counts it: requests per quota window.
+    pub fn quota_in_window(&self) -> u64 {
+        let window = if self.quota_window_s > 0.0 { self.quota_window_s } else { 60.0 };
+        (self.quota_per_min as f64 * window / 60.0).round() as u64
+    }
+
+    fn write_data(&self, s: &mut String) {
         let success = if self.windows_done + self.failed_jobs == 0 {
-            "n/a (no window ended)".to_string()
+            "n/a (nothing ended)".to_string()
         } else {
             format!("{:.2}%", self.success_rate * 100.0)
         };
         let _ =
             writeln!(s, "  Bars stored:    {}   Windows: {}   Success rate: {success}", self.bars, self.windows_done);
-        if self.floor_s > 0.0 && self.status == RunStatus::Done {
+        self.write_empty(s);
+        if self.suspect_bars > 0 {
             let _ = writeln!(
                 s,
-                "  Floor:          {:.1}s for {} requests at the quota; this run took {:.2}x the floor",
+                "  Suspect bars:   {} stored but odd, worth a look: {}{}",
+                self.suspect_bars,
+                self.suspect_examples.join("; "),
+                if self.suspect_bars as usize > self.suspect_examples.len() { "; ..." } else { "" }
+            );
+        }
+    }
+
+    fn write_empty(&self, s: &mut String) {
+        if !self.empty_tickers.is_empty() {
+            let _ = writeln!(
+                s,
+                "  No bars in range: {} (unknown to the server, renamed (FB became META in 2022), or not trading then)",
+                self.empty_tickers.join(", ")
+            );
+        }
+    }
+
+    fn write_floor(&self, s: &mut String) {
+        if self.floor_requests == 0 || self.status != RunStatus::Done {
+            return;
+        }
+        let _ = writeln!(
+            s,
+            "  Floor:          {} requests, the fewest the bars found allow (planned ~{}); made {} = {:.2}x",
+            self.floor_requests,
+            self.planned_requests,
+            self.requests,
+            self.requests as f64 / self.floor_requests as f64
+        );
+        if self.floor_s > 0.0 {
+            let _ = writeln!(
+                s,
+                "                  {:.1}s for them at the quota; this run took {:.1}s = {:.2}x",
                 self.floor_s,
-                self.floor_requests,
+                self.wall_s,
                 self.wall_s / self.floor_s
             );
         }
+    }
+
+    fn write_criteria(&self, s: &mut String) {
         let _ = writeln!(s, "  Peak memory:    {:.0} MB   CPU: {:.0}% of one core", self.peak_rss_mb, self.cpu_pct);
         if self.status == RunStatus::Done {
             let mark = |ok: bool| if ok { "met" } else { "MISSED" };
@@ -186,8 +266,21 @@ impl Report {
                 mark(self.peak_rss_mb < 2048.0)
             );
         }
-        s
     }
+}
+
+/// "a minute", "10s": how long a quota window is, in words.
+fn window_words(secs: f64) -> String {
+    if secs <= 0.0 || (secs - 60.0).abs() < 1e-9 { "a minute".into() } else { format!("{secs:.0}s") }
+}
+
+/// Seconds the quota needs for `requests`: the first goes at once, each later one waits
+/// its turn, and the last takes one request's time to answer. Never below one request.
+pub fn floor_seconds(requests: u64, quota_per_min: f64, request_s: f64) -> f64 {
+    if requests == 0 || quota_per_min <= 0.0 {
+        return 0.0;
+    }
+    (requests - 1) as f64 * 60.0 / quota_per_min + request_s
 }
 
 #[cfg(test)]

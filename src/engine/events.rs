@@ -4,6 +4,7 @@
 use crate::calendar::{Day, Range};
 use crate::config::{Fix, Fixes};
 use crate::plan::Estimate;
+use crate::polygon::check::Suspect;
 use crate::polygon::outcome::ErrorKind;
 use crate::report::Report;
 pub use crate::store::writer::WindowDone;
@@ -75,6 +76,8 @@ pub struct RunInfo {
     pub rows: Vec<RowInfo>,
     pub settings: Settings,
     pub quota_per_min: u32,
+    /// The span over which the server counts its quota.
+    pub quota_window_s: f64,
     pub pace_per_min: f64,
     /// Requests the remaining work needs with the starting fixes.
     pub estimate: Estimate,
@@ -97,6 +100,8 @@ pub struct RequestRecord {
     /// `None` when the request succeeded, else the kind of failure (`429`, `5xx` ...).
     pub error: Option<ErrorKind>,
     pub message: Option<String>,
+    /// When it was sent: the server counts its quota by arrival.
+    pub at: std::time::Instant,
     pub secs: f64,
     pub bytes: u64,
     pub bars: u64,
@@ -146,6 +151,13 @@ pub enum Event {
         rows: u64,
         secs: f64,
         windows: Vec<WindowDone>,
+    },
+    /// Bars stored although odd (a high below the open, a vwap outside the bar): named so
+    /// a user sees a data problem instead of trusting it.
+    SuspectBars {
+        row: Option<usize>,
+        ticker: String,
+        bars: Vec<Suspect>,
     },
     WindowFailed {
         row: usize,

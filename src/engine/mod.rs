@@ -1,7 +1,12 @@
 //! The backfill engine: workers, scheduling, pacing and retries, with a control loop
 //! that takes `Command`s and reports `Event`s. It knows nothing of terminals.
 
+mod ctx;
+mod emitter;
 pub mod events;
+mod fetch;
+mod grouped;
+mod range;
 pub mod resources;
 mod run;
 pub mod scheduler;

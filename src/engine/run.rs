@@ -1,29 +1,31 @@
-//! One run from start to report: prepares the store and plan, spawns workers as the
-//! settings ask, applies commands, samples resources, and records the outcome.
+//! One run from start to report: records the run, spawns workers as the settings ask,
+//! applies commands, samples resources, and records the outcome.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::ctx::{Ctx, RowMeta, Seen};
+use super::emitter::Emitter;
 use super::events::{Command, Event, Level, RowInfo, RowState, RunInfo, Settings};
 use super::resources::{ResourceProbe, peak_rss_mb};
 use super::scheduler::Scheduler;
 use super::tally::RunEnd;
-use super::worker::{Ctx, Emitter, RowMeta, run_worker};
-use crate::calendar::Range;
+use super::worker::run_worker;
 use crate::config::{Config, Fix};
 use crate::pace::Pacer;
 use crate::plan::{self, Plan};
 use crate::polygon::Client;
-use crate::report::{Report, RunStatus};
+use crate::report::{self, Report, RunStatus};
 use crate::retry::RetryBudget;
 use crate::secret::ApiKey;
 use crate::store::writer::{WriteMsg, Writer};
-use crate::store::{RunStart, Store, StoreError, now_ms};
+use crate::store::{Covered, RunStart, Store, StoreError, now_ms};
 
 /// Where requests go.
 #[derive(Clone, Debug)]
@@ -41,13 +43,24 @@ pub fn prepare(config: &Config) -> Result<(Store, Plan), StoreError> {
     let write_err = |e: rusqlite::Error| StoreError::Write(crate::store::explain(&e));
     store.close_stale_runs().map_err(write_err)?;
     let covered = store.covered().map_err(write_err)?;
-    Ok((store, plan_for(config, &covered)))
+    let mut plan = plan_for(config, &covered);
+    plan.note_stored(&store.stored_bars().map_err(write_err)?);
+    for row in plan.rows.iter_mut().filter(|r| r.timeframe.minutes().is_some()) {
+        // A run that stopped mid-page left bars on the first pending day: go on after them.
+        if let Some(first) = row.pending.first() {
+            let width = row.timeframe.minutes().unwrap_or(1) as i64 * crate::calendar::MS_PER_MINUTE;
+            let last = store.last_bar_on(&row.ticker, &row.timeframe.to_string(), first.from).map_err(write_err)?;
+            row.resume_ms = last.map(|ts| ts + width);
+        }
+    }
+    Ok((store, plan))
 }
 
 /// The configured work less what the progress table covers; all of it with `--refetch`.
-pub fn plan_for(config: &Config, covered: &crate::store::Covered) -> Plan {
-    let covered = if config.refetch { &crate::store::Covered::new() } else { covered };
-    Plan::new(&config.symbols, &config.timeframes, Range { from: config.from, to: config.to }, covered)
+pub fn plan_for(config: &Config, covered: &Covered) -> Plan {
+    let covered = if config.refetch { &Covered::new() } else { covered };
+    let range = crate::calendar::Range { from: config.from, to: config.to };
+    Plan::new(&config.symbols, &config.timeframes, range, covered)
 }
 
 pub struct RunHandle {
@@ -65,24 +78,117 @@ pub fn initial_settings(config: &Config) -> Settings {
     }
 }
 
-/// Starts a run on the current tokio runtime.
+/// Starts a run on the current tokio runtime. Everything that touches the disk happens
+/// off the caller's thread, so a dashboard's loop never waits for SQLite.
 pub fn start(config: Arc<Config>, source: Source, store: Store, plan: Plan) -> anyhow::Result<RunHandle> {
-    let settings = initial_settings(&config);
-    let run_id = store.start_run(&RunStart {
-        started_at_ms: now_ms(),
-        source: source.label.clone(),
-        fixes: settings.fixes.label(),
-        concurrency: settings.workers(),
-        quota_per_min: config.quota_per_min,
-    })?;
-    let db = store.path.display().to_string();
-    let (event_tx, event_rx) = mpsc::unbounded_channel();
-    let emitter = Arc::new(Emitter::new(event_tx));
-    let for_writer = emitter.clone();
-    let (writer, writer_tx) = Writer::spawn(store, run_id, move |e| for_writer.emit(Event::from_writer(e)));
     let client = Client::new(&source.base_url, source.key.clone(), config.timeout)?;
+    let (event_tx, event_rx) = mpsc::unbounded_channel();
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let emitter = Arc::new(Emitter::new(event_tx));
+    let done = tokio::spawn(run(config, source, store, plan, client, emitter, cmd_rx));
+    Ok(RunHandle { commands: cmd_tx, events: event_rx, done })
+}
+
+async fn run(
+    config: Arc<Config>,
+    source: Source,
+    store: Store,
+    plan: Plan,
+    client: Client,
+    emitter: Arc<Emitter>,
+    commands: mpsc::UnboundedReceiver<Command>,
+) -> Report {
+    let settings = initial_settings(&config);
     let pacer = Pacer::new(config.quota_per_min, config.headroom_pct, config.quota_window);
+    let mut info = run_info(&config, &source, &plan, &store, settings, pacer.rate_per_min());
+    let (store, run_id) = match record_start(store, &info).await {
+        Ok(x) => x,
+        Err(e) => return not_started(&info, &emitter, e),
+    };
+    info.run_id = run_id;
+    let for_writer = emitter.clone();
+    let writer = match Writer::spawn(store, run_id, move |e| for_writer.emit(Event::from_writer(e))) {
+        Ok(w) => w,
+        Err(e) => return not_started(&info, &emitter, e.to_string()),
+    };
     let (settings_tx, settings_rx) = watch::channel(settings);
+    let ctx = Arc::new(context(&config, &plan, client, pacer, emitter, writer.1, settings_rx));
+    announce(&ctx, &info, &plan);
+    let outcome = coordinate(&ctx, &settings_tx, commands).await;
+    finish(ctx, &info, &plan, writer.0, outcome).await
+}
+
+fn run_info(config: &Config, source: &Source, plan: &Plan, store: &Store, settings: Settings, pace: f64) -> RunInfo {
+    let estimate = plan.estimate(settings.fixes.batching);
+    RunInfo {
+        run_id: 0,
+        source: source.label.clone(),
+        base_url: source.base_url.clone(),
+        db: store.path.display().to_string(),
+        rows: plan
+            .rows
+            .iter()
+            .map(|r| RowInfo {
+                ticker: r.ticker.clone(),
+                timeframe: r.timeframe,
+                sessions: r.sessions,
+                covered_sessions: r.covered_sessions,
+            })
+            .collect(),
+        settings,
+        quota_per_min: config.quota_per_min,
+        quota_window_s: config.quota_window.as_secs_f64(),
+        pace_per_min: pace,
+        estimate,
+        floor_requests: plan.floor_requests(),
+        floor_s: plan::seconds_at_quota(plan.floor_requests(), config.quota_per_min as f64),
+        max_attempts: config.retry.max_attempts,
+        refetch: config.refetch,
+    }
+}
+
+/// Records the run as started, on a blocking thread; hands the store back for the writer.
+async fn record_start(store: Store, info: &RunInfo) -> Result<(Store, i64), String> {
+    let start = RunStart {
+        started_at_ms: now_ms(),
+        source: info.source.clone(),
+        fixes: info.settings.fixes.label(),
+        concurrency: info.settings.workers(),
+        quota_per_min: info.quota_per_min,
+    };
+    let recorded = tokio::task::spawn_blocking(move || store.start_run(&start).map(|id| (store, id))).await;
+    match recorded {
+        Ok(Ok(x)) => Ok(x),
+        Ok(Err(e)) => Err(format!("cannot record the run: {}", crate::store::explain(&e))),
+        Err(e) => Err(format!("cannot record the run: {e}")),
+    }
+}
+
+/// A run that could not begin: nothing was fetched or written.
+fn not_started(info: &RunInfo, emitter: &Emitter, reason: String) -> Report {
+    emitter.notice(Level::Error, reason.clone());
+    let end = RunEnd {
+        status: RunStatus::Failed,
+        note: Some(reason),
+        fixes: info.settings.fixes,
+        workers: info.settings.workers(),
+        peak_rss_mb: peak_rss_mb(),
+        cpu_pct: 0.0,
+    };
+    let report = emitter.tally().report(info, 0.0, end);
+    emitter.emit(Event::RunFinished(Box::new(report.clone())));
+    report
+}
+
+fn context(
+    config: &Config,
+    plan: &Plan,
+    client: Client,
+    pacer: Pacer,
+    emitter: Arc<Emitter>,
+    writer: mpsc::Sender<WriteMsg>,
+    settings: watch::Receiver<Settings>,
+) -> Ctx {
     let rows: Vec<RowMeta> = plan
         .rows
         .iter()
@@ -99,57 +205,34 @@ pub fn start(config: Arc<Config>, source: Source, store: Store, plan: Plan) -> a
         .filter(|(_, r)| r.timeframe.is_daily())
         .map(|(i, r)| (r.ticker.clone(), i))
         .collect();
-    let floor_requests = plan.floor_requests();
-    let info = RunInfo {
-        run_id,
-        source: source.label.clone(),
-        base_url: source.base_url.clone(),
-        db,
-        rows: plan
-            .rows
-            .iter()
-            .map(|r| RowInfo {
-                ticker: r.ticker.clone(),
-                timeframe: r.timeframe,
-                sessions: r.sessions,
-                covered_sessions: r.covered_sessions,
-            })
-            .collect(),
-        settings,
-        quota_per_min: config.quota_per_min,
-        pace_per_min: pacer.rate_per_min(),
-        estimate: plan.estimate(settings.fixes.batching),
-        floor_requests,
-        floor_s: plan::seconds_at_quota(floor_requests, config.quota_per_min as f64),
-        max_attempts: config.retry.max_attempts,
-        refetch: config.refetch,
-    };
-    let ctx = Arc::new(Ctx {
+    let batching = settings.borrow().fixes.batching;
+    Ctx {
         client,
         pacer,
         budget: RetryBudget::new(config.retry.budget, config.retry.budget_ratio),
-        settings: settings_rx,
-        sched: Mutex::new(Scheduler::new(&plan, settings.fixes.batching)),
+        settings,
+        sched: Mutex::new(Scheduler::new(plan, batching)),
         work_changed: Notify::new(),
-        emitter: emitter.clone(),
-        writer: writer_tx,
+        emitter,
+        writer,
         cancel: CancellationToken::new(),
+        seen: Mutex::new(vec![Seen::default(); rows.len()]),
         rows,
         daily_rows,
         adjusted: config.adjusted,
         max_attempts: config.retry.max_attempts,
         fatal: Mutex::new(None),
         settled_through: crate::calendar::settled_through(crate::calendar::today_ny()),
-    });
-    emitter.emit(Event::RunStarted(Box::new(info.clone())));
-    for (i, row) in plan.rows.iter().enumerate() {
-        if row.pending.is_empty() {
-            emitter.emit(Event::RowState { row: i, state: RowState::Done });
-        }
     }
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let done = tokio::spawn(coordinate(ctx, info, settings_tx, cmd_rx, writer));
-    Ok(RunHandle { commands: cmd_tx, events: event_rx, done })
+}
+
+/// The run's start for the faces, and the rows earlier runs finished.
+fn announce(ctx: &Ctx, info: &RunInfo, plan: &Plan) {
+    ctx.emit(Event::RunStarted(Box::new(info.clone())));
+    for (i, row) in plan.rows.iter().enumerate().filter(|(_, r)| r.pending.is_empty()) {
+        let state = if row.stored_bars == 0 { RowState::Empty } else { RowState::Done };
+        ctx.emit(Event::RowState { row: i, state });
+    }
 }
 
 struct Workers {
@@ -176,22 +259,46 @@ impl Workers {
             }
         }
     }
+
+    /// A worker ended; returns false once none is left and none is needed.
+    fn on_exit(&mut self, ctx: &Arc<Ctx>, joined: Result<usize, tokio::task::JoinError>) -> bool {
+        match joined {
+            Ok(slot) => {
+                self.alive.remove(&slot);
+            }
+            Err(e) => {
+                let what = if e.is_panic() { "a worker panicked" } else { "a worker was cancelled" };
+                ctx.fail_run(format!("{what}: {e}"));
+            }
+        }
+        // Refill after every exit, not only the last: a slot that retired just as
+        // concurrency went back up must not stay empty.
+        if !ctx.cancel.is_cancelled() && !ctx.sched.lock().is_empty() {
+            self.fill(ctx);
+        }
+        !self.set.is_empty()
+    }
+}
+
+/// How the workers' part of a run went.
+struct Outcome {
+    wall_s: f64,
+    cpu_pct: f64,
+    stopped_by_user: bool,
 }
 
 async fn coordinate(
-    ctx: Arc<Ctx>,
-    info: RunInfo,
-    settings_tx: watch::Sender<Settings>,
+    ctx: &Arc<Ctx>,
+    settings_tx: &watch::Sender<Settings>,
     mut commands: mpsc::UnboundedReceiver<Command>,
-    writer: Writer,
-) -> Report {
+) -> Outcome {
     let started = Instant::now();
     let mut probe = ResourceProbe::new();
     let mut workers = Workers { set: JoinSet::new(), alive: HashSet::new() };
     let mut stopped_by_user = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    workers.fill(&ctx);
-    loop {
+    workers.fill(ctx);
+    while !workers.set.is_empty() {
         tokio::select! {
             Some(cmd) = commands.recv() => {
                 if cmd == Command::Stop {
@@ -200,119 +307,46 @@ async fn coordinate(
                         ctx.emitter.notice(Level::Info, "stopping: writing what has been fetched");
                     }
                     ctx.cancel.cancel();
-                    continue;
-                }
-                apply(&ctx, &settings_tx, cmd);
-                if !ctx.cancel.is_cancelled() {
-                    workers.fill(&ctx);
+                } else if apply(ctx, settings_tx, cmd) && !ctx.cancel.is_cancelled() {
+                    workers.fill(ctx);
                 }
             }
-            joined = workers.set.join_next(), if !workers.set.is_empty() => {
-                match joined {
-                    Some(Ok(slot)) => { workers.alive.remove(&slot); }
-                    Some(Err(e)) => {
-                        let what = if e.is_panic() { "a worker panicked" } else { "a worker was cancelled" };
-                        ctx.fail_run(format!("{what}: {e}"));
-                    }
-                    None => {}
-                }
-                // Refill after every exit, not only the last: a slot that retired just as
-                // concurrency went back up must not stay empty.
-                let more = !ctx.cancel.is_cancelled() && !ctx.sched.lock().unwrap().is_empty();
-                if more {
-                    workers.fill(&ctx);
-                } else if workers.set.is_empty() {
+            Some(joined) = workers.set.join_next() => {
+                if !workers.on_exit(ctx, joined) {
                     break;
                 }
             }
             _ = tick.tick() => {
                 if let Some(p) = probe.as_mut() {
                     let (cpu_pct, rss_mb) = p.sample();
-                    ctx.emitter.emit(Event::Resources { cpu_pct, rss_mb });
+                    ctx.emit(Event::Resources { cpu_pct, rss_mb });
                 }
             }
         }
     }
-    let wall_s = started.elapsed().as_secs_f64();
     let cpu_pct = probe.as_mut().map(|p| p.average_cpu_pct()).unwrap_or(0.0);
-
-    // Everything queued must be committed before the figures are taken.
-    let (flushed_tx, flushed_rx) = oneshot::channel();
-    let writer_alive = ctx.writer.send(WriteMsg::Flush(flushed_tx)).await.is_ok() && flushed_rx.await.is_ok();
-
-    let tally = ctx.emitter.tally();
-    let fatal = ctx.fatal.lock().unwrap().clone();
-    let settings = ctx.settings();
-    let left = !ctx.sched.lock().unwrap().is_empty();
-    let (status, note) = match (&fatal, stopped_by_user) {
-        (Some(reason), _) => (RunStatus::Failed, Some(format!("{reason}; the next run resumes from what was stored"))),
-        (None, true) => (
-            RunStatus::Stopped,
-            Some(if left || tally.windows_done < info.estimate.windows {
-                "stopped on request (a key or a signal); the next run resumes where this one stopped".to_string()
-            } else {
-                "stopped on request (a key or a signal)".to_string()
-            }),
-        ),
-        (None, false) if tally.windows_failed > 0 => {
-            (RunStatus::Done, Some(format!("{} windows failed; see the log for each reason", tally.windows_failed)))
-        }
-        (None, false) => (RunStatus::Done, None),
-    };
-    let report = tally.report(
-        &info,
-        wall_s,
-        RunEnd {
-            status,
-            note,
-            fixes: settings.fixes,
-            workers: settings.workers(),
-            peak_rss_mb: peak_rss_mb(),
-            cpu_pct,
-        },
-    );
-    if writer_alive {
-        let _ = ctx.writer.send(WriteMsg::Finish(Box::new(report.clone()))).await;
-    }
-    let emitter = ctx.emitter.clone();
-    drop(ctx); // the last sender: the writer drains and ends
-    let writer_result = tokio::task::spawn_blocking(move || writer.finish()).await.unwrap_or(Err("join".into()));
-    let mut report = report;
-    if let Err(e) = writer_result {
-        report.status = RunStatus::Failed;
-        report.note = Some(format!(
-            "database write failed: {e}; every page committed before it is kept, and the next run resumes"
-        ));
-        // The writer could not record the run; try once more on a connection of our own.
-        let (db, id, note) =
-            (std::path::PathBuf::from(&info.db), report.run_id, report.note.clone().unwrap_or_default());
-        let recorded = tokio::task::spawn_blocking(move || crate::store::record_failed_run(&db, id, &note)).await;
-        if let Ok(Err(e)) = recorded {
-            tracing::warn!(error = %crate::store::explain(&e), "the failed run could not be recorded; the next run marks it interrupted");
-        }
-    }
-    tracing::info!(status = %report.status, wall_s = report.wall_s, requests = report.requests, bars = report.bars, "run finished");
-    emitter.emit(Event::RunFinished(Box::new(report.clone())));
-    report
+    Outcome { wall_s: started.elapsed().as_secs_f64(), cpu_pct, stopped_by_user }
 }
 
-fn apply(ctx: &Ctx, settings_tx: &watch::Sender<Settings>, cmd: Command) {
+/// Applies a command; returns whether the settings changed.
+fn apply(ctx: &Ctx, settings_tx: &watch::Sender<Settings>, cmd: Command) -> bool {
     let before = ctx.settings();
     let mut s = before;
     match cmd {
         Command::ToggleFix(fix) => s.fixes.set(fix, !s.fixes.get(fix)),
         Command::SetFix(fix, on) => s.fixes.set(fix, on),
         Command::SetConcurrency(c) => s.concurrency = c.clamp(1, 64),
-        Command::SetStagger(secs) => s.stagger_secs = secs.clamp(0.0, 120.0),
+        Command::SetStagger(secs) if secs.is_finite() => s.stagger_secs = secs.clamp(0.0, 120.0),
+        Command::SetStagger(_) => {}
         Command::Pause => s.paused = true,
         Command::Resume => s.paused = false,
         Command::Stop => {}
     }
     if s == before {
-        return;
+        return false;
     }
     if s.fixes.batching != before.fixes.batching {
-        ctx.sched.lock().unwrap().rebalance(s.fixes.batching);
+        ctx.sched.lock().rebalance(s.fixes.batching);
     }
     let _ = settings_tx.send(s);
     for fix in Fix::ALL {
@@ -324,6 +358,97 @@ fn apply(ctx: &Ctx, settings_tx: &watch::Sender<Settings>, cmd: Command) {
     if s.paused != before.paused {
         ctx.emitter.notice(Level::Info, if s.paused { "paused" } else { "resumed" });
     }
-    ctx.emitter.emit(Event::Settings(s));
+    ctx.emit(Event::Settings(s));
     ctx.work_changed.notify_waiters();
+    true
+}
+
+async fn finish(ctx: Arc<Ctx>, info: &RunInfo, plan: &Plan, writer: Writer, outcome: Outcome) -> Report {
+    // Everything queued must be committed before the figures are taken.
+    let (flushed_tx, flushed_rx) = oneshot::channel();
+    let writer_alive = ctx.writer.send(WriteMsg::Flush(flushed_tx)).await.is_ok() && flushed_rx.await.is_ok();
+    let mut report = figures(&ctx, info, plan, &outcome);
+    if writer_alive {
+        let _ = ctx.writer.send(WriteMsg::Finish(Box::new(report.clone()))).await;
+    }
+    let emitter = ctx.emitter.clone();
+    drop(ctx); // the last sender: the writer drains and ends
+    let writer_result = tokio::task::spawn_blocking(move || writer.finish()).await.unwrap_or(Err("join".into()));
+    if let Err(e) = writer_result {
+        record_writer_failure(&mut report, info, e).await;
+    }
+    tracing::info!(status = %report.status, wall_s = report.wall_s, requests = report.requests, bars = report.bars, "run finished");
+    emitter.emit(Event::RunFinished(Box::new(report.clone())));
+    report
+}
+
+/// The report: the tally, how the run ended, the floor the bars found allow, and the
+/// tickers that had nothing in range.
+fn figures(ctx: &Ctx, info: &RunInfo, plan: &Plan, outcome: &Outcome) -> Report {
+    let tally = ctx.emitter.tally();
+    let fatal = ctx.fatal.lock().clone();
+    let left = !ctx.sched.lock().is_empty();
+    let (status, note) = match (&fatal, outcome.stopped_by_user) {
+        (Some(reason), _) => (RunStatus::Failed, Some(format!("{reason}; the next run resumes from what was stored"))),
+        (None, true) if left => (
+            RunStatus::Stopped,
+            Some("stopped on request (a key or a signal); the next run resumes where this one stopped".to_string()),
+        ),
+        (None, true) => (RunStatus::Stopped, Some("stopped on request (a key or a signal)".to_string())),
+        (None, false) if tally.windows_failed > 0 => {
+            (RunStatus::Done, Some(format!("{} windows failed; see the log for each reason", tally.windows_failed)))
+        }
+        (None, false) => (RunStatus::Done, None),
+    };
+    let settings = ctx.settings();
+    let end = RunEnd {
+        status,
+        note,
+        fixes: settings.fixes,
+        workers: settings.workers(),
+        peak_rss_mb: peak_rss_mb(),
+        cpu_pct: outcome.cpu_pct,
+    };
+    let mut report = tally.report(info, outcome.wall_s, end);
+    let base: Vec<u64> = ctx.seen.lock().iter().map(|s| s.base).collect();
+    report.floor_requests = plan.floor_after(&base);
+    let request_s = if tally.requests > 0 { tally.api_s / tally.requests as f64 } else { 0.0 };
+    report.floor_s = report::floor_seconds(report.floor_requests, info.quota_per_min as f64, request_s);
+    report.planned_requests = info.estimate.requests;
+    report.empty_tickers = empty_tickers(ctx, plan);
+    if !report.empty_tickers.is_empty() {
+        ctx.emitter.notice(
+            Level::Warn,
+            format!(
+                "no bars in range for {}: unknown to the server, renamed (FB became META in 2022), or not trading then",
+                report.empty_tickers.join(", ")
+            ),
+        );
+    }
+    report
+}
+
+/// Tickers with a row that holds no bar in its whole range, each named once.
+fn empty_tickers(ctx: &Ctx, plan: &Plan) -> Vec<String> {
+    let empty = ctx.sched.lock().empty_rows();
+    let mut names: Vec<String> = Vec::new();
+    for row in empty {
+        let t = &plan.rows[row].ticker;
+        if !names.contains(t) {
+            names.push(t.clone());
+        }
+    }
+    names
+}
+
+async fn record_writer_failure(report: &mut Report, info: &RunInfo, e: String) {
+    report.status = RunStatus::Failed;
+    report.note =
+        Some(format!("database write failed: {e}; every page committed before it is kept, and the next run resumes"));
+    // The writer could not record the run; try once more on a connection of our own.
+    let (db, id, note) = (std::path::PathBuf::from(&info.db), report.run_id, report.note.clone().unwrap_or_default());
+    let recorded = tokio::task::spawn_blocking(move || crate::store::record_failed_run(&db, id, &note)).await;
+    if let Ok(Err(e)) = recorded {
+        tracing::warn!(error = %crate::store::explain(&e), "the failed run could not be recorded; the next run marks it interrupted");
+    }
 }

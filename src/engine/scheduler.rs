@@ -1,22 +1,29 @@
-//! Which window a worker fetches next. The order and the window size follow the fixes in
-//! force when the worker asks, so flipping a fix changes the very next pick:
-//! - without fix 2, symbol by symbol, each timeframe's whole range paged through
-//!   `next_url` at the default page size, as the original pipeline did;
-//! - with fix 2, timeframe by timeframe, windows that fill `limit=50000`, and daily bars
-//!   through the grouped endpoint when that takes fewer requests;
+//! Which work a worker takes next. The order and the page size follow the fixes in force
+//! when the worker asks, so flipping a fix changes the very next pick:
+//! - without fix 2, symbol by symbol, each row's whole range paged through `next_url` at
+//!   the server's default page size, as the original pipeline did;
+//! - with fix 2, timeframe by timeframe, each row's whole range at `limit=50000` (a row
+//!   costs `ceil(base bars / 50000)` requests however thin or short-lived the ticker is),
+//!   and daily bars through the grouped endpoint while that takes fewer requests;
 //! - with fix 3 but not fix 2, each worker keeps to one symbol at a time.
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::calendar::Range;
-use crate::calendar::{self, Day};
-use crate::plan::{self, Plan};
+use crate::calendar::{self, Day, Range};
+use crate::plan::{DAYS_PER_MINUTE_WINDOW, Plan};
 use crate::polygon::client::MAX_LIMIT;
+use crate::timeframe::Timeframe;
+
+/// The plan's history limit is narrowed down to this many sessions.
+const PLAN_PROBE_SESSIONS: u32 = DAYS_PER_MINUTE_WINDOW;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Work {
-    /// One window of one row; `limit` is `None` for the server's default page size.
-    Range { row: usize, range: Range, limit: Option<u32> },
+    /// A row's range, paged through `next_url`. `from_ms` starts it after a bar already
+    /// stored; `limit` is `None` for the server's default page size. `held` is history
+    /// before `range` held back while a 403 from the plan's limit is narrowed down: it is
+    /// asked for once `range` proves the plan covers it, and fails with it otherwise.
+    Range { row: usize, range: Range, from_ms: Option<i64>, limit: Option<u32>, held: Option<Range> },
     /// One trading day of daily bars for several rows at once.
     Grouped { day: Day, rows: Vec<usize> },
 }
@@ -37,15 +44,30 @@ struct RowKey {
     daily: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Task {
     row: usize,
     range: Range,
+    from_ms: Option<i64>,
+    held: Option<Range>,
+}
+
+/// How a row stands once a piece of work on it ends.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RowAfter {
+    /// More work to come.
+    Queued,
+    /// Another worker still has work on it.
+    Busy,
+    Done,
+    /// Done, and no bar anywhere in its range.
+    Empty,
+    Failed(String),
 }
 
 pub struct Scheduler {
     keys: Vec<RowKey>,
-    timeframes: Vec<crate::timeframe::Timeframe>,
+    timeframes: Vec<Timeframe>,
     tasks: Vec<Task>,
     /// Day -> rows still needing that day, when daily bars go through the grouped endpoint.
     grouped: BTreeMap<Day, Vec<usize>>,
@@ -53,17 +75,11 @@ pub struct Scheduler {
     claims: HashMap<usize, usize>,
     in_flight: Vec<u32>,
     failed: Vec<Option<String>>,
-}
-
-/// How a row stands once a window of it ends.
-#[derive(Clone, Debug, PartialEq)]
-pub enum RowAfter {
-    /// More windows to come.
-    Queued,
-    /// Another worker still has a window of it.
-    Busy,
-    Done,
-    Failed(String),
+    /// Bars seen for each row: stored by earlier runs, then fetched by this one.
+    bars: Vec<u64>,
+    /// Daily rows a grouped answer lacked: fetched per ticker from then on, over the
+    /// range handed out for them (which later absences from grouped answers fall in).
+    ungroupable: Vec<Option<Range>>,
 }
 
 impl Scheduler {
@@ -81,7 +97,14 @@ impl Scheduler {
             .rows
             .iter()
             .enumerate()
-            .flat_map(|(row, r)| r.pending.iter().map(move |range| Task { row, range: *range }))
+            .flat_map(|(row, r)| {
+                r.pending.iter().enumerate().map(move |(i, range)| Task {
+                    row,
+                    range: *range,
+                    from_ms: if i == 0 { r.resume_ms } else { None },
+                    held: None,
+                })
+            })
             .collect();
         let n = keys.len();
         let mut s = Scheduler {
@@ -92,6 +115,8 @@ impl Scheduler {
             claims: HashMap::new(),
             in_flight: vec![0; n],
             failed: vec![None; n],
+            bars: plan.rows.iter().map(|r| r.stored_bars).collect(),
+            ungroupable: vec![None; n],
         };
         s.rebalance(batching);
         s
@@ -101,13 +126,13 @@ impl Scheduler {
         self.tasks.is_empty() && self.grouped.is_empty()
     }
 
-    /// Rows that still have windows waiting.
+    /// Rows that still have work waiting.
     pub fn has_pending(&self, row: usize) -> bool {
         self.tasks.iter().any(|t| t.row == row) || self.grouped.values().any(|rows| rows.contains(&row))
     }
 
     /// Daily rows go through the grouped endpoint when fix 2 is on and that needs fewer
-    /// requests (one per trading day for all symbols) than one per symbol; back otherwise.
+    /// requests (one per trading day for all of them) than one per row; back otherwise.
     pub fn rebalance(&mut self, batching: bool) {
         // Return grouped days to per-row ranges first, then decide afresh.
         let mut per_row: BTreeMap<usize, Vec<Day>> = BTreeMap::new();
@@ -117,41 +142,69 @@ impl Scheduler {
             }
         }
         for (row, days) in per_row {
-            for range in merge_days(&days) {
-                self.tasks.push(Task { row, range });
-            }
+            // One request holds a daily row's whole range, so its days make one range
+            // even where other days lie between them.
+            let range = Range { from: days[0], to: days[days.len() - 1] };
+            self.cover(row, range);
         }
         if !batching {
             return;
         }
-        let daily: Vec<Task> = self.tasks.iter().filter(|t| self.keys[t.row].daily).copied().collect();
+        let groupable = |t: &Task| self.keys[t.row].daily && self.ungroupable[t.row].is_none();
+        let daily: Vec<Task> = self.tasks.iter().filter(|t| groupable(t)).copied().collect();
         let mut by_day: BTreeMap<Day, Vec<usize>> = BTreeMap::new();
         for t in &daily {
             for d in (t.range.from..=t.range.to).filter(|d| calendar::is_session(*d)) {
                 by_day.entry(d).or_default().push(t.row);
             }
         }
-        if (by_day.len()) < daily.len() {
-            self.tasks.retain(|t| !self.keys[t.row].daily);
+        if by_day.len() < daily.len() {
+            let rows: Vec<usize> = daily.iter().map(|t| t.row).collect();
+            self.tasks.retain(|t| !rows.contains(&t.row));
             self.grouped = by_day;
         }
     }
 
-    /// The next window for worker `slot`, or `None` when nothing is free for it now.
+    /// The next piece of work for worker `slot`, or `None` when nothing is free for it now.
     pub fn next(&mut self, slot: usize, batching: bool, parallel: bool) -> Option<Work> {
-        // A worker that finished its symbol lets go of it.
+        self.release_finished_claim(slot);
+        let claim_symbols = parallel && !batching;
+        let candidate = self.pick(slot, batching, claim_symbols);
+        if let Some(work) = self.grouped_before(candidate.map(|(_, tf)| tf)) {
+            return Some(work);
+        }
+        let (i, _) = candidate?;
+        let task = self.tasks.remove(i);
+        if claim_symbols {
+            self.claims.insert(self.keys[task.row].ticker, slot);
+        }
+        self.in_flight[task.row] += 1;
+        Some(Work::Range {
+            row: task.row,
+            range: task.range,
+            from_ms: task.from_ms,
+            limit: batching.then_some(MAX_LIMIT),
+            held: task.held,
+        })
+    }
+
+    /// A worker that finished its symbol lets go of it.
+    fn release_finished_claim(&mut self, slot: usize) {
         if let Some((&ticker, _)) = self.claims.iter().find(|(_, s)| **s == slot)
             && !self.tasks.iter().any(|t| self.keys[t.row].ticker == ticker)
         {
             self.claims.remove(&ticker);
         }
-        let claim_symbols = parallel && !batching;
-        let key = |t: &Task, k: &RowKey| {
+    }
+
+    /// The task to take next, and its timeframe's position, in the order the fixes ask.
+    fn pick(&self, slot: usize, batching: bool, claim_symbols: bool) -> Option<(usize, usize)> {
+        let key = |t: &Task| {
+            let k = &self.keys[t.row];
             if batching { (k.timeframe, k.ticker, t.range.from) } else { (k.ticker, k.timeframe, t.range.from) }
         };
         let mine = self.claims.iter().find(|(_, s)| **s == slot).map(|(t, _)| *t);
-        let candidate = self
-            .tasks
+        self.tasks
             .iter()
             .enumerate()
             .filter(|(_, t)| {
@@ -164,45 +217,34 @@ impl Scheduler {
                     None => !self.claims.contains_key(&ticker),
                 }
             })
-            .min_by_key(|(_, t)| key(t, &self.keys[t.row]))
-            .map(|(i, t)| (i, key(t, &self.keys[t.row])));
-
-        // Grouped days sit with the daily timeframe in the timeframe-first order.
-        if let Some((&day, rows)) = self.grouped.iter().next() {
-            let daily_tf = self.keys[rows[0]].timeframe;
-            let grouped_first = candidate.is_none_or(|(_, (tf, _, _))| daily_tf < tf);
-            if grouped_first {
-                let rows = self.grouped.remove(&day).unwrap_or_default();
-                for r in &rows {
-                    self.in_flight[*r] += 1;
-                }
-                return Some(Work::Grouped { day, rows });
-            }
-        }
-
-        let (i, _) = candidate?;
-        let task = self.tasks[i];
-        let tf = self.timeframe_of(task.row);
-        let (window, rest) = plan::carve(tf, task.range, batching);
-        match rest {
-            Some(r) => self.tasks[i].range = r,
-            None => {
-                self.tasks.remove(i);
-            }
-        }
-        if claim_symbols {
-            self.claims.insert(self.keys[task.row].ticker, slot);
-        }
-        self.in_flight[task.row] += 1;
-        Some(Work::Range { row: task.row, range: window, limit: batching.then_some(MAX_LIMIT) })
+            .min_by_key(|(_, t)| key(t))
+            .map(|(i, t)| (i, self.keys[t.row].timeframe))
     }
 
-    /// The scheduler knows rows only by index; the engine gives it their timeframes.
-    fn timeframe_of(&self, row: usize) -> crate::timeframe::Timeframe {
+    /// Grouped days sit with the daily timeframe in the timeframe-first order.
+    fn grouped_before(&mut self, next_timeframe: Option<usize>) -> Option<Work> {
+        let (&day, rows) = self.grouped.iter().next()?;
+        let daily_tf = self.keys[rows[0]].timeframe;
+        if next_timeframe.is_some_and(|tf| tf < daily_tf) {
+            return None;
+        }
+        let rows = self.grouped.remove(&day).unwrap_or_default();
+        for r in &rows {
+            self.in_flight[*r] += 1;
+        }
+        Some(Work::Grouped { day, rows })
+    }
+
+    pub fn timeframe_of(&self, row: usize) -> Timeframe {
         self.timeframes[self.keys[row].timeframe]
     }
 
-    /// A window of `row` ended; `failure` says why it did not succeed.
+    /// Bars of `row` stored by this run's work.
+    pub fn add_bars(&mut self, row: usize, bars: u64) {
+        self.bars[row] += bars;
+    }
+
+    /// A piece of work on `row` ended; `failure` says why it did not succeed.
     pub fn finish(&mut self, row: usize, failure: Option<String>) -> RowAfter {
         self.in_flight[row] = self.in_flight[row].saturating_sub(1);
         if let Some(f) = failure {
@@ -214,44 +256,92 @@ impl Scheduler {
             RowAfter::Busy
         } else if let Some(f) = &self.failed[row] {
             RowAfter::Failed(f.clone())
+        } else if self.bars[row] == 0 {
+            RowAfter::Empty
         } else {
             RowAfter::Done
         }
     }
 
-    /// Gives a range of `row` back to be fetched per ticker (a grouped answer lacked it),
-    /// joined to a pending range it touches so it costs one request, not one a day.
-    pub fn requeue(&mut self, row: usize, range: Range) {
-        let touching = self.tasks.iter_mut().find(|t| {
-            t.row == row
-                && (calendar::sessions_between(t.range.to + 1, range.from - 1) == 0
-                    || calendar::sessions_between(range.to + 1, t.range.from - 1) == 0)
-        });
-        match touching {
+    /// Puts the rest of a range back, to be taken under the fixes now in force: a chain
+    /// of pages stops at a switch of fix 2 and goes on from its last stored bar.
+    pub fn put_back(&mut self, row: usize, range: Range, from_ms: Option<i64>) {
+        self.tasks.push(Task { row, range, from_ms, held: None });
+    }
+
+    /// The first page of `range` got a 403 for history the plan lacks: the plan's first
+    /// day lies inside the range or after it. Rather than one request per window of old
+    /// history, the later half is asked for next, holding the earlier half back (a
+    /// binary search, a few requests however long the range). Returns the ranges that
+    /// fail for good: `held` (wholly before a refused day) and a range too short to cut.
+    pub fn plan_limited(&mut self, row: usize, range: Range, held: Option<Range>, reason: &str) -> Vec<Range> {
+        let mut failed: Vec<Range> = held.into_iter().collect();
+        let sessions = range.sessions();
+        if sessions <= PLAN_PROBE_SESSIONS {
+            failed.push(range);
+        } else {
+            let mid = calendar::nth_session_from(range.from, sessions / 2 + 1);
+            let (lower, upper) = (Range { from: range.from, to: mid - 1 }, Range { from: mid, to: range.to });
+            self.tasks.push(Task { row, range: upper, from_ms: None, held: Some(lower) });
+        }
+        if !failed.is_empty() {
+            self.failed[row] = Some(reason.to_string());
+        }
+        failed
+    }
+
+    /// Rows a grouped answer lacked while the market was open: the grouped endpoint may
+    /// leave a ticker out (not listed yet, delisted, an odd class), so each is asked per
+    /// ticker, once, for all its remaining grouped days, and the grouped-or-not choice
+    /// is made again for the rest.
+    pub fn absent_from_grouped(&mut self, day: Day, rows: &[usize], batching: bool) {
+        for &row in rows {
+            if self.ungroupable[row].is_some_and(|r| r.from <= day && day <= r.to) {
+                continue; // a grouped day in flight beside the per-ticker request covering it
+            }
+            let mut range = Range { from: day, to: day };
+            for (d, waiting) in self.grouped.iter_mut() {
+                if let Some(i) = waiting.iter().position(|r| *r == row) {
+                    waiting.remove(i);
+                    range.from = range.from.min(*d);
+                    range.to = range.to.max(*d);
+                }
+            }
+            self.cover(row, range);
+            self.ungroupable[row] = Some(match self.ungroupable[row] {
+                Some(r) => Range { from: r.from.min(range.from), to: r.to.max(range.to) },
+                None => range,
+            });
+        }
+        self.grouped.retain(|_, rows| !rows.is_empty());
+        self.rebalance(batching);
+    }
+
+    /// Makes sure a pending per-ticker task of a daily `row` covers `range`.
+    fn cover(&mut self, row: usize, range: Range) {
+        match self.tasks.iter_mut().find(|t| t.row == row) {
             Some(t) => {
                 t.range.from = t.range.from.min(range.from);
                 t.range.to = t.range.to.max(range.to);
+                t.from_ms = None;
             }
-            None => self.tasks.push(Task { row, range }),
+            None => self.tasks.push(Task { row, range, from_ms: None, held: None }),
         }
+    }
+
+    /// Rows finished with no bar in their whole range.
+    pub fn empty_rows(&self) -> Vec<usize> {
+        (0..self.keys.len())
+            .filter(|&r| {
+                self.bars[r] == 0 && self.in_flight[r] == 0 && self.failed[r].is_none() && !self.has_pending(r)
+            })
+            .collect()
     }
 
     /// A worker left (retired or stopped): its symbol is free for others.
     pub fn release(&mut self, slot: usize) {
         self.claims.retain(|_, s| *s != slot);
     }
-}
-
-/// Consecutive trading days become one range (a weekend between them does not split it).
-fn merge_days(days: &[Day]) -> Vec<Range> {
-    let mut out: Vec<Range> = Vec::new();
-    for &d in days {
-        match out.last_mut() {
-            Some(r) if calendar::sessions_between(r.to + 1, d - 1) == 0 => r.to = d,
-            _ => out.push(Range { from: d, to: d }),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -270,11 +360,16 @@ mod tests {
         let mut out = Vec::new();
         while let Some(w) = s.next(0, batching, parallel) {
             for r in w.rows() {
+                s.add_bars(r, 1);
                 s.finish(r, None);
             }
             out.push(w);
         }
         out
+    }
+
+    fn day(s: &str) -> Day {
+        calendar::parse_date(s).unwrap()
     }
 
     #[test]
@@ -290,14 +385,18 @@ mod tests {
     }
 
     #[test]
-    fn batching_goes_timeframe_by_timeframe_in_full_windows() {
+    fn batching_goes_timeframe_by_timeframe_whole_rows_at_the_largest_page() {
         let p = plan(&["AAPL", "MSFT"], &["1/minute", "1/day"], "2024-01-01", "2024-12-31");
         let mut s = Scheduler::new(&p, true);
         let works = drain(&mut s, true, false);
         let rows: Vec<usize> = works.iter().flat_map(|w| w.rows()).collect();
-        // 252 sessions = 5 minute windows per symbol, then the daily rows.
-        assert_eq!(rows, [0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 1, 3]);
-        assert!(works.iter().all(|w| matches!(w, Work::Range { limit: Some(50_000), .. })));
+        // One piece of work per row: the pages come from next_url, not from the planner.
+        assert_eq!(rows, [0, 2, 1, 3]);
+        for w in &works {
+            let Work::Range { range, limit, .. } = w else { panic!("{w:?}") };
+            assert_eq!(*limit, Some(50_000));
+            assert_eq!((range.from, range.to), (day("2024-01-01"), day("2024-12-31")));
+        }
     }
 
     #[test]
@@ -327,27 +426,61 @@ mod tests {
     }
 
     #[test]
-    fn requeued_days_join_into_one_range() {
-        let p = plan(&["AAPL"], &["1/day"], "2024-01-01", "2024-01-05");
+    fn a_ticker_a_grouped_answer_lacks_costs_one_request_for_all_its_days() {
+        let syms: Vec<String> = (0..20).map(|i| format!("S{i}")).collect();
+        let syms: Vec<&str> = syms.iter().map(String::as_str).collect();
+        let p = plan(&syms, &["1/day"], "2024-01-01", "2024-01-12");
+        let mut s = Scheduler::new(&p, true);
+        let Some(Work::Grouped { day: first, rows }) = s.next(0, true, false) else { panic!("grouped first") };
+        assert_eq!(rows.len(), 20);
+        // Two tickers are missing from the first day's answer.
+        s.absent_from_grouped(first, &[3, 7], true);
+        for r in rows.iter().filter(|r| ![3, 7].contains(r)) {
+            s.finish(*r, None);
+        }
+        let works = drain(&mut s, true, false);
+        let singles: Vec<&Work> = works.iter().filter(|w| matches!(w, Work::Range { .. })).collect();
+        assert_eq!(singles.len(), 2, "{works:?}");
+        for w in singles {
+            let Work::Range { range, .. } = w else { unreachable!() };
+            assert_eq!((range.from, range.to), (first, day("2024-01-12")));
+        }
+        assert_eq!(works.len(), 2 + 8, "the other eight days stay grouped");
+    }
+
+    #[test]
+    fn grouped_gives_way_when_most_tickers_are_missing() {
+        let syms: Vec<String> = (0..20).map(|i| format!("S{i}")).collect();
+        let syms: Vec<&str> = syms.iter().map(String::as_str).collect();
+        let p = plan(&syms, &["1/day"], "2024-01-01", "2024-01-19");
+        let mut s = Scheduler::new(&p, true);
+        let Some(Work::Grouped { day: first, .. }) = s.next(0, true, false) else { panic!("grouped first") };
+        // 18 of 20 are unknown: two rows left cost 2 per-ticker requests, not 12 days.
+        let missing: Vec<usize> = (0..18).collect();
+        s.absent_from_grouped(first, &missing, true);
+        let works = drain(&mut s, true, false);
+        assert_eq!(works.len(), 20);
+        assert!(works.iter().all(|w| matches!(w, Work::Range { .. })));
+    }
+
+    #[test]
+    fn put_back_resumes_after_the_last_bar() {
+        let p = plan(&["AAPL"], &["1/minute"], "2024-01-01", "2024-12-31");
         let mut s = Scheduler::new(&p, false);
-        let _ = s.next(0, false, false).unwrap();
-        s.requeue(0, range("2024-01-04"));
-        s.requeue(0, range("2024-01-05"));
-        s.requeue(0, range("2024-01-08")); // Monday: the weekend between joins too
+        let Some(Work::Range { range, .. }) = s.next(0, false, false) else { panic!() };
+        s.put_back(0, Range { from: day("2024-03-04"), to: range.to }, Some(123));
+        s.finish(0, None);
+        // Fix 2 went on: the rest is asked at the largest page, from the same bar.
         assert_eq!(
             s.next(0, true, false),
             Some(Work::Range {
                 row: 0,
-                range: Range { from: range("2024-01-04").from, to: range("2024-01-08").to },
-                limit: Some(50_000)
+                range: Range { from: day("2024-03-04"), to: range.to },
+                from_ms: Some(123),
+                limit: Some(50_000),
+                held: None
             })
         );
-        assert!(s.is_empty());
-    }
-
-    fn range(day: &str) -> Range {
-        let d = calendar::parse_date(day).unwrap();
-        Range { from: d, to: d }
     }
 
     #[test]
@@ -365,16 +498,16 @@ mod tests {
     }
 
     #[test]
-    fn row_states_after_each_window() {
-        let p = plan(&["AAPL"], &["1/minute"], "2024-01-01", "2024-12-31");
+    fn row_states_after_each_piece() {
+        let p = plan(&["AAPL", "NOPE"], &["1/minute"], "2024-01-01", "2024-12-31");
         let mut s = Scheduler::new(&p, true);
         let _ = s.next(0, true, false).unwrap();
+        s.put_back(0, Range { from: day("2024-06-03"), to: day("2024-12-31") }, None);
+        s.add_bars(0, 10);
         assert_eq!(s.finish(0, None), RowAfter::Queued);
-        while s.next(0, true, false).is_some() {}
-        // Four windows in flight at once (as with several workers), then ending one by one.
-        for _ in 0..3 {
-            assert_eq!(s.finish(0, None), RowAfter::Busy);
-        }
+        let _ = s.next(0, true, false).unwrap();
+        let _ = s.next(1, true, false).unwrap();
         assert_eq!(s.finish(0, Some("403 plan limit".into())), RowAfter::Failed("403 plan limit".into()));
+        assert_eq!(s.finish(1, None), RowAfter::Empty, "no bar in the whole range");
     }
 }

@@ -1,7 +1,8 @@
 //! Running totals folded from events, by the engine for the report and by each face for
 //! its live view, so the two can never disagree.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use super::events::{Event, RunInfo};
 use crate::config::Fixes;
@@ -30,13 +31,27 @@ pub struct Tally {
     pub peak_rss_mb: f64,
     pub cpu_pct_sum: f64,
     pub cpu_samples: u64,
+    /// Bars stored although odd, and the first few of them, named.
+    pub suspect_bars: u64,
+    pub suspect_examples: Vec<String>,
+    /// The most requests sent within any one quota window: what the server counts.
+    pub peak_in_window: u64,
+    quota_window: Duration,
+    sent: VecDeque<Instant>,
 }
+
+/// Suspect bars named one by one in the report; the rest are counted.
+const SUSPECT_EXAMPLES: usize = 5;
 
 impl Tally {
     pub fn apply(&mut self, event: &Event) {
         match event {
-            Event::RunStarted(info) => self.pace_per_min = info.pace_per_min,
+            Event::RunStarted(info) => {
+                self.pace_per_min = info.pace_per_min;
+                self.quota_window = Duration::from_secs_f64(info.quota_window_s);
+            }
             Event::Request(r) => {
+                self.count_in_window(r.at);
                 self.requests += 1;
                 self.api_s += r.secs;
                 self.bytes += r.bytes;
@@ -63,9 +78,16 @@ impl Tally {
             Event::Stored { rows, secs, windows } => {
                 self.bars += rows;
                 self.db_s += secs;
-                self.windows_done += windows.len() as u64;
+                self.windows_done += windows.iter().filter(|w| w.last).count() as u64;
             }
             Event::WindowFailed { .. } => self.windows_failed += 1,
+            Event::SuspectBars { ticker, bars, .. } => {
+                self.suspect_bars += bars.len() as u64;
+                for b in bars.iter().take(SUSPECT_EXAMPLES.saturating_sub(self.suspect_examples.len())) {
+                    let when = crate::calendar::format_ny_ms(b.ts);
+                    self.suspect_examples.push(format!("{ticker} {when}: {}", b.what));
+                }
+            }
             Event::Pace { per_min } => self.pace_per_min = *per_min,
             Event::Resources { cpu_pct, rss_mb } => {
                 self.peak_rss_mb = self.peak_rss_mb.max(*rss_mb);
@@ -74,6 +96,16 @@ impl Tally {
             }
             _ => {}
         }
+    }
+
+    /// Keeps the sends of the last quota window, and the most ever seen in one.
+    fn count_in_window(&mut self, at: Instant) {
+        let window = if self.quota_window.is_zero() { Duration::from_secs(60) } else { self.quota_window };
+        while self.sent.front().is_some_and(|t| at.saturating_duration_since(*t) >= window) {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(at);
+        self.peak_in_window = self.peak_in_window.max(self.sent.len() as u64);
     }
 
     /// Windows that ended well, of those that ended.
@@ -123,6 +155,12 @@ impl Tally {
             floor_requests: info.floor_requests,
             floor_s: info.floor_s,
             planned_windows: info.estimate.windows,
+            planned_requests: info.estimate.requests,
+            empty_tickers: Vec::new(),
+            suspect_bars: self.suspect_bars,
+            suspect_examples: self.suspect_examples.clone(),
+            peak_in_window: self.peak_in_window,
+            quota_window_s: info.quota_window_s,
         }
     }
 }

@@ -31,6 +31,9 @@ pub struct Client {
 #[derive(Debug)]
 pub struct Page {
     pub bars: Vec<Bar>,
+    /// Base bars the server counted against `limit` (`queryCount`): minute bars for
+    /// minute and hour bars, day bars otherwise.
+    pub base: u64,
     /// For grouped-daily pages, the ticker of each bar in `bars`.
     pub tickers: Vec<String>,
     pub next_url: Option<String>,
@@ -45,6 +48,9 @@ pub struct RangeRequest<'a> {
     pub ticker: &'a str,
     pub timeframe: Timeframe,
     pub from: Day,
+    /// Starts the range at this instant instead of `from`'s midnight: just after a bar
+    /// already stored.
+    pub from_ms: Option<i64>,
     pub to: Day,
     pub adjusted: bool,
     /// `None` leaves the server's default (5000), as the original pipeline did.
@@ -86,7 +92,7 @@ impl Client {
             "range",
             &r.timeframe.multiplier.to_string(),
             r.timeframe.timespan.as_str(),
-            &calendar::format_day(r.from),
+            &r.from_ms.map(|ms| ms.to_string()).unwrap_or_else(|| calendar::format_day(r.from)),
             &calendar::format_day(r.to),
         ]);
         {
@@ -216,6 +222,7 @@ pub fn parse_page(body: &[u8]) -> Result<Page, FetchError> {
         tickers = results.iter().map(|b| b.ticker.clone().unwrap_or_default()).collect();
     }
     Ok(Page {
+        base: parsed.query_count.unwrap_or(results.len() as u64),
         bars: results.iter().map(|b| b.to_bar()).collect(),
         tickers,
         next_url: parsed.next_url,
@@ -241,6 +248,7 @@ mod tests {
             ticker: "BRK.B",
             timeframe: "5/minute".parse().unwrap(),
             from: calendar::parse_date("2024-01-02").unwrap(),
+            from_ms: None,
             to: calendar::parse_date("2024-02-29").unwrap(),
             adjusted: true,
             limit: Some(MAX_LIMIT),

@@ -219,6 +219,23 @@ impl Store {
         Ok(covered)
     }
 
+    /// Bars earlier runs stored, per symbol and timeframe, from their progress rows.
+    pub fn stored_bars(&self) -> rusqlite::Result<std::collections::HashMap<(String, String), u64>> {
+        let mut stmt =
+            self.conn.prepare("SELECT ticker, timeframe, sum(bars) FROM progress GROUP BY ticker, timeframe")?;
+        let rows = stmt.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get::<_, i64>(2)?.max(0) as u64)))?;
+        rows.collect()
+    }
+
+    /// The last bar stored for a symbol and timeframe on New York day `day`, if any.
+    pub fn last_bar_on(&self, ticker: &str, timeframe: &str, day: calendar::Day) -> rusqlite::Result<Option<i64>> {
+        self.conn.query_row(
+            "SELECT max(ts) FROM bars WHERE ticker = ?1 AND timeframe = ?2 AND ts >= ?3 AND ts < ?4",
+            params![ticker, timeframe, calendar::ny_midnight_ms(day), calendar::ny_midnight_ms(day + 1)],
+            |r| r.get(0),
+        )
+    }
+
     /// Runs left as `running` by a process that died are marked `interrupted`.
     pub fn close_stale_runs(&self) -> rusqlite::Result<usize> {
         self.conn.execute(

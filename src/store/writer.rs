@@ -24,13 +24,15 @@ pub struct BarGroup {
     pub bars: Vec<Bar>,
 }
 
-/// A window whose last page committed. `row` is the caller's tag for it.
+/// Days of a row a committed page finished, and what it took. `row` is the caller's tag
+/// for it; `last` marks the page that ended a piece of work (the others are progress).
 #[derive(Clone, Debug, PartialEq)]
 pub struct WindowDone {
     pub row: usize,
     pub range: Range,
     pub bars: u64,
     pub requests: u32,
+    pub last: bool,
 }
 
 /// What the writer tells its owner.
@@ -74,13 +76,12 @@ impl Writer {
         store: Store,
         run_id: i64,
         emit: impl Fn(WriterEvent) + Send + 'static,
-    ) -> (Writer, mpsc::Sender<WriteMsg>) {
+    ) -> std::io::Result<(Writer, mpsc::Sender<WriteMsg>)> {
         let (tx, rx) = mpsc::channel(QUEUE_PAGES);
         let handle = std::thread::Builder::new()
             .name("barfill-writer".into())
-            .spawn(move || writer_loop(store, run_id, rx, emit))
-            .expect("spawn writer thread");
-        (Writer { handle }, tx)
+            .spawn(move || writer_loop(store, run_id, rx, emit))?;
+        Ok((Writer { handle }, tx))
     }
 
     /// Waits until every sender is gone and everything queued is committed.
@@ -236,6 +237,7 @@ mod tests {
                 range: Range { from: calendar::parse_date(from).unwrap(), to: calendar::parse_date(to).unwrap() },
                 bars: 2,
                 requests: 1,
+                last: true,
             },
             record_to: Some(calendar::parse_date(to).unwrap()),
         }

@@ -396,6 +396,11 @@ impl App {
                 self.push_log(LogLine { at, level, text });
                 self.report = Some(*report);
             }
+            Event::SuspectBars { ticker, bars, .. } => {
+                let first = bars.first().map(|b| format!(": {} at {}", b.what, crate::calendar::format_ny_ms(b.ts)));
+                let text = format!("{} suspect bars stored for {ticker}{}", bars.len(), first.unwrap_or_default());
+                self.push_log(LogLine { at, level: Level::Warn, text: self.clean(&text) });
+            }
             Event::WriterBlocked { .. } | Event::Pace { .. } => {}
         }
     }

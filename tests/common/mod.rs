@@ -108,8 +108,8 @@ pub fn tmp() -> (tempfile::TempDir, PathBuf) {
     (t, p)
 }
 
-/// Runs a backfill and sends `Stop` once `after_windows` windows are stored.
-pub async fn run_and_stop(config: &Config, source: Source, after_windows: usize) -> Report {
+/// Runs a backfill and sends `Stop` once `after_pages` pages are stored.
+pub async fn run_and_stop(config: &Config, source: Source, after_pages: usize) -> Report {
     let (store, plan) = engine::prepare(config).expect("prepare");
     let mut handle = engine::start(Arc::new(config.clone()), source, store, plan).expect("start");
     let mut stored = 0;
@@ -118,7 +118,7 @@ pub async fn run_and_stop(config: &Config, source: Source, after_windows: usize)
             Some(e) = handle.events.recv() => {
                 if let Event::Stored { windows, .. } = &e {
                     stored += windows.len();
-                    if stored >= after_windows {
+                    if stored >= after_pages {
                         let _ = handle.commands.send(barfill::engine::Command::Stop);
                     }
                 }

@@ -1,0 +1,94 @@
+//! What every worker of a run shares: the client, the pacer, the scheduler, the writer's
+//! queue, the settings in force, and what each row has shown so far.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::emitter::Emitter;
+use super::events::{Event, Level, Settings};
+use super::scheduler::Scheduler;
+use crate::calendar::{self, Range};
+use crate::pace::Pacer;
+use crate::polygon::Client;
+use crate::retry::RetryBudget;
+use crate::store::writer::WriteMsg;
+use crate::timeframe::Timeframe;
+
+pub struct RowMeta {
+    pub ticker: Arc<str>,
+    pub timeframe: Arc<str>,
+    pub tf: Timeframe,
+}
+
+/// What a row's bars have shown in this run: its first and last bar, and the base bars
+/// the server counted for it (the measure of the fewest requests it could have taken).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Seen {
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+    pub base: u64,
+}
+
+impl Seen {
+    pub fn add(&mut self, first: Option<i64>, last: Option<i64>, base: u64) {
+        if let Some(f) = first {
+            self.first_ts = Some(self.first_ts.map_or(f, |x| x.min(f)));
+        }
+        if let Some(l) = last {
+            self.last_ts = Some(self.last_ts.map_or(l, |x| x.max(l)));
+        }
+        self.base += base;
+    }
+}
+
+pub struct Ctx {
+    pub client: Client,
+    pub pacer: Pacer,
+    pub budget: RetryBudget,
+    pub settings: watch::Receiver<Settings>,
+    pub sched: Mutex<Scheduler>,
+    pub work_changed: Notify,
+    pub emitter: Arc<Emitter>,
+    pub writer: mpsc::Sender<WriteMsg>,
+    /// Cancelled on stop, on a fatal error, and when the run is over.
+    pub cancel: CancellationToken,
+    pub rows: Vec<RowMeta>,
+    pub seen: Mutex<Vec<Seen>>,
+    /// Ticker -> its `1/day` row, for spreading grouped-daily answers.
+    pub daily_rows: HashMap<String, usize>,
+    pub adjusted: bool,
+    pub max_attempts: u32,
+    /// Why the run had to stop, when it had to.
+    pub fatal: Mutex<Option<String>>,
+    /// The last day whose bars the API no longer revises (see `calendar::settled_through`).
+    pub settled_through: calendar::Day,
+}
+
+impl Ctx {
+    pub fn settings(&self) -> Settings {
+        *self.settings.borrow()
+    }
+
+    /// How much of a finished range may be recorded as finished.
+    pub fn settled(&self, range: Range) -> Option<calendar::Day> {
+        (range.from <= self.settled_through && range.from <= range.to).then(|| range.to.min(self.settled_through))
+    }
+
+    pub fn emit(&self, e: Event) {
+        self.emitter.emit(e);
+    }
+
+    /// Stops the run for a reason no retry can fix. The first reason wins.
+    pub fn fail_run(&self, reason: String) {
+        let mut f = self.fatal.lock();
+        if f.is_none() {
+            self.emitter.notice(Level::Error, format!("stopping the run: {reason}"));
+            *f = Some(reason);
+        }
+        self.cancel.cancel();
+    }
+}

@@ -1,0 +1,274 @@
+//! One page: wait for its turn (pause, the shared gate after a 429, the pacer), ask,
+//! check what came back, and retry under the backoff policy in force. Every wait is
+//! reported, so the faces can say where the time went.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use backon::Retryable;
+use reqwest::Url;
+
+use super::ctx::Ctx;
+use super::events::{Event, Level, RequestRecord, RowState};
+use crate::polygon::check::Suspect;
+use crate::polygon::outcome::Disposition;
+use crate::polygon::{Client, FetchError, Page};
+use crate::retry::Policy;
+
+/// How a piece of work ended.
+pub enum WorkEnd {
+    Done,
+    Failed(String),
+    /// The rest was handed back to the scheduler (a switch of fix 2 came mid-chain).
+    PutBack,
+    /// A 403 for history the plan does not cover.
+    PlanLimited(String),
+    Cancelled,
+}
+
+#[derive(Debug)]
+enum Attempt {
+    Fetch(FetchError),
+    Cancelled,
+}
+
+/// What a page's answer must satisfy before anything of it is stored; it returns the
+/// bars worth naming, or why the page is wrong (a wrong page is retried like a
+/// malformed one).
+pub type Check<'a> = &'a (dyn Fn(&Page) -> Result<Vec<Suspect>, String> + Sync);
+
+/// A page that passed its check, with the requests it took and its suspect bars.
+pub struct Fetched {
+    pub page: Page,
+    pub attempts: u32,
+    pub suspects: Vec<Suspect>,
+}
+
+/// One page with retries under the backoff policy in force.
+pub async fn fetch_page(
+    ctx: &Ctx,
+    row: Option<usize>,
+    url: &Url,
+    visited: &HashSet<String>,
+    check: Check<'_>,
+) -> Result<Fetched, WorkEnd> {
+    let settings = ctx.settings();
+    let policy = Policy::for_fix(settings.fixes.backoff);
+    let attempts = AtomicU32::new(0);
+    let budget_spent = AtomicBool::new(false);
+    let cancel = ctx.cancel.clone();
+    let result = (|| async {
+        let n = attempts.fetch_add(1, Ordering::Relaxed) + 1;
+        attempt(ctx, row, url, visited, check, n > 1).await
+    })
+    .retry(policy.schedule(ctx.max_attempts))
+    .sleep(move |d: Duration| {
+        let cancel = cancel.clone();
+        async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = tokio::time::sleep(d) => {}
+            }
+        }
+    })
+    .when(|e: &Attempt| matches!(e, Attempt::Fetch(f) if f.disposition() == Disposition::Retry))
+    .adjust(|e: &Attempt, proposed: Option<Duration>| {
+        let Attempt::Fetch(err) = e else { return None };
+        let wait = policy.adjust(err.retry_after(), proposed?);
+        // A 429 is the server asking for patience, not failing: it costs a quarter.
+        let cost = if err.is_rate_limit() { 0.25 } else { 1.0 };
+        if !ctx.budget.try_spend(cost) {
+            budget_spent.store(true, Ordering::Relaxed);
+            return None;
+        }
+        Some(wait)
+    })
+    .notify(|e: &Attempt, wait: Duration| {
+        if let Attempt::Fetch(err) = e {
+            before_retry(ctx, row, url, err, wait, settings.fixes.batching);
+        }
+    })
+    .await;
+    let attempts = attempts.load(Ordering::Relaxed);
+    match result {
+        Ok((page, suspects)) => Ok(Fetched { page, attempts, suspects }),
+        Err(Attempt::Cancelled) => Err(WorkEnd::Cancelled),
+        Err(Attempt::Fetch(err)) => Err(give_up(ctx, url, err, attempts, budget_spent.load(Ordering::Relaxed))),
+    }
+}
+
+fn before_retry(ctx: &Ctx, row: Option<usize>, url: &Url, err: &FetchError, wait: Duration, batching: bool) {
+    let reason = err.kind().label().to_string();
+    if let Some(row) = row {
+        ctx.emit(Event::RowState {
+            row,
+            state: RowState::Backoff { secs: wait.as_secs_f64(), reason: reason.clone() },
+        });
+    }
+    ctx.emit(Event::Backoff { row, secs: wait.as_secs_f64(), reason, held: false });
+    tracing::warn!(error = %err, wait_s = wait.as_secs_f64(), "retrying {}", Client::show(url));
+    // With fix 2 every worker waits out a 429 together, instead of the others spending
+    // the quota that is not there.
+    if batching && err.is_rate_limit() {
+        ctx.pacer.hold_all(wait);
+    }
+}
+
+fn give_up(ctx: &Ctx, url: &Url, err: FetchError, attempts: u32, budget_spent: bool) -> WorkEnd {
+    match err.disposition() {
+        Disposition::StopRun => {
+            ctx.fail_run(format!("{err} (no request can succeed with this key; nothing was retried)"));
+            WorkEnd::Cancelled
+        }
+        Disposition::FailJob if matches!(err, FetchError::PlanLimit { .. }) => WorkEnd::PlanLimited(err.to_string()),
+        Disposition::FailJob => WorkEnd::Failed(err.to_string()),
+        Disposition::Retry if budget_spent => {
+            let what = Client::show(url);
+            ctx.fail_run(format!("retry budget exhausted: the service keeps failing (last: {err} on {what})"));
+            WorkEnd::Cancelled
+        }
+        Disposition::Retry => WorkEnd::Failed(format!("gave up after {attempts} attempts: {err}")),
+    }
+}
+
+/// Waits for its turn, then makes the request. `retrying` says a backoff wait came
+/// before: the row shows fetching again.
+async fn attempt(
+    ctx: &Ctx,
+    row: Option<usize>,
+    url: &Url,
+    visited: &HashSet<String>,
+    check: Check<'_>,
+    retrying: bool,
+) -> Result<(Page, Vec<Suspect>), Attempt> {
+    let held = wait_turn(ctx, row).await?;
+    if let Some(row) = row
+        && (held || retrying)
+    {
+        ctx.emit(Event::RowState { row, state: RowState::Fetching });
+    }
+    let started = Instant::now();
+    let result = tokio::select! {
+        _ = ctx.cancel.cancelled() => return Err(Attempt::Cancelled),
+        r = ctx.client.get(url) => r,
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let result = result.and_then(|page| accept(ctx, page, visited, check)).map_err(|mut e| {
+        if let FetchError::Timeout(t) = &mut e {
+            *t = secs;
+        }
+        e
+    });
+    report(ctx, row, url, &result, started, secs);
+    after_answer(ctx, &result, started);
+    result.map_err(Attempt::Fetch)
+}
+
+/// Pause, the shared gate after a 429 and the pacer (fix 2). Returns whether the gate
+/// held this worker.
+async fn wait_turn(ctx: &Ctx, row: Option<usize>) -> Result<bool, Attempt> {
+    let mut settings = ctx.settings();
+    if settings.paused {
+        let mut rx = ctx.settings.clone();
+        tokio::select! {
+            _ = ctx.cancel.cancelled() => return Err(Attempt::Cancelled),
+            r = rx.wait_for(|s| !s.paused) => if r.is_err() { return Err(Attempt::Cancelled) },
+        }
+        settings = ctx.settings();
+    }
+    if !settings.fixes.batching {
+        return Ok(false);
+    }
+    if let (Some(row), Some(until)) = (row, ctx.pacer.gate_until()) {
+        let secs = until.saturating_duration_since(Instant::now()).as_secs_f64();
+        ctx.emit(Event::RowState { row, state: RowState::Backoff { secs, reason: "held after a 429".into() } });
+    }
+    let Some(waited) = ctx.pacer.acquire(&ctx.cancel).await else {
+        return Err(Attempt::Cancelled);
+    };
+    if !waited.gate.is_zero() {
+        ctx.emit(Event::Backoff {
+            row,
+            secs: waited.gate.as_secs_f64(),
+            reason: "held after a 429".into(),
+            held: true,
+        });
+    }
+    if !waited.limiter.is_zero() {
+        ctx.emit(Event::LimiterWait { secs: waited.limiter.as_secs_f64() });
+    }
+    Ok(!waited.gate.is_zero())
+}
+
+/// A page is taken only if its `next_url` does not lead back to a page already fetched
+/// (that would loop for ever) and its bars pass the check.
+fn accept(
+    ctx: &Ctx,
+    page: Page,
+    visited: &HashSet<String>,
+    check: Check<'_>,
+) -> Result<(Page, Vec<Suspect>), FetchError> {
+    if let Some(n) = page.next_url.as_deref().map(|n| ctx.client.resolve_next(n)).transpose()?
+        && visited.contains(n.as_str())
+    {
+        return Err(FetchError::Malformed(format!(
+            "next_url points back at a page already fetched ({})",
+            Client::show(&n)
+        )));
+    }
+    let suspects = check(&page).map_err(FetchError::Malformed)?;
+    Ok((page, suspects))
+}
+
+fn report(
+    ctx: &Ctx,
+    row: Option<usize>,
+    url: &Url,
+    result: &Result<(Page, Vec<Suspect>), FetchError>,
+    at: Instant,
+    secs: f64,
+) {
+    let page = result.as_ref().ok().map(|(p, _)| p);
+    ctx.emit(Event::Request(RequestRecord {
+        row,
+        path: Client::show(url),
+        status: match result {
+            Ok(_) => Some(200),
+            Err(e) => e.status(),
+        },
+        error: result.as_ref().err().map(FetchError::kind),
+        message: result.as_ref().err().map(|e| e.to_string()),
+        at,
+        secs,
+        bytes: page.map(|p| p.bytes as u64).unwrap_or(0),
+        bars: page.map(|p| p.bars.len() as u64).unwrap_or(0),
+    }));
+}
+
+/// The pacer learns from every answer: a 429 while pacing means the server's real limit
+/// is lower than the configured quota; a long clean run lets the pace creep back up.
+fn after_answer<T>(ctx: &Ctx, result: &Result<T, FetchError>, sent: Instant) {
+    let pacing = ctx.settings().fixes.batching;
+    match result {
+        Ok(_) => {
+            ctx.budget.on_success();
+            if pacing && let Some(rate) = ctx.pacer.on_success() {
+                ctx.emit(Event::Pace { per_min: rate });
+                ctx.emitter.notice(Level::Info, format!("no 429 for a while: pace raised to {rate:.1}/min"));
+            }
+        }
+        Err(e) if pacing && e.is_rate_limit() => {
+            if let Some(rate) = ctx.pacer.on_rate_limited(sent) {
+                ctx.emit(Event::Pace { per_min: rate });
+                ctx.emitter.notice(
+                    Level::Warn,
+                    format!(
+                        "429 while pacing: the server's limit is below the configured quota; pace now {rate:.1}/min"
+                    ),
+                );
+            }
+        }
+        Err(_) => {}
+    }
+}

@@ -1,0 +1,76 @@
+//! One trading day of daily bars for many rows at once, through the grouped endpoint.
+
+use std::collections::{HashMap, HashSet};
+
+use super::ctx::Ctx;
+use super::events::{Event, WindowDone};
+use super::fetch::{WorkEnd, fetch_page};
+use super::worker::store;
+use crate::bar::Bar;
+use crate::calendar::{self, Day, Range};
+use crate::polygon::Page;
+use crate::polygon::check::check_grouped_page;
+use crate::store::writer::{BarGroup, Finished, WriteMsg};
+
+pub async fn fetch_grouped(ctx: &Ctx, day: Day, rows: &[usize]) -> WorkEnd {
+    let url = ctx.client.grouped_url(day, ctx.adjusted);
+    let check = move |p: &Page| check_grouped_page(&p.bars, day);
+    let fetched = match fetch_page(ctx, None, &url, &HashSet::new(), &check).await {
+        Ok(f) => f,
+        Err(end) => return end,
+    };
+    let market_open = !fetched.page.bars.is_empty();
+    let mut per_row = spread(ctx, day, rows, fetched.page);
+    // An answer with bars that lacks a ticker says nothing about that ticker's day (not
+    // listed yet, delisted, a class the grouped endpoint leaves out): it is asked per
+    // ticker instead, once for all its days. An empty answer is a closed market for all.
+    let absent: Vec<usize> = rows.iter().copied().filter(|r| market_open && !per_row.contains_key(r)).collect();
+    if !absent.is_empty() {
+        let names: Vec<&str> = absent.iter().map(|r| &*ctx.rows[*r].ticker).collect();
+        tracing::info!(day = %calendar::format_day(day), tickers = ?names, "not in the grouped answer; asking per ticker");
+        ctx.sched.lock().absent_from_grouped(day, &absent, ctx.settings().fixes.batching);
+    }
+    let mut groups = Vec::new();
+    let mut finished = Vec::new();
+    let range = Range { from: day, to: day };
+    for &row in rows.iter().filter(|r| !absent.contains(r)) {
+        let meta = &ctx.rows[row];
+        let bars = per_row.remove(&row).unwrap_or_default();
+        finished.push(Finished {
+            ticker: meta.ticker.clone(),
+            timeframe: meta.timeframe.clone(),
+            done: WindowDone { row, range, bars: bars.len() as u64, requests: 1, last: true },
+            record_to: ctx.settled(range),
+        });
+        if !bars.is_empty() {
+            let ts = bars[0].ts;
+            ctx.seen.lock()[row].add(Some(ts), Some(ts), 1);
+            ctx.sched.lock().add_bars(row, 1);
+            groups.push(BarGroup { ticker: meta.ticker.clone(), timeframe: meta.timeframe.clone(), bars });
+        }
+    }
+    if !fetched.suspects.is_empty() {
+        ctx.emit(Event::SuspectBars { row: None, ticker: "grouped daily".into(), bars: fetched.suspects });
+    }
+    if store(ctx, WriteMsg::Page { groups, finished }).await.is_err() {
+        return WorkEnd::Cancelled;
+    }
+    WorkEnd::Done
+}
+
+/// The answer's bars for the rows asked for, stamped as range day bars are (00:00 New
+/// York; grouped bars carry 16:00), so both paths give identical rows.
+fn spread(ctx: &Ctx, day: Day, rows: &[usize], page: Page) -> HashMap<usize, Vec<Bar>> {
+    let wanted: HashSet<usize> = rows.iter().copied().collect();
+    let midnight = calendar::ny_midnight_ms(day);
+    let mut per_row: HashMap<usize, Vec<Bar>> = HashMap::new();
+    for (ticker, mut bar) in page.tickers.into_iter().zip(page.bars) {
+        if let Some(&row) = ctx.daily_rows.get(&ticker)
+            && wanted.contains(&row)
+        {
+            bar.ts = midnight;
+            per_row.entry(row).or_default().push(bar);
+        }
+    }
+    per_row
+}

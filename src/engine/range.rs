@@ -1,0 +1,164 @@
+//! A row's range as a chain of pages: ask for the whole range at the page size of the
+//! fixes in force and follow `next_url`, storing each page with the days it finished, so
+//! a stopped run resumes after the last stored bar. A switch of fix 2 takes effect at
+//! the next page: the chain stops and hands the rest back under the new setting.
+
+use std::collections::HashSet;
+
+use super::ctx::Ctx;
+use super::events::{Event, WindowDone};
+use super::fetch::{Fetched, WorkEnd, fetch_page};
+use super::worker::store;
+use crate::bar::Bar;
+use crate::calendar::{self, Day, MS_PER_MINUTE, Range};
+use crate::polygon::check::{Expect, check_range_page};
+use crate::polygon::client::RangeRequest;
+use crate::polygon::{Client, Page};
+use crate::store::writer::{BarGroup, Finished, WriteMsg};
+use crate::timeframe::Timeframe;
+
+/// A chain that keeps handing out `next_url`s past this many pages is not converging.
+const MAX_PAGES_PER_CHAIN: usize = 5_000;
+
+/// A range to page through: the `Work::Range` a worker took.
+pub struct RangeWork {
+    pub row: usize,
+    pub range: Range,
+    pub from_ms: Option<i64>,
+    pub limit: Option<u32>,
+    pub held: Option<Range>,
+}
+
+pub async fn fetch_range(ctx: &Ctx, work: RangeWork) -> WorkEnd {
+    let RangeWork { row, range, from_ms, limit, mut held } = work;
+    let meta = &ctx.rows[row];
+    let expect = Expect {
+        timeframe: meta.tf,
+        from_ms: from_ms.unwrap_or_else(|| calendar::ny_midnight_ms(range.from)),
+        to_ms: calendar::ny_midnight_ms(range.to + 1) - 1,
+    };
+    let check = move |p: &Page| check_range_page(&p.bars, &expect);
+    let mut url = ctx.client.range_url(&RangeRequest {
+        ticker: &meta.ticker,
+        timeframe: meta.tf,
+        from: range.from,
+        from_ms,
+        to: range.to,
+        adjusted: ctx.adjusted,
+        limit,
+    });
+    let mut visited: HashSet<String> = HashSet::from([url.to_string()]);
+    let mut chain = Chain { row, range, from_ms, tf: meta.tf, seg_from: range.from, last_ts: None };
+    loop {
+        let fetched = match fetch_page(ctx, Some(row), &url, &visited, &check).await {
+            Ok(f) => f,
+            // Only a first page can meet the plan's history limit; later ones are newer.
+            Err(WorkEnd::PlanLimited(m)) if visited.len() > 1 => return WorkEnd::Failed(m),
+            Err(end) => return end,
+        };
+        if let Some(h) = held.take() {
+            // The plan covers this range's start, so the history held back may be in it too.
+            ctx.sched.lock().put_back(row, h, None);
+            ctx.work_changed.notify_waiters();
+        }
+        let next = match fetched.page.next_url.as_deref().map(|n| ctx.client.resolve_next(n)).transpose() {
+            Ok(n) => n,
+            Err(e) => return WorkEnd::Failed(e.to_string()),
+        };
+        if let Err(end) = chain.store_page(ctx, fetched, next.is_none()).await {
+            return end;
+        }
+        #[cfg(debug_assertions)]
+        super::worker::panic_after_page_for_tests();
+        let Some(next) = next else { return WorkEnd::Done };
+        if ctx.settings().fixes.batching != limit.is_some() {
+            chain.put_back(ctx);
+            return WorkEnd::PutBack;
+        }
+        tracing::debug!(row, next = %Client::show(&next), "following next_url");
+        visited.insert(next.to_string());
+        url = next;
+        if visited.len() > MAX_PAGES_PER_CHAIN {
+            return WorkEnd::Failed(format!(
+                "gave up after {MAX_PAGES_PER_CHAIN} pages: the server keeps sending next_url"
+            ));
+        }
+    }
+}
+
+/// Where a chain stands: the first day not yet recorded, and the last bar stored.
+struct Chain {
+    row: usize,
+    range: Range,
+    from_ms: Option<i64>,
+    tf: Timeframe,
+    seg_from: Day,
+    last_ts: Option<i64>,
+}
+
+impl Chain {
+    /// Stores a page with the days it finished: every day before its last bar's day
+    /// (which the next page may continue), or the whole rest of the range on the last page.
+    async fn store_page(&mut self, ctx: &Ctx, fetched: Fetched, last: bool) -> Result<(), WorkEnd> {
+        let Fetched { page, attempts, suspects } = fetched;
+        let bars = self.fresh(page.bars);
+        let (first, newest) = (bars.first().map(|b| b.ts), bars.last().map(|b| b.ts));
+        self.last_ts = newest.or(self.last_ts);
+        let through = if last { self.range.to } else { self.finished_through() };
+        let segment = Range { from: self.seg_from, to: through };
+        self.seg_from = self.seg_from.max(through + 1);
+        let meta = &ctx.rows[self.row];
+        let kept = bars.len() as u64;
+        let msg = WriteMsg::Page {
+            groups: vec![BarGroup { ticker: meta.ticker.clone(), timeframe: meta.timeframe.clone(), bars }],
+            finished: vec![Finished {
+                ticker: meta.ticker.clone(),
+                timeframe: meta.timeframe.clone(),
+                done: WindowDone { row: self.row, range: segment, bars: kept, requests: attempts, last },
+                record_to: ctx.settled(segment),
+            }],
+        };
+        store(ctx, msg).await.map_err(|_| WorkEnd::Cancelled)?;
+        ctx.seen.lock()[self.row].add(first, newest, page.base);
+        ctx.sched.lock().add_bars(self.row, kept);
+        if !suspects.is_empty() {
+            ctx.emit(Event::SuspectBars { row: Some(self.row), ticker: meta.ticker.to_string(), bars: suspects });
+        }
+        Ok(())
+    }
+
+    /// Drops bars a server sent again at the start of a page (the last bar of the page
+    /// before): each bar is stored and counted once.
+    fn fresh(&self, mut bars: Vec<Bar>) -> Vec<Bar> {
+        if let Some(last) = self.last_ts {
+            let again = bars.iter().take_while(|b| b.ts <= last).count();
+            if again > 0 {
+                tracing::debug!(row = self.row, again, "dropping bars the server sent again");
+                bars.drain(..again);
+            }
+        }
+        bars
+    }
+
+    /// Days wholly stored: intraday bars may continue on the last bar's day.
+    fn finished_through(&self) -> Day {
+        match (self.last_ts, self.tf.minutes()) {
+            (None, _) => self.seg_from - 1,
+            (Some(ts), Some(_)) => calendar::ny_day_of_ms(ts) - 1,
+            (Some(ts), None) => calendar::ny_day_of_ms(ts),
+        }
+    }
+
+    /// Hands the rest of the range back, to go on just after the last stored bar.
+    fn put_back(&self, ctx: &Ctx) {
+        let (from, from_ms) = match (self.last_ts, self.tf.minutes()) {
+            (Some(ts), Some(width)) => (calendar::ny_day_of_ms(ts), Some(ts + width as i64 * MS_PER_MINUTE)),
+            (Some(ts), None) => (calendar::ny_day_of_ms(ts) + 1, None),
+            (None, _) => (self.seg_from, if self.seg_from == self.range.from { self.from_ms } else { None }),
+        };
+        if from <= self.range.to {
+            ctx.sched.lock().put_back(self.row, Range { from, to: self.range.to }, from_ms);
+        }
+        ctx.work_changed.notify_waiters();
+    }
+}

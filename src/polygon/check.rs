@@ -1,0 +1,216 @@
+//! Every page is checked before anything of it is stored. A 200 answer can still be
+//! wrong (timestamps in seconds, bars outside the range asked for, off the timeframe's
+//! grid, out of order, impossible prices): such a page is malformed, and the whole page
+//! is refused. Bars that are odd but possible (a high below the open, a vwap outside the
+//! bar) are kept and named, so a user sees a data problem instead of trusting it.
+
+use crate::bar::Bar;
+use crate::calendar::{self, MS_PER_MINUTE};
+use crate::timeframe::{BaseUnit, Timeframe};
+
+/// What a page of a range request may hold.
+#[derive(Clone, Copy, Debug)]
+pub struct Expect {
+    pub timeframe: Timeframe,
+    /// Epoch ms, inclusive: the start of the range asked for.
+    pub from_ms: i64,
+    /// Epoch ms, inclusive: the end of the range asked for.
+    pub to_ms: i64,
+}
+
+/// A bar kept but worth a look.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Suspect {
+    pub ts: i64,
+    pub what: &'static str,
+}
+
+/// Checks a range page; returns the suspect bars, or why the page cannot be stored,
+/// naming its first bad bar.
+pub fn check_range_page(bars: &[Bar], e: &Expect) -> Result<Vec<Suspect>, String> {
+    let lowest = lowest_start(e);
+    let mut previous: Option<i64> = None;
+    let mut suspects = Vec::new();
+    for (i, b) in bars.iter().enumerate() {
+        let bad = |why: String| format!("bar {} of {} ({}): {why}", i + 1, bars.len(), describe_ts(b.ts));
+        if b.ts < lowest || b.ts > e.to_ms {
+            return Err(bad(format!(
+                "outside the range asked for ({}..{})",
+                calendar::format_ny_ms(e.from_ms),
+                calendar::format_ny_ms(e.to_ms)
+            )));
+        }
+        if !on_grid(b.ts, e.timeframe) {
+            return Err(bad(format!("not on the {} grid", e.timeframe)));
+        }
+        if let Some(p) = previous
+            && b.ts <= p
+        {
+            let order = if b.ts == p { "repeats the bar before it" } else { "comes before the bar before it" };
+            return Err(bad(order.to_string()));
+        }
+        previous = Some(b.ts);
+        check_values(b).map_err(|m| bad(m.to_string()))?;
+        if let Some(what) = oddity(b) {
+            suspects.push(Suspect { ts: b.ts, what });
+        }
+    }
+    Ok(suspects)
+}
+
+/// Checks a grouped-daily page for `day`: every bar within that New York day, values
+/// possible. Returns the suspect bars.
+pub fn check_grouped_page(bars: &[Bar], day: calendar::Day) -> Result<Vec<Suspect>, String> {
+    let (start, end) = (calendar::ny_midnight_ms(day), calendar::ny_midnight_ms(day + 1) - 1);
+    let mut suspects = Vec::new();
+    for (i, b) in bars.iter().enumerate() {
+        let bad = |why: &str| format!("bar {} of {} ({}): {why}", i + 1, bars.len(), describe_ts(b.ts));
+        if b.ts < start || b.ts > end {
+            return Err(bad(&format!("not on {}, the day asked for", calendar::format_day(day))));
+        }
+        check_values(b).map_err(bad)?;
+        if let Some(what) = oddity(b) {
+            suspects.push(Suspect { ts: b.ts, what });
+        }
+    }
+    Ok(suspects)
+}
+
+/// Bars of multi-day timeframes start at their period's start, which can precede `from`.
+fn lowest_start(e: &Expect) -> i64 {
+    match e.timeframe.base() {
+        BaseUnit::Minute => e.from_ms,
+        BaseUnit::Day if e.timeframe.is_daily() => e.from_ms,
+        BaseUnit::Day => e.from_ms - 400 * calendar::MS_PER_DAY,
+    }
+}
+
+/// Minute and hour bars start on their width from New York midnight; day-based bars at
+/// New York midnight.
+fn on_grid(ts: i64, tf: Timeframe) -> bool {
+    let midnight = calendar::ny_midnight_ms(calendar::ny_day_of_ms(ts));
+    match tf.minutes() {
+        Some(width) => (ts - midnight) % (width as i64 * MS_PER_MINUTE) == 0,
+        None => ts == midnight,
+    }
+}
+
+fn check_values(b: &Bar) -> Result<(), &'static str> {
+    let prices = [b.open, b.high, b.low, b.close];
+    if prices.iter().any(|p| !p.is_finite() || *p <= 0.0) {
+        return Err("a price is not a positive number");
+    }
+    if b.vwap.is_some_and(|v| !v.is_finite() || v <= 0.0) {
+        return Err("vwap is not a positive number");
+    }
+    if !b.volume.is_finite() || b.volume < 0.0 {
+        return Err("volume is negative or not a number");
+    }
+    if b.trades.is_some_and(|n| n < 0) {
+        return Err("the trade count is negative");
+    }
+    if b.high < b.low {
+        return Err("high is below low");
+    }
+    Ok(())
+}
+
+/// Possible but unusual: prints outside the bar's own range (late or corrected trades
+/// can do this), or a vwap outside [low, high].
+fn oddity(b: &Bar) -> Option<&'static str> {
+    if b.high < b.open.max(b.close) {
+        return Some("high below the open or close");
+    }
+    if b.low > b.open.min(b.close) {
+        return Some("low above the open or close");
+    }
+    // Rounding to 4 decimals can put a vwap a hair outside the bar.
+    let slack = 1e-4 + b.high * 1e-9;
+    if b.vwap.is_some_and(|v| v < b.low - slack || v > b.high + slack) {
+        return Some("vwap outside [low, high]");
+    }
+    None
+}
+
+/// A timestamp as a reader can check it: the raw number and, when it is a plausible
+/// millisecond time, New York time.
+fn describe_ts(ts: i64) -> String {
+    if (0..=4_102_444_800_000).contains(&ts) {
+        format!("t={ts}, {}", calendar::format_ny_ms(ts))
+    } else {
+        format!("t={ts}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar(ts: i64) -> Bar {
+        Bar { ts, open: 10.0, high: 11.0, low: 9.0, close: 10.5, volume: 100.0, vwap: Some(10.2), trades: Some(3) }
+    }
+
+    fn minute_expect() -> (Expect, i64) {
+        let day = calendar::parse_date("2024-03-04").unwrap();
+        let start = calendar::ny_midnight_ms(day);
+        let e = Expect {
+            timeframe: "1/minute".parse().unwrap(),
+            from_ms: start,
+            to_ms: calendar::ny_midnight_ms(day + 1) - 1,
+        };
+        (e, start + 4 * 3_600_000)
+    }
+
+    #[test]
+    fn a_good_page_passes() {
+        let (e, t) = minute_expect();
+        let bars: Vec<Bar> = (0..5).map(|i| bar(t + i * 60_000)).collect();
+        assert_eq!(check_range_page(&bars, &e), Ok(vec![]));
+    }
+
+    #[test]
+    fn seconds_instead_of_milliseconds_are_outside_the_range() {
+        let (e, t) = minute_expect();
+        let err = check_range_page(&[bar(t / 1000)], &e).unwrap_err();
+        assert!(err.starts_with("bar 1 of 1 (t=1709542800"), "{err}");
+        assert!(err.contains("outside the range"), "{err}");
+    }
+
+    #[test]
+    fn off_grid_out_of_order_and_repeats_are_refused() {
+        let (e, t) = minute_expect();
+        assert!(check_range_page(&[bar(t + 17_000)], &e).unwrap_err().contains("not on the 1/minute grid"));
+        let err = check_range_page(&[bar(t + 60_000), bar(t)], &e).unwrap_err();
+        assert!(err.starts_with("bar 2 of 2") && err.contains("comes before"), "{err}");
+        assert!(check_range_page(&[bar(t), bar(t)], &e).unwrap_err().contains("repeats"));
+        let day: Expect = Expect { timeframe: "1/day".parse().unwrap(), ..e };
+        assert!(check_range_page(&[bar(e.from_ms)], &day).is_ok());
+        assert!(check_range_page(&[bar(e.from_ms + 16 * 3_600_000)], &day).unwrap_err().contains("grid"));
+    }
+
+    #[test]
+    fn impossible_values_are_refused_and_odd_ones_named() {
+        let (e, t) = minute_expect();
+        let swapped = Bar { high: 9.0, low: 11.0, ..bar(t) };
+        assert!(check_range_page(&[swapped], &e).unwrap_err().contains("high is below low"));
+        let nan = Bar { close: f64::NAN, ..bar(t) };
+        assert!(check_range_page(&[nan], &e).unwrap_err().contains("price"));
+        let negative = Bar { volume: -1.0, ..bar(t) };
+        assert!(check_range_page(&[negative], &e).unwrap_err().contains("volume"));
+        let odd = Bar { high: 10.4, ..bar(t) };
+        assert_eq!(
+            check_range_page(&[odd], &e).unwrap(),
+            vec![Suspect { ts: t, what: "high below the open or close" }]
+        );
+        let vwap = Bar { vwap: Some(12.0), ..bar(t) };
+        assert_eq!(check_range_page(&[vwap], &e).unwrap()[0].what, "vwap outside [low, high]");
+    }
+
+    #[test]
+    fn grouped_bars_belong_to_the_day_asked_for() {
+        let day = calendar::parse_date("2023-01-09").unwrap();
+        let close = calendar::ny_local_ms(day, 16, 0);
+        assert!(check_grouped_page(&[bar(close)], day).is_ok());
+        assert!(check_grouped_page(&[bar(close / 1000)], day).unwrap_err().contains("not on 2023-01-09"));
+    }
+}
