@@ -279,7 +279,7 @@ async fn run_step(w: &Workload, step: &Step, scratch: &Path, progress: &dyn Fn(&
     config.to = calendar::parse_date(w.to).unwrap();
     config.quota_per_min = w.quota_per_min;
     config.fixes = step.fixes;
-    config.concurrency = step.concurrency;
+    config.concurrency = crate::config::Concurrency::Fixed(step.concurrency);
     config.stagger = Duration::from_secs_f64(step.stagger_s);
     // The baseline must be allowed to flounder as the original did, not be cut short.
     config.retry.budget = 1e9;

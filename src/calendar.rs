@@ -101,34 +101,59 @@ pub fn nth_session_from(from: Day, n: u32) -> Day {
 
 /// Full-day closures the rules below cannot derive (national days of mourning, storms,
 /// 9/11), from NYSE's own notices.
-const SPECIAL_CLOSURES: [(i16, i8, i8); 11] = [
-    (1994, 4, 27),
-    (2001, 9, 11),
-    (2001, 9, 12),
-    (2001, 9, 13),
-    (2001, 9, 14),
-    (2004, 6, 11),
-    (2007, 1, 2),
-    (2012, 10, 29),
-    (2012, 10, 30),
-    (2018, 12, 5),
-    (2025, 1, 9),
+const SPECIAL_CLOSURES: [(i16, i8, i8, &str); 11] = [
+    (1994, 4, 27, "President Nixon's day of mourning"),
+    (2001, 9, 11, "the September 11 attacks"),
+    (2001, 9, 12, "the September 11 attacks"),
+    (2001, 9, 13, "the September 11 attacks"),
+    (2001, 9, 14, "the September 11 attacks"),
+    (2004, 6, 11, "President Reagan's day of mourning"),
+    (2007, 1, 2, "President Ford's day of mourning"),
+    (2012, 10, 29, "Hurricane Sandy"),
+    (2012, 10, 30, "Hurricane Sandy"),
+    (2018, 12, 5, "President George H. W. Bush's day of mourning"),
+    (2025, 1, 9, "President Carter's day of mourning"),
 ];
 
-/// NYSE full-day holidays on weekdays, sorted, from 1990 to 2199. Built once from the
-/// exchange's rules, so any year in that span is covered; a closure announced at short
-/// notice (the last was 2025-01-09) is only known once added here, and until then costs
-/// one empty request, no missing bar.
+/// The years whose NYSE holidays the calendar holds. Outside them every weekday would count
+/// as a session, so configuration refuses earlier dates rather than plan sessions that
+/// were holidays.
+pub const FIRST_YEAR: i16 = 1990;
+pub const LAST_YEAR: i16 = 2199;
+
+/// The first day of [`FIRST_YEAR`].
+pub fn first_day() -> Day {
+    ymd(FIRST_YEAR, 1, 1)
+}
+
+/// NYSE full-day holidays on weekdays, sorted, from [`FIRST_YEAR`] to [`LAST_YEAR`]. Built
+/// once from the exchange's rules, so any year in that span is covered; a closure announced
+/// at short notice (the last was 2025-01-09) is only known once added here, and until then
+/// costs one empty request, no missing bar.
 fn holidays() -> &'static [Day] {
     static DAYS: OnceLock<Vec<Day>> = OnceLock::new();
     DAYS.get_or_init(|| {
-        let mut days: Vec<Day> = (1990..2200).flat_map(holidays_of).collect();
-        days.extend(SPECIAL_CLOSURES.iter().map(|&(y, m, d)| ymd(y, m, d)));
+        let mut days: Vec<Day> = (FIRST_YEAR..=LAST_YEAR).flat_map(holidays_of).map(|(d, _)| d).collect();
+        days.extend(SPECIAL_CLOSURES.iter().map(|&(y, m, d, _)| ymd(y, m, d)));
         days.retain(|&d| is_weekday(d));
         days.sort_unstable();
         days.dedup();
         days
     })
+}
+
+/// Why the exchange is closed on `day` ("a Saturday", "Christmas Day", ...), or `None` when
+/// it trades: for messages that tell a user why a range holds no session.
+pub fn closure_reason(day: Day) -> Option<&'static str> {
+    match weekday_index(day) {
+        5 => return Some("a Saturday"),
+        6 => return Some("a Sunday"),
+        _ if is_session(day) => return None,
+        _ => {}
+    }
+    let year = date_of(day).year();
+    let special = SPECIAL_CLOSURES.iter().find(|&&(y, m, d, _)| ymd(y, m, d) == day).map(|&(.., name)| name);
+    special.or_else(|| holidays_of(year).into_iter().find(|&(d, _)| d == day).map(|(_, name)| name))
 }
 
 fn ymd(y: i16, m: i8, d: i8) -> Day {
@@ -171,28 +196,33 @@ fn easter(y: i16) -> Day {
     ymd(y as i16, month as i8, day as i8)
 }
 
-fn holidays_of(y: i16) -> Vec<Day> {
+fn holidays_of(y: i16) -> Vec<(Day, &'static str)> {
     const MON: i32 = 0;
     const THU: i32 = 3;
+    // A fixed-date holiday on a weekend is closed on the nearest weekday, named as observed.
+    let fixed = |day: Day, name: &'static str, observed_name: &'static str| {
+        let on = observed(day);
+        (on, if on == day { name } else { observed_name })
+    };
     let mut out = Vec::with_capacity(10);
     // New Year's Day on a Saturday is not moved back: Friday Dec 31 closes a year's books.
     let new_year = ymd(y, 1, 1);
     if weekday_index(new_year) != 5 {
-        out.push(observed(new_year));
+        out.push(fixed(new_year, "New Year's Day", "New Year's Day (observed)"));
     }
     if y >= 1998 {
-        out.push(nth_weekday_of_month(y, 1, MON, 3)); // Martin Luther King Jr. Day
+        out.push((nth_weekday_of_month(y, 1, MON, 3), "Martin Luther King Jr. Day"));
     }
-    out.push(nth_weekday_of_month(y, 2, MON, 3)); // Washington's Birthday
-    out.push(easter(y) - 2); // Good Friday
-    out.push(nth_weekday_of_month(y, 5, MON, -1)); // Memorial Day
+    out.push((nth_weekday_of_month(y, 2, MON, 3), "Washington's Birthday"));
+    out.push((easter(y) - 2, "Good Friday"));
+    out.push((nth_weekday_of_month(y, 5, MON, -1), "Memorial Day"));
     if y >= 2022 {
-        out.push(observed(ymd(y, 6, 19))); // Juneteenth
+        out.push(fixed(ymd(y, 6, 19), "Juneteenth", "Juneteenth (observed)"));
     }
-    out.push(observed(ymd(y, 7, 4)));
-    out.push(nth_weekday_of_month(y, 9, MON, 1)); // Labor Day
-    out.push(nth_weekday_of_month(y, 11, THU, 4)); // Thanksgiving
-    out.push(observed(ymd(y, 12, 25)));
+    out.push(fixed(ymd(y, 7, 4), "Independence Day", "Independence Day (observed)"));
+    out.push((nth_weekday_of_month(y, 9, MON, 1), "Labor Day"));
+    out.push((nth_weekday_of_month(y, 11, THU, 4), "Thanksgiving Day"));
+    out.push(fixed(ymd(y, 12, 25), "Christmas Day", "Christmas Day (observed)"));
     out
 }
 
@@ -418,6 +448,22 @@ mod tests {
         let summer = parse_date("2005-04-04").unwrap();
         assert_eq!(ny_midnight_ms(summer), 1_112_587_200_000);
         assert_eq!(ny_day_of_ms(1_112_587_200_000 + 16 * 3_600_000), summer);
+    }
+
+    #[test]
+    fn closures_are_named() {
+        let reason = |d: &str| closure_reason(parse_date(d).unwrap());
+        assert_eq!(reason("2024-12-25"), Some("Christmas Day"));
+        assert_eq!(reason("2022-12-26"), Some("Christmas Day (observed)"));
+        assert_eq!(reason("2024-12-28"), Some("a Saturday"));
+        assert_eq!(reason("2024-12-29"), Some("a Sunday"));
+        assert_eq!(reason("2012-10-29"), Some("Hurricane Sandy"));
+        assert_eq!(reason("2024-03-29"), Some("Good Friday"));
+        assert_eq!(reason("2024-12-24"), None);
+        // Every weekday closure the calendar knows has a name.
+        for d in first_day()..ymd(2030, 1, 1) {
+            assert_eq!(closure_reason(d).is_some(), !is_session(d), "{}", format_day(d));
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 mod common;
 
-use barfill::config::Fixes;
+use barfill::config::{Concurrency, Fixes};
 use barfill::report::RunStatus;
 use common::*;
 
@@ -164,7 +164,7 @@ async fn a_run_with_the_quota_biting_completes_and_counts_every_hit() {
     let syms = symbols(30);
     let mut config = config(&dir, &syms, &["1/hour"], "2024-03-04", "2024-03-08");
     config.fixes = Fixes { backoff: true, batching: false, parallel: true };
-    config.concurrency = 6;
+    config.concurrency = Concurrency::Fixed(6);
     config.retry.budget = 1_000.0;
     let (report, _) = run(&config, source(&sim)).await;
     assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
@@ -208,7 +208,7 @@ async fn a_run_stopped_midway_resumes_to_the_same_database() {
     let (_u, b) = tmp();
     let whole = config(&a, &SYMBOLS, &TIMEFRAMES, FROM, TO);
     let mut parts = config(&b, &SYMBOLS, &TIMEFRAMES, FROM, TO);
-    parts.concurrency = 1;
+    parts.concurrency = Concurrency::Fixed(1);
     let (full, _) = run(&whole, source(&sim)).await;
     assert_eq!(full.status, RunStatus::Done);
 

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use barfill::config::{self, Dirs, Overrides};
+use barfill::config::{self, Dirs, Flags};
 use barfill::engine::events::RowState;
 use barfill::report::RunStatus;
 use barfill::sim::Sim;
@@ -17,8 +17,8 @@ async fn the_dashboard_state_agrees_with_the_engine_report() {
     // Two requests a second at most: some answers are 429s, and the run retries them. The
     // server's quota is set the way `--sim-quota` sets it.
     let dirs = Dirs { config: dir.join("cfg"), data: dir.join("data") };
-    let overrides = Overrides { sim_quota: Some(2), ..Default::default() };
-    let mut opts = config::load(&dirs, None, &overrides, &|_| None).unwrap().sim_options();
+    let flags = Flags { sim_quota: Some(2), ..Default::default() };
+    let mut opts = config::load(&dirs, &flags, &|_| None).unwrap().sim_options();
     opts.window = Duration::from_secs(1);
     opts.latency_ms = 0;
     let sim = Sim::start_local(opts).await.unwrap();

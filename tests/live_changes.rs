@@ -27,7 +27,7 @@ async fn live_changes_lose_nothing() {
         let tfs: &[&str] = if grouped { &["1/hour", "1/day"] } else { &["1/minute", "1/hour", "1/day"] };
         let (from, to) = if grouped { ("2024-03-04", "2024-03-29") } else { ("2024-01-01", "2024-06-28") };
         let mut c = config(&dir, &syms, tfs, from, to);
-        c.concurrency = 3;
+        c.concurrency = barfill::config::Concurrency::Fixed(3);
         let (store, plan) = engine::prepare(&c).unwrap();
         let mut handle = engine::start(Arc::new(c.clone()), source(&sim), store, plan).unwrap();
         let mut rng = fastrand::Rng::with_seed(seed);

@@ -228,7 +228,7 @@ fn bad_input_is_named_and_nothing_is_written() {
         (vec!["run", "--headless", "--from", "2025-01-01", "--to", "2024-01-01"], "is after".into()),
         (vec!["run", "--headless", "--timeframes", "1/fortnight"], "unknown timespan 'fortnight'".into()),
         (vec!["run", "--headless", "--timeframes", "1/minute,"], "--timeframes: empty entry".into()),
-        (vec!["run", "--headless", "--symbols", ""], "--symbols: empty ticker".into()),
+        (vec!["run", "--headless", "--symbols", ""], "--symbols: the list is empty; name at least one ticker".into()),
         (vec!["run", "--headless", "--symbols", "AAPL,,MSFT"], "--symbols: empty ticker".into()),
         (vec!["run", "--headless", "--symbols", "../../etc/passwd"], "contains '/'".into()),
         (vec!["run", "--headless", "--symbols", "AAPL?apiKey=x"], "contains '?'".into()),
@@ -237,10 +237,32 @@ fn bad_input_is_named_and_nothing_is_written() {
         (vec!["run", "--headless", "--concurrency", "-1"], "--concurrency: must be between 1 and 64".into()),
         (vec!["run", "--headless", "--fixes", "4"], "--fixes: '4' is not a fix".into()),
         (vec!["plan", "--timeframes", "1/second"], "not supported".into()),
+        (vec!["run", "--headless", "--timeframes", "1/day,1/day"], "--timeframes: '1/day' is listed twice".into()),
+        (
+            vec!["run", "--headless", "--stagger", "NaN"],
+            "--stagger: must be between 0 and 3600 seconds, got NaN".into(),
+        ),
+        (vec!["run", "--headless", "--concurrency", "lots"], "--concurrency: must be `auto` or a number".into()),
+        (
+            vec!["run", "--headless", "--from", "2024-12-25", "--to", "2024-12-25"],
+            "--to: the range 2024-12-25..2024-12-25 holds no trading session: 2024-12-25 is Christmas Day".into(),
+        ),
+        (
+            vec!["run", "--headless", "--from", "1850-01-01", "--to", "1850-02-01"],
+            "--from: 1850-01-01 is before 1990-01-01, the first day of the trading calendar".into(),
+        ),
+        (vec!["plan", "--universe", "bonds"], "--universe: unknown universe 'bonds'".into()),
+        (vec!["plan", "--universe", "stocks", "--symbols", "KO"], "give either --universe or --symbols".into()),
+        (vec!["plan", "--symbols-file", "/no/such/tickers.txt"], "--symbols-file: cannot read".into()),
+        (vec!["sim", "--quota", "0"], "--quota: must be a positive whole number, got 0".into()),
+        (vec!["sim", "--window-secs", "NaN"], "--window-secs: must be a number of seconds above 0".into()),
+        (vec!["sim", "--faults", "5xx=2"], "--faults: fault '5xx': must be a fraction between 0 and 1, got 2".into()),
+        (vec!["sim", "--latency-ms", "-1"], "--latency-ms: must be between 0 and 3600000 milliseconds".into()),
     ];
     for (args, needle) in &cases {
         let mut all = args.clone();
-        if !all.contains(&"--db") {
+        // `barfill sim` writes no database and has no --db.
+        if !all.contains(&"--db") && all[0] != "sim" {
             all.extend(["--db", db_s]);
         }
         assert_rejected(&run_bad(&dir, &all), needle);

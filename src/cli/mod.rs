@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, Config, Dirs, Overrides};
+use crate::config::{self, Config, ConfigError, Dirs, Flags, SimFlags};
 
 pub use plan::describe_plan;
 
@@ -39,7 +39,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Cmd>,
     #[command(flatten)]
-    pub common: Common,
+    pub flags: Flags,
 }
 
 #[derive(Subcommand, Debug)]
@@ -70,59 +70,10 @@ pub struct BenchArgs {
     pub skip_latency: bool,
 }
 
-/// Flags that override the config file.
-#[derive(Args, Debug, Default, Clone)]
-pub struct Common {
-    /// Config file (default: the platform config dir's barfill/config.toml).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// SQLite database file.
-    #[arg(long, value_name = "FILE")]
-    pub db: Option<PathBuf>,
-    /// Tickers, comma-separated (case-sensitive).
-    #[arg(long, value_name = "A,B")]
-    pub symbols: Option<String>,
-    /// Timeframes, comma-separated, e.g. 1/minute,1/day.
-    #[arg(long, value_name = "TF,TF")]
-    pub timeframes: Option<String>,
-    /// First trading day, YYYY-MM-DD.
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub from: Option<String>,
-    /// Last trading day, YYYY-MM-DD (inclusive).
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub to: Option<String>,
-    /// API base URL (default https://api.massive.com; with no key, a keyless server).
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// Requests per minute barfill keeps to.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub quota: Option<i64>,
-    /// The embedded simulator's own quota per window (per minute by default), to see a
-    /// stricter real limit.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub sim_quota: Option<i64>,
-    /// Fixes on: 1 backoff, 2 batching, 3 parallel; e.g. 1,2,3 or none.
-    #[arg(long, value_name = "1,2,3|none")]
-    pub fixes: Option<String>,
-    /// Workers when fix 3 is on.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub concurrency: Option<i64>,
-    /// Seconds between worker starts when fix 3 is on.
-    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
-    pub stagger: Option<f64>,
-    /// Directory for the log file.
-    #[arg(long, value_name = "DIR")]
-    pub log_dir: Option<PathBuf>,
-    /// Fetch every window again, even those already stored (bars are upserted, never
-    /// duplicated): the way to time fixes against each other on the same work.
-    #[arg(long)]
-    pub refetch: bool,
-}
-
 #[derive(Args, Debug)]
 pub struct RunArgs {
     #[command(flatten)]
-    pub common: Common,
+    pub flags: Flags,
     /// No dashboard: progress on stderr, the report on stdout.
     #[arg(long)]
     pub headless: bool,
@@ -134,106 +85,88 @@ pub struct RunArgs {
 #[derive(Args, Debug)]
 pub struct PlanArgs {
     #[command(flatten)]
-    pub common: Common,
+    pub flags: Flags,
 }
 
 #[derive(Args, Debug)]
 pub struct SimArgs {
-    /// Config file whose [sim] table gives the defaults.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub sim: SimFlags,
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 9090)]
     pub port: u16,
     /// Address to bind. Anything but loopback makes the server reachable from other machines.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
-    /// Requests accepted per window before 429 (per minute with the default 60 s window).
-    #[arg(long, value_name = "N")]
-    pub quota: Option<u32>,
-    /// Length of the quota window in seconds.
-    #[arg(long, value_name = "S")]
-    pub window_secs: Option<f64>,
-    /// Fixed latency per response, in milliseconds.
-    #[arg(long, value_name = "MS")]
-    pub latency_ms: Option<u64>,
-    /// Extra latency per 1000 bars in a response, in milliseconds.
-    #[arg(long, value_name = "MS")]
-    pub latency_per_1k: Option<f64>,
-    /// Require this key (Bearer header or apiKey parameter); 401 otherwise.
-    #[arg(long, value_name = "K")]
-    pub api_key: Option<String>,
-    /// Faults as NAME=FRACTION, comma-separated: 5xx, drop, truncate, malformed, stall, empty, repeat.
-    #[arg(long, value_name = "LIST")]
-    pub faults: Option<String>,
-    /// Send Retry-After on 429.
-    #[arg(long)]
-    pub retry_after: bool,
-    /// Answer 403 for history before this date, as a plan limit does.
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub plan_from: Option<String>,
-}
-
-fn overrides(c: &Common) -> Overrides {
-    Overrides {
-        db: c.db.clone(),
-        symbols: c.symbols.clone(),
-        timeframes: c.timeframes.clone(),
-        from: c.from.clone(),
-        to: c.to.clone(),
-        base_url: c.base_url.clone(),
-        quota: c.quota,
-        sim_quota: c.sim_quota,
-        fixes: c.fixes.clone(),
-        concurrency: c.concurrency,
-        stagger_secs: c.stagger,
-        log_dir: c.log_dir.clone(),
-    }
 }
 
 fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-pub(crate) fn load_config(common: &Common) -> Result<Config, ExitCode> {
-    match config::load(&Dirs::platform(), common.config.as_deref(), &overrides(common), &env_var) {
-        Ok(mut c) => {
-            c.refetch = common.refetch;
+/// The one way a command gets its configuration: warnings printed, bad input refused
+/// with exit code 2 before anything is written.
+pub(crate) fn load_config(flags: &Flags) -> Result<Config, ExitCode> {
+    match config::load(&Dirs::platform(), flags, &env_var) {
+        Ok(c) => {
             for w in &c.warnings {
                 eprintln!("warning: {w}");
             }
             Ok(c)
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Err(ExitCode::from(exit::BAD_INPUT))
-        }
+        Err(e) => Err(refuse(&e)),
     }
 }
 
+/// Bad input: said on stderr, exit code 2.
+fn refuse(e: &ConfigError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(exit::BAD_INPUT)
+}
+
 pub async fn main(cli: Cli) -> ExitCode {
+    // Flags given before the subcommand count too (`barfill --db x run`); those after it win.
     match cli.command {
-        None => run::run(&cli.common, false, None).await,
-        Some(Cmd::Run(args)) => {
-            let mut common = args.common.clone();
-            merge(&mut common, &cli.common);
-            run::run(&common, args.headless, args.json.as_deref()).await
-        }
-        Some(Cmd::Plan(args)) => {
-            let mut common = args.common.clone();
-            merge(&mut common, &cli.common);
-            plan::plan_command(&common)
-        }
+        None => run::run(&cli.flags, false, None).await,
+        Some(Cmd::Run(args)) => run::run(&args.flags.or(&cli.flags), args.headless, args.json.as_deref()).await,
+        Some(Cmd::Plan(args)) => plan::plan_command(&args.flags.or(&cli.flags)),
         Some(Cmd::Sim(args)) => sim::sim_command(args).await,
         Some(Cmd::Bench(args)) => bench::bench_command(args).await,
     }
 }
 
-/// Flags given before the subcommand count too (`barfill --db x run`).
-fn merge(into: &mut Common, outer: &Common) {
-    macro_rules! take {
-        ($($f:ident),*) => { $( if into.$f.is_none() { into.$f = outer.$f.clone(); } )* };
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
     }
-    take!(config, db, symbols, timeframes, from, to, base_url, quota, sim_quota, fixes, concurrency, stagger, log_dir);
-    into.refetch |= outer.refetch;
+
+    #[test]
+    fn flags_before_the_subcommand_still_count() {
+        let argv = ["barfill", "--db", "x.db", "--quota", "9", "--jitter", "run", "--quota", "5", "--headless"];
+        let cli = Cli::try_parse_from(argv).unwrap();
+        let Some(Cmd::Run(args)) = cli.command else { panic!("run expected") };
+        let flags = args.flags.or(&cli.flags);
+        assert_eq!(flags.db.as_deref(), Some(std::path::Path::new("x.db")));
+        assert_eq!(flags.quota, Some(5), "the subcommand's own flag wins");
+        assert_eq!(flags.jitter, Some(true));
+        let cli = Cli::try_parse_from(["barfill", "--refetch", "plan", "--concurrency", "auto"]).unwrap();
+        let Some(Cmd::Plan(args)) = cli.command else { panic!("plan expected") };
+        let flags = args.flags.or(&cli.flags);
+        assert!(flags.refetch);
+        assert_eq!(flags.concurrency.as_deref(), Some("auto"));
+    }
+
+    #[test]
+    fn sim_takes_its_own_flags() {
+        let cli =
+            Cli::try_parse_from(["barfill", "sim", "--quota", "-1", "--latency-ms", "-5", "--port", "0"]).unwrap();
+        let Some(Cmd::Sim(args)) = cli.command else { panic!("sim expected") };
+        assert_eq!((args.sim.quota, args.sim.latency_ms, args.port), (Some(-1), Some(-5), 0));
+    }
 }

@@ -2,12 +2,12 @@
 
 use std::process::ExitCode;
 
-use super::{Common, exit, load_config};
+use super::{Flags, exit, load_config};
 use crate::config::{self, Config};
 use crate::plan::{self, Plan};
 
-pub(super) fn plan_command(common: &Common) -> ExitCode {
-    let config = match load_config(common) {
+pub(super) fn plan_command(flags: &Flags) -> ExitCode {
+    let config = match load_config(flags) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -42,23 +42,7 @@ pub fn describe_plan(config: &Config, plan: &Plan) -> String {
         plan.range,
         plan.range.sessions()
     );
-    let _ = writeln!(s, "{:<10} {:<10} {:>12} {:>9} {:>9}", "symbol", "timeframe", "days left", "requests", "baseline");
-    // Per row, without the grouped-daily shortcut, which spans rows (it is in the totals).
-    let limit =
-        if config.fixes.batching { crate::polygon::client::MAX_LIMIT } else { crate::polygon::client::DEFAULT_LIMIT };
-    for row in &plan.rows {
-        let left: u64 = row.pending.iter().map(|r| r.sessions() as u64).sum();
-        let (fixed, base) = if left == 0 {
-            (0, 0)
-        } else {
-            (
-                plan::requests_for(row.timeframe, left, limit),
-                plan::requests_for(row.timeframe, left, crate::polygon::client::DEFAULT_LIMIT),
-            )
-        };
-        let _ =
-            writeln!(s, "{:<10} {:<10} {:>12} {:>9} {:>9}", row.ticker, row.timeframe.to_string(), left, fixed, base);
-    }
+    write_rows(&mut s, config, plan);
     let quota = config.quota_per_min as f64;
     let pace = quota * (1.0 - config.headroom_pct / 100.0);
     let with = plan.estimate(config.fixes.batching);
@@ -93,4 +77,26 @@ pub fn describe_plan(config: &Config, plan: &Plan) -> String {
             writeln!(s, "Everything is already stored in {} (--refetch plans fetching it again).", config.db.display());
     }
     s
+}
+
+/// One line per row, without the grouped-daily shortcut, which spans rows (it is in the
+/// totals).
+fn write_rows(s: &mut String, config: &Config, plan: &Plan) {
+    use std::fmt::Write;
+    let _ = writeln!(s, "{:<10} {:<10} {:>12} {:>9} {:>9}", "symbol", "timeframe", "days left", "requests", "baseline");
+    let limit =
+        if config.fixes.batching { crate::polygon::client::MAX_LIMIT } else { crate::polygon::client::DEFAULT_LIMIT };
+    for row in &plan.rows {
+        let left: u64 = row.pending.iter().map(|r| r.sessions() as u64).sum();
+        let (fixed, base) = if left == 0 {
+            (0, 0)
+        } else {
+            (
+                plan::requests_for(row.timeframe, left, limit),
+                plan::requests_for(row.timeframe, left, crate::polygon::client::DEFAULT_LIMIT),
+            )
+        };
+        let _ =
+            writeln!(s, "{:<10} {:<10} {:>12} {:>9} {:>9}", row.ticker, row.timeframe.to_string(), left, fixed, base);
+    }
 }

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use super::{Common, exit, load_config};
+use super::{Flags, exit, load_config};
 use crate::engine;
 use crate::report::Report;
 use crate::{headless, logging, ui};
@@ -18,8 +18,8 @@ fn exit_for(report: &Report) -> ExitCode {
     }
 }
 
-pub(super) async fn run(common: &Common, headless_flag: bool, json: Option<&std::path::Path>) -> ExitCode {
-    let config = match load_config(common) {
+pub(super) async fn run(flags: &Flags, headless_flag: bool, json: Option<&std::path::Path>) -> ExitCode {
+    let config = match load_config(flags) {
         Ok(c) => c,
         Err(code) => return code,
     };

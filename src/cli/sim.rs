@@ -1,81 +1,21 @@
 //! `barfill sim`: the simulator as a standalone server.
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
-use super::{Common, SimArgs, exit, load_config};
-use crate::config::Faults;
-use crate::secret::ApiKey;
+use super::{Flags, SimArgs, exit, load_config, refuse};
+use crate::config::{self, SimFlags, SimOptions};
+use crate::headless;
 use crate::sim::Sim;
-use crate::{calendar, headless};
 
 pub(super) async fn sim_command(args: SimArgs) -> ExitCode {
-    let common = Common { config: args.config.clone(), ..Default::default() };
-    let config = match load_config(&common) {
-        Ok(c) => c,
+    let opts = match options(&args.sim) {
+        Ok(o) => o,
         Err(code) => return code,
     };
-    let mut opts = config.sim_options();
-    if let Some(q) = args.quota {
-        if q == 0 {
-            eprintln!("error: --quota: must be at least 1");
-            return ExitCode::from(exit::BAD_INPUT);
-        }
-        opts.quota = Some(q);
-    }
-    if let Some(w) = args.window_secs {
-        if !(w > 0.0 && w.is_finite()) {
-            eprintln!("error: --window-secs: must be above 0");
-            return ExitCode::from(exit::BAD_INPUT);
-        }
-        opts.window = std::time::Duration::from_secs_f64(w);
-    }
-    if let Some(l) = args.latency_ms {
-        opts.latency_ms = l;
-    }
-    if let Some(l) = args.latency_per_1k {
-        opts.latency_ms_per_1k_bars = l.max(0.0);
-    }
-    if let Some(k) = args.api_key.filter(|k| !k.is_empty()) {
-        opts.api_key = Some(ApiKey::new(k));
-    }
-    if let Some(f) = &args.faults {
-        match Faults::parse(f) {
-            Ok(f) => opts.faults = f,
-            Err(e) => {
-                eprintln!("error: --faults: {e}");
-                return ExitCode::from(exit::BAD_INPUT);
-            }
-        }
-    }
-    if args.retry_after {
-        opts.retry_after = true;
-    }
-    if let Some(p) = &args.plan_from {
-        match calendar::parse_date(p) {
-            Ok(d) => opts.plan_from = Some(d),
-            Err(e) => {
-                eprintln!("error: --plan-from: {e}");
-                return ExitCode::from(exit::BAD_INPUT);
-            }
-        }
-    }
-    if !args.bind.is_loopback() {
-        eprintln!(
-            "warning: binding to {}: the simulator will be reachable from other machines, not just this one",
-            args.bind
-        );
-    }
-    let summary = format!(
-        "quota {}/{}s, latency {}ms + {}ms per 1k bars{}{}",
-        opts.quota.unwrap_or(0),
-        opts.window.as_secs_f64(),
-        opts.latency_ms,
-        opts.latency_ms_per_1k_bars,
-        if opts.api_key.is_some() { ", key required" } else { "" },
-        if opts.faults.any() { ", faults on" } else { "" }
-    );
+    warn_if_reachable(args.bind);
+    let summary = summary(&opts);
     let sim = match Sim::start(opts, SocketAddr::new(args.bind, args.port)).await {
         Ok(s) => s,
         Err(e) => {
@@ -95,4 +35,31 @@ pub(super) async fn sim_command(args: SimArgs) -> ExitCode {
         counts.requests, counts.ok, counts.rate_limited, counts.unauthorized, counts.bars_served
     );
     ExitCode::SUCCESS
+}
+
+/// The config file's `[sim]` table, then the flags, each value through the validator the
+/// file uses.
+fn options(flags: &SimFlags) -> Result<SimOptions, ExitCode> {
+    let config = load_config(&Flags { config: flags.config.clone(), ..Default::default() })?;
+    let mut opts = config.sim_options();
+    config::apply_sim_flags(&mut opts, flags).map_err(|e| refuse(&e))?;
+    Ok(opts)
+}
+
+fn warn_if_reachable(bind: IpAddr) {
+    if !bind.is_loopback() {
+        eprintln!("warning: binding to {bind}: the simulator will be reachable from other machines, not just this one");
+    }
+}
+
+fn summary(opts: &SimOptions) -> String {
+    format!(
+        "quota {}/{}s, latency {}ms + {}ms per 1k bars{}{}",
+        opts.quota.unwrap_or(0),
+        opts.window.as_secs_f64(),
+        opts.latency_ms,
+        opts.latency_ms_per_1k_bars,
+        if opts.api_key.is_some() { ", key required" } else { "" },
+        if opts.faults.any() { ", faults on" } else { "" }
+    )
 }

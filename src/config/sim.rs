@@ -91,12 +91,22 @@ impl Faults {
             let (k, v) =
                 part.split_once('=').ok_or_else(|| format!("fault '{part}' must be NAME=FRACTION, e.g. 5xx=0.05"))?;
             let value: f64 = v.trim().parse().map_err(|_| format!("fault '{k}': '{v}' is not a number"))?;
-            let slot = faults.slot(k.trim()).ok_or_else(|| {
-                format!("unknown fault '{k}'; known: 5xx, drop, truncate, malformed, stall, empty, repeat")
-            })?;
-            *slot = value;
+            faults.set(k.trim(), value)?;
         }
         faults.validate().map(|_| faults)
+    }
+
+    /// Sets one fault by the name `--faults` or `[sim.faults]` uses, so both accept the same
+    /// names and fractions with the same words.
+    pub fn set(&mut self, name: &str, value: f64) -> Result<(), String> {
+        let slot = self.slot(name).ok_or_else(|| {
+            format!("unknown fault '{name}'; known: 5xx, drop, truncate, malformed, stall, empty, repeat")
+        })?;
+        if !(0.0..=1.0).contains(&value) {
+            return Err(format!("fault '{name}': must be a fraction between 0 and 1, got {value}"));
+        }
+        *slot = value;
+        Ok(())
     }
 
     pub(super) fn validate(&self) -> Result<(), String> {

@@ -72,7 +72,7 @@ pub struct RunHandle {
 pub fn initial_settings(config: &Config) -> Settings {
     Settings {
         fixes: config.fixes,
-        concurrency: config.concurrency,
+        concurrency: config.concurrency.initial_workers(),
         stagger_secs: config.stagger.as_secs_f64(),
         paused: false,
     }

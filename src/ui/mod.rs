@@ -232,7 +232,10 @@ fn draw(guard: &mut TerminalGuard, app: &mut App, now: Instant) -> std::io::Resu
 fn with_settings(config: &Config, s: Settings) -> Config {
     let mut c = config.clone();
     c.fixes = s.fixes;
-    c.concurrency = s.concurrency;
+    // A count set by hand (`+`/`-`) is kept; untouched, auto stays auto.
+    if s.concurrency != config.concurrency.initial_workers() {
+        c.concurrency = crate::config::Concurrency::Fixed(s.concurrency);
+    }
     c.stagger = Duration::from_secs_f64(s.stagger_secs);
     c
 }
