@@ -42,6 +42,7 @@ fn app_with(rows: usize) -> (App, Instant) {
         floor_requests: rows as u64 * 4,
         floor_s: rows as f64 * 1.6,
         max_attempts: 8,
+        jitter: false,
         refetch: false,
     };
     app.on_event(Event::RunStarted(Box::new(info)), t0);

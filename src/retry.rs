@@ -23,25 +23,32 @@ pub struct Policy {
     /// Full jitter above `min` (tenacity's `wait_random_exponential`).
     pub jitter: bool,
     pub honour_retry_after: bool,
+    /// Every wait is this many times as long: 1 for real runs; tests shrink it so a
+    /// retry costs milliseconds while the schedule keeps its shape.
+    pub scale: f64,
 }
 
 impl Policy {
     /// The original pipeline: `wait_exponential(multiplier=1, min=2, max=10)`.
     pub const BASELINE: Policy =
-        Policy { multiplier: 1.0, min: 2.0, max: 10.0, jitter: false, honour_retry_after: false };
-    /// Fix 1: `min=1, max=300`, jittered, and Retry-After honoured.
+        Policy { multiplier: 1.0, min: 2.0, max: 10.0, jitter: false, honour_retry_after: false, scale: 1.0 };
+    /// Fix 1, the plan's own: `wait_exponential(multiplier=1, min=1, max=300)`, waits 1,
+    /// 2, 4 ... capped at 300 s, no jitter; a server's Retry-After is honoured when sent.
     pub const WIDENED: Policy =
-        Policy { multiplier: 1.0, min: 1.0, max: 300.0, jitter: true, honour_retry_after: true };
+        Policy { multiplier: 1.0, min: 1.0, max: 300.0, jitter: false, honour_retry_after: true, scale: 1.0 };
 
-    pub fn for_fix(backoff_on: bool) -> Policy {
-        if backoff_on { Policy::WIDENED } else { Policy::BASELINE }
+    /// The policy in force: the baseline's exact waits, or fix 1's, with full jitter
+    /// when that separate setting is on. `scale` stretches every wait (1 in real runs).
+    pub fn for_fix(backoff_on: bool, jitter: bool, scale: f64) -> Policy {
+        let p = if backoff_on { Policy { jitter, ..Policy::WIDENED } } else { Policy::BASELINE };
+        Policy { scale: if scale.is_finite() && scale > 0.0 { scale } else { 1.0 }, ..p }
     }
 
     /// The wait after failed attempt `attempt` (1-based).
     pub fn wait(&self, attempt: u32) -> Duration {
         let high = tenacity_wait_exponential(self.multiplier, self.min, self.max, attempt);
         let secs = if self.jitter { self.min + fastrand::f64() * (high - self.min).max(0.0) } else { high };
-        Duration::from_secs_f64(secs)
+        Duration::from_secs_f64(secs * self.scale)
     }
 
     /// Waits between `max_attempts` attempts: `max_attempts - 1` of them, like
@@ -54,7 +61,9 @@ impl Policy {
     /// `Retry-After`), given what the schedule proposes.
     pub fn adjust(&self, retry_after: Option<Duration>, proposed: Duration) -> Duration {
         match retry_after {
-            Some(ra) if self.honour_retry_after => ra.min(Duration::from_secs_f64(self.max)),
+            Some(ra) if self.honour_retry_after => {
+                ra.mul_f64(self.scale).min(Duration::from_secs_f64(self.max * self.scale))
+            }
             _ => proposed,
         }
     }
@@ -123,10 +132,23 @@ mod tests {
         // Jittered waits stay within [min, high].
         for _ in 0..200 {
             for (a, high) in (1..=11).zip(highs.iter()) {
-                let w = Policy::WIDENED.wait(a).as_secs_f64();
+                let w = Policy::for_fix(true, true, 1.0).wait(a).as_secs_f64();
                 assert!((1.0..=*high).contains(&w), "attempt {a}: {w}");
             }
         }
+    }
+
+    #[test]
+    fn fix_1_is_the_plans_exact_schedule_and_jitter_is_its_own_setting() {
+        assert_eq!(
+            secs(Policy::for_fix(true, false, 1.0), 11),
+            [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 300.0, 300.0]
+        );
+        assert!(Policy::for_fix(true, true, 1.0).jitter);
+        assert!(!Policy::for_fix(false, true, 1.0).jitter, "the baseline is tenacity's, exactly");
+        let fast = Policy::for_fix(true, false, 0.001);
+        assert_eq!(fast.wait(3), Duration::from_millis(4));
+        assert_eq!(fast.adjust(Some(Duration::from_secs(20)), Duration::ZERO), Duration::from_millis(20));
     }
 
     #[test]

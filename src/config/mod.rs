@@ -46,6 +46,9 @@ pub struct RetryConfig {
     /// Random (full) jitter on fix 1's waits. Off by default: fix 1 is the plan's
     /// `wait_exponential(multiplier=1, min=1, max=300)`, which has none.
     pub jitter: bool,
+    /// Every retry wait is this many times as long. Not a user setting: 1 in every real
+    /// run; tests shrink it so retries cost milliseconds while keeping their schedule.
+    pub wait_scale: f64,
 }
 
 #[derive(Clone, Debug)]
@@ -117,7 +120,7 @@ impl Config {
             fixes: Fixes::ALL,
             concurrency: Concurrency::Auto,
             stagger: Concurrency::Auto.default_stagger(),
-            retry: RetryConfig { max_attempts: 8, budget: 20.0, budget_ratio: 0.2, jitter: false },
+            retry: RetryConfig { max_attempts: 8, budget: 20.0, budget_ratio: 0.2, jitter: false, wait_scale: 1.0 },
             sim: SimOptions::default(),
             config_file: None,
             refetch: false,

@@ -62,6 +62,9 @@ pub struct Ctx {
     pub daily_rows: HashMap<String, usize>,
     pub adjusted: bool,
     pub max_attempts: u32,
+    /// Jitter on fix 1's waits, and the scale of every wait (see `retry::Policy`).
+    pub jitter: bool,
+    pub wait_scale: f64,
     /// Why the run had to stop, when it had to.
     pub fatal: Mutex<Option<String>>,
     /// The last day whose bars the API no longer revises (see `calendar::settled_through`).

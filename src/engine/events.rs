@@ -85,6 +85,8 @@ pub struct RunInfo {
     pub floor_requests: u64,
     pub floor_s: f64,
     pub max_attempts: u32,
+    /// Full jitter on fix 1's waits.
+    pub jitter: bool,
     /// Stored windows are fetched again.
     pub refetch: bool,
 }

@@ -54,7 +54,7 @@ pub async fn fetch_page(
     check: Check<'_>,
 ) -> Result<Fetched, WorkEnd> {
     let settings = ctx.settings();
-    let policy = Policy::for_fix(settings.fixes.backoff);
+    let policy = Policy::for_fix(settings.fixes.backoff, ctx.jitter, ctx.wait_scale);
     let attempts = AtomicU32::new(0);
     let budget_spent = AtomicBool::new(false);
     let cancel = ctx.cancel.clone();

@@ -143,6 +143,7 @@ fn run_info(config: &Config, source: &Source, plan: &Plan, store: &Store, settin
         floor_requests: plan.floor_requests(),
         floor_s: plan::seconds_at_quota(plan.floor_requests(), config.quota_per_min as f64),
         max_attempts: config.retry.max_attempts,
+        jitter: config.retry.jitter,
         refetch: config.refetch,
     }
 }
@@ -221,6 +222,8 @@ fn context(
         daily_rows,
         adjusted: config.adjusted,
         max_attempts: config.retry.max_attempts,
+        jitter: config.retry.jitter,
+        wait_scale: config.retry.wait_scale,
         fatal: Mutex::new(None),
         settled_through: crate::calendar::settled_through(crate::calendar::today_ny()),
     }

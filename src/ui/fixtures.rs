@@ -48,6 +48,7 @@ pub fn info() -> RunInfo {
         floor_requests: 5,
         floor_s: 2.0,
         max_attempts: 8,
+        jitter: false,
         refetch: false,
     }
 }

@@ -22,7 +22,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
     let fix = app.settings.fixes.backoff;
     let t = &app.tally;
     let items: Vec<Vec<Span>> = vec![
-        vec![Span::styled("policy ", dim()), Span::raw(Policy::for_fix(fix).describe())],
+        vec![
+            Span::styled("policy ", dim()),
+            Span::raw(Policy::for_fix(fix, app.info.as_ref().is_some_and(|i| i.jitter), 1.0).describe()),
+        ],
         vec![Span::styled(if fix { "(fix 1)" } else { "(baseline)" }, dim())],
         field("waited ", duration(t.all_backoff_s()), bold()).to_vec(),
         field("own ", format!("{} in {} retries", duration(t.backoff_s), t.retries), Style::new()).to_vec(),
