@@ -1,0 +1,97 @@
+//! Every request counts: thin, unknown and interrupted rows cost the fewest requests the
+//! bars allow, and the report's floor says what that fewest is.
+
+mod common;
+
+use barfill::config::{Fix, Fixes};
+use barfill::engine::events::RowState;
+use barfill::engine::{Command, Event};
+use barfill::report::RunStatus;
+use common::*;
+
+const FROM: &str = "2024-01-01";
+const TO: &str = "2024-12-31";
+
+/// Requests the run made for one ticker's rows, from its request events.
+fn requests_for(events: &[Event], ticker: &str) -> u64 {
+    let needle = format!("/v2/aggs/ticker/{ticker}/");
+    events.iter().filter(|e| matches!(e, Event::Request(r) if r.path.starts_with(&needle))).count() as u64
+}
+
+#[tokio::test]
+async fn a_thin_ticker_costs_what_its_bars_fill_not_a_window_per_52_sessions() {
+    let sim = fast_sim().await;
+    let (_t, dir) = tmp();
+    // ZAAB trades in part of the extended-hours minutes only.
+    let config = config(&dir, &["ZAAB"], &["1/minute", "1/hour"], FROM, TO);
+    let (report, events) = run(&config, source(&sim)).await;
+    assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
+    let base = expected("ZAAB", "1/minute", FROM, TO);
+    let per_row = base.div_ceil(50_000);
+    assert!(per_row < 252_u64.div_ceil(52), "the ticker must be thin enough to show it: {base} base bars");
+    // An hour row costs what its minute bars fill (the server counts them against limit).
+    assert_eq!(requests_for(&events, "ZAAB"), 2 * per_row);
+    assert_eq!(report.floor_requests, report.requests, "{}", report.to_text());
+    assert_eq!(count(&config.db, "ZAAB", "1/minute"), base);
+    assert_eq!(count(&config.db, "ZAAB", "1/hour"), expected("ZAAB", "1/hour", FROM, TO));
+}
+
+#[tokio::test]
+async fn an_unknown_ticker_costs_one_request_per_row_and_is_named_once() {
+    let sim = fast_sim().await;
+    let (_t, dir) = tmp();
+    let config = config(&dir, &["AAPL", "NOPE"], &["1/minute", "1/day"], FROM, "2024-03-28");
+    let (report, events) = run(&config, source(&sim)).await;
+    assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
+    assert_eq!(requests_for(&events, "NOPE"), 2);
+    assert_eq!(report.empty_tickers, ["NOPE"]);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["empty_tickers"], serde_json::json!(["NOPE"]));
+    assert!(report.to_text().contains("No bars in range: NOPE"), "{}", report.to_text());
+    // Both NOPE rows end empty, AAPL's done; the warning names NOPE once.
+    let empty = events.iter().filter(|e| matches!(e, Event::RowState { state: RowState::Empty, .. })).count();
+    assert_eq!(empty, 2);
+    let named = events.iter().filter(|e| matches!(e, Event::Notice { text, .. } if text.contains("NOPE"))).count();
+    assert_eq!(named, 1);
+    assert_eq!(report.floor_requests, report.requests);
+    // The next run knows the rows are empty without asking again.
+    let (again, events) = run(&config, source(&sim)).await;
+    assert_eq!(again.requests, 0);
+    assert_eq!(again.empty_tickers, ["NOPE"]);
+    assert!(events.iter().any(|e| matches!(e, Event::RowState { row: 3, state: RowState::Empty })));
+}
+
+#[tokio::test]
+async fn a_switch_of_fix_2_acts_at_the_next_page_of_a_row_in_flight() {
+    let sim = fast_sim().await;
+    let (_t, dir) = tmp();
+    let mut config = config(&dir, &["AAPL"], &["1/minute"], FROM, "2024-06-28");
+    config.fixes = Fixes::NONE;
+    let (store, plan) = barfill::engine::prepare(&config).unwrap();
+    let mut handle = barfill::engine::start(std::sync::Arc::new(config.clone()), source(&sim), store, plan).unwrap();
+    let mut sizes = Vec::new();
+    let mut toggled = false;
+    let report = loop {
+        tokio::select! {
+            Some(e) = handle.events.recv() => {
+                if let Event::Request(r) = &e {
+                    sizes.push(r.bars);
+                }
+                if matches!(e, Event::Stored { .. }) && !toggled {
+                    toggled = true;
+                    handle.commands.send(Command::SetFix(Fix::Batching, true)).unwrap();
+                }
+            }
+            r = &mut handle.done => break r.unwrap(),
+        }
+    };
+    assert_eq!(report.status, RunStatus::Done);
+    let bars = expected("AAPL", "1/minute", FROM, "2024-06-28");
+    assert_eq!(count(&config.db, "AAPL", "1/minute"), bars);
+    // Pages of 5000 until the switch, then the rest at 50000 from the last stored bar:
+    // one or two small pages in flight, then full ones.
+    assert!(sizes.iter().any(|&n| n > 5_000), "{sizes:?}");
+    let small = sizes.iter().filter(|&&n| n <= 5_000).count();
+    assert!(small <= 3, "{small} small pages: {sizes:?}");
+    assert!(report.requests <= 3 + bars.div_ceil(50_000), "{} requests", report.requests);
+}
