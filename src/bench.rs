@@ -286,21 +286,21 @@ async fn run_step(w: &Workload, step: &Step, scratch: &Path, progress: &dyn Fn(&
     let (store, plan) = engine::prepare(&config)?;
     let source = Source { label: "simulator".into(), base_url: sim.base_url(), key: None };
     reset_peak_rss();
-    let mut handle = engine::start(Arc::new(config), source, store, plan)?;
+    let handle = engine::start(Arc::new(config), source, store, plan)?;
     let mut last = std::time::Instant::now();
     let mut tally = crate::engine::Tally::default();
-    let report = loop {
-        tokio::select! {
-            Some(e) = handle.events.recv() => {
-                tally.apply(&e);
-                if matches!(e, Event::Request(_)) && last.elapsed() > Duration::from_secs(5) {
-                    last = std::time::Instant::now();
-                    progress(&format!("  {}: {} requests, {} 429s, {} bars so far", step.name, tally.requests, tally.rate_limit_hits, tally.bars));
-                }
+    let report = handle
+        .drive(|e, _| {
+            tally.apply(&e);
+            if matches!(e, Event::Request(_)) && last.elapsed() > Duration::from_secs(5) {
+                last = std::time::Instant::now();
+                progress(&format!(
+                    "  {}: {} requests, {} 429s, {} bars so far",
+                    step.name, tally.requests, tally.rate_limit_hits, tally.bars
+                ));
             }
-            r = &mut handle.done => break r?,
-        }
-    };
+        })
+        .await?;
     sim.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(report)

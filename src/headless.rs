@@ -7,7 +7,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tokio::sync::mpsc;
 
 use crate::engine::Tally;
 use crate::engine::events::{Event, Level, RunInfo};
@@ -185,7 +184,7 @@ fn style() -> ProgressStyle {
 }
 
 /// Drives a run to its end: events to the screen, Ctrl-C / SIGTERM to a clean stop.
-pub async fn drive(mut handle: RunHandle) -> Report {
+pub async fn drive(handle: RunHandle) -> anyhow::Result<Report> {
     let mut face = Headless::new();
     let commands = handle.commands.clone();
     let stop_signal = tokio::spawn(async move {
@@ -196,25 +195,10 @@ pub async fn drive(mut handle: RunHandle) -> Report {
         eprintln!("barfill: interrupted twice, exiting without waiting for the writer");
         std::process::exit(130);
     });
-    let report = loop {
-        tokio::select! {
-            Some(e) = handle.events.recv() => face.on_event(&e),
-            r = &mut handle.done => break r,
-        }
-    };
-    drain(&mut handle.events, &mut face);
+    let report = handle.drive(|e, _| face.on_event(&e)).await;
     face.finish();
     stop_signal.abort();
-    match report {
-        Ok(r) => r,
-        Err(e) => panic!("the run task failed: {e}"),
-    }
-}
-
-fn drain(events: &mut mpsc::UnboundedReceiver<Event>, face: &mut Headless) {
-    while let Ok(e) = events.try_recv() {
-        face.on_event(&e);
-    }
+    report
 }
 
 pub async fn wait_for_signal() {

@@ -68,23 +68,21 @@ async fn a_switch_of_fix_2_acts_at_the_next_page_of_a_row_in_flight() {
     let mut config = config(&dir, &["AAPL"], &["1/minute"], FROM, "2024-06-28");
     config.fixes = Fixes::NONE;
     let (store, plan) = barfill::engine::prepare(&config).unwrap();
-    let mut handle = barfill::engine::start(std::sync::Arc::new(config.clone()), source(&sim), store, plan).unwrap();
+    let handle = barfill::engine::start(std::sync::Arc::new(config.clone()), source(&sim), store, plan).unwrap();
     let mut sizes = Vec::new();
     let mut toggled = false;
-    let report = loop {
-        tokio::select! {
-            Some(e) = handle.events.recv() => {
-                if let Event::Request(r) = &e {
-                    sizes.push(r.bars);
-                }
-                if matches!(e, Event::Stored { .. }) && !toggled {
-                    toggled = true;
-                    handle.commands.send(Command::SetFix(Fix::Batching, true)).unwrap();
-                }
+    let report = handle
+        .drive(|e, commands| {
+            if let Event::Request(r) = &e {
+                sizes.push(r.bars);
             }
-            r = &mut handle.done => break r.unwrap(),
-        }
-    };
+            if matches!(e, Event::Stored { .. }) && !toggled {
+                toggled = true;
+                commands.send(Command::SetFix(Fix::Batching, true)).unwrap();
+            }
+        })
+        .await
+        .unwrap();
     assert_eq!(report.status, RunStatus::Done);
     let bars = expected("AAPL", "1/minute", FROM, "2024-06-28");
     assert_eq!(count(&config.db, "AAPL", "1/minute"), bars);

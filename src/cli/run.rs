@@ -79,7 +79,10 @@ pub(super) async fn run(flags: &Flags, headless_flag: bool, json: Option<&std::p
         let out = ui::run_dashboard(config.clone(), source, handle, feed).await;
         (out.reports, out.abandoned, out.run_lost, out.errors)
     } else {
-        (vec![headless::drive(handle).await], false, false, Vec::new())
+        match headless::drive(handle).await {
+            Ok(report) => (vec![report], false, false, Vec::new()),
+            Err(e) => (Vec::new(), false, true, vec![e.to_string()]),
+        }
     };
     if let Some(sim) = sim {
         sim.stop().await;

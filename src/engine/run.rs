@@ -69,6 +69,27 @@ pub struct RunHandle {
     pub done: tokio::task::JoinHandle<Report>,
 }
 
+impl RunHandle {
+    /// Drives the run to its end: every event, the last ones included, goes to
+    /// `on_event`, which may steer the run through the command sender it is given.
+    /// Returns the report, or why the run's task died without one.
+    pub async fn drive(
+        mut self,
+        mut on_event: impl FnMut(Event, &mpsc::UnboundedSender<Command>),
+    ) -> anyhow::Result<Report> {
+        let report = loop {
+            tokio::select! {
+                Some(e) = self.events.recv() => on_event(e, &self.commands),
+                r = &mut self.done => break r,
+            }
+        };
+        while let Ok(e) = self.events.try_recv() {
+            on_event(e, &self.commands);
+        }
+        report.map_err(|e| anyhow::anyhow!("the run's task failed: {e}"))
+    }
+}
+
 pub fn initial_settings(config: &Config) -> Settings {
     Settings {
         fixes: config.fixes,

@@ -73,8 +73,12 @@ pub async fn run_dashboard(config: Arc<Config>, source: Source, first: RunHandle
         Ok(g) => g,
         Err(e) => {
             eprintln!("warning: cannot open the dashboard ({e}); showing progress here instead");
-            let report = crate::headless::drive(first).await;
-            return Outcome { reports: vec![report], abandoned: false, run_lost: false, errors: Vec::new() };
+            return match crate::headless::drive(first).await {
+                Ok(r) => Outcome { reports: vec![r], abandoned: false, run_lost: false, errors: Vec::new() },
+                Err(e) => {
+                    Outcome { reports: Vec::new(), abandoned: false, run_lost: true, errors: vec![e.to_string()] }
+                }
+            };
         }
     };
     let db = config.db.display().to_string();

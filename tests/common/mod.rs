@@ -37,17 +37,9 @@ pub fn source(sim: &Sim) -> Source {
 /// Runs a backfill to its end and returns its report and every event it sent.
 pub async fn run(config: &Config, source: Source) -> (Report, Vec<Event>) {
     let (store, plan) = engine::prepare(config).expect("prepare");
-    let mut handle = engine::start(Arc::new(config.clone()), source, store, plan).expect("start");
+    let handle = engine::start(Arc::new(config.clone()), source, store, plan).expect("start");
     let mut events = Vec::new();
-    let report = loop {
-        tokio::select! {
-            Some(e) = handle.events.recv() => events.push(e),
-            r = &mut handle.done => break r.expect("run task"),
-        }
-    };
-    while let Ok(e) = handle.events.try_recv() {
-        events.push(e);
-    }
+    let report = handle.drive(|e, _| events.push(e)).await.expect("run task");
     (report, events)
 }
 
@@ -111,21 +103,19 @@ pub fn tmp() -> (tempfile::TempDir, PathBuf) {
 /// Runs a backfill and sends `Stop` once `after_pages` pages are stored.
 pub async fn run_and_stop(config: &Config, source: Source, after_pages: usize) -> Report {
     let (store, plan) = engine::prepare(config).expect("prepare");
-    let mut handle = engine::start(Arc::new(config.clone()), source, store, plan).expect("start");
+    let handle = engine::start(Arc::new(config.clone()), source, store, plan).expect("start");
     let mut stored = 0;
-    loop {
-        tokio::select! {
-            Some(e) = handle.events.recv() => {
-                if let Event::Stored { windows, .. } = &e {
-                    stored += windows.len();
-                    if stored >= after_pages {
-                        let _ = handle.commands.send(barfill::engine::Command::Stop);
-                    }
+    handle
+        .drive(|e, commands| {
+            if let Event::Stored { windows, .. } = &e {
+                stored += windows.len();
+                if stored >= after_pages {
+                    let _ = commands.send(barfill::engine::Command::Stop);
                 }
             }
-            r = &mut handle.done => break r.expect("run task"),
-        }
-    }
+        })
+        .await
+        .expect("run task")
 }
 
 /// Date windows the progress table holds, as `(ticker, timeframe, from, to, run_id)`.
