@@ -291,6 +291,16 @@ struct FileFaults {
     stall: Option<f64>,
     empty_page: Option<f64>,
     repeat_page: Option<f64>,
+    #[serde(alias = "seconds-ts")]
+    seconds_ts: Option<f64>,
+    #[serde(alias = "swap-hl")]
+    swap_hl: Option<f64>,
+    #[serde(alias = "dup-boundary")]
+    dup_boundary: Option<f64>,
+    #[serde(alias = "off-grid")]
+    off_grid: Option<f64>,
+    #[serde(alias = "out-of-range")]
+    out_of_range: Option<f64>,
 }
 
 /// Resolves file positions for messages.
@@ -606,6 +616,11 @@ fn apply_file(config: &mut Config, path: &Path, text: &str) -> Result<(), Config
         stall: f.stall.unwrap_or(0.0),
         empty_page: f.empty_page.unwrap_or(0.0),
         repeat_page: f.repeat_page.unwrap_or(0.0),
+        seconds_ts: f.seconds_ts.unwrap_or(0.0),
+        swap_hl: f.swap_hl.unwrap_or(0.0),
+        dup_boundary: f.dup_boundary.unwrap_or(0.0),
+        off_grid: f.off_grid.unwrap_or(0.0),
+        out_of_range: f.out_of_range.unwrap_or(0.0),
     };
     faults
         .validate()
