@@ -583,10 +583,156 @@ mod tests {
         assert_eq!(calendar::ny_day_of_ms(months[1].t), day("2024-03-01"));
     }
 
+    fn tf(s: &str) -> Timeframe {
+        s.parse().unwrap()
+    }
+
+    fn raw(mut query: Query) -> Query {
+        query.adjusted = false;
+        query
+    }
+
     #[test]
-    fn thin_tickers_miss_some_extended_hours_minutes() {
-        let u = Universe::new(3);
-        let n = count_bars(&u, "ZAAB", "1/minute".parse().unwrap(), day("2024-03-04"), day("2024-03-04"));
-        assert!(n < 960 && n > 390, "{n}");
+    fn liquid_names_trade_every_minute_and_thin_ones_their_share() {
+        let u = Universe::new(300);
+        let (from, to) = (day("2024-03-01"), calendar::nth_session_from(day("2024-03-01"), 52));
+        assert_eq!(base_bars(&u, "AAPL", tf("1/minute"), from, to), 52 * 960);
+        let mut thin = 0;
+        for t in u.tickers().iter().filter(|t| t.density < 1.0 && t.trades_on(from) && t.trades_on(to)) {
+            let n = base_bars(&u, &t.ticker, tf("1/minute"), from, to);
+            let expect = t.density * 52.0 * 960.0;
+            assert!((n as f64 - expect).abs() < 0.05 * 52.0 * 960.0, "{} {n} vs {expect}", t.ticker);
+            assert_eq!(n, count_bars(&u, &t.ticker, tf("1/minute"), from, to));
+            if t.density < 0.3 {
+                thin += 1;
+                assert!(n < 20_000, "{} {n}", t.ticker);
+            }
+            let bars = range(&u, &t.ticker, &q("1/minute", "2024-03-04", "2024-03-04", 50_000)).bars;
+            let regular = bars.iter().filter(|b| (570..960).contains(&((b.t - bars[0].t) / 60_000 + 240))).count();
+            let extended = bars.len() - regular;
+            assert!(regular as f64 / 390.0 >= extended as f64 / 570.0, "{}: regular hours are the busier", t.ticker);
+        }
+        assert!(thin > 5, "{thin} thin names");
+    }
+
+    #[test]
+    fn no_bars_before_the_history_start_or_outside_a_life() {
+        let u = Universe::new(2000);
+        let days_of = |t: &str, from: &str, to: &str| -> Vec<Day> {
+            let bars = range(&u, t, &q("1/day", from, to, 50_000)).bars;
+            bars.iter().map(|b| calendar::ny_day_of_ms(b.t)).collect()
+        };
+        assert_eq!(days_of("AAPL", "2003-09-01", "2003-09-12")[0], day("2003-09-10"));
+        assert_eq!(*days_of("FB", "2022-06-01", "2022-06-30").last().unwrap(), day("2022-06-08"));
+        assert_eq!(days_of("META", "2022-06-01", "2022-06-30")[0], day("2022-06-09"));
+        assert_eq!(days_of("FB", "2022-06-09", "2022-06-30"), Vec::<Day>::new());
+        assert_eq!(count_bars(&u, "META", tf("1/minute"), day("2022-06-08"), day("2022-06-08")), 0);
+        let has = |d: &str, t: &str| grouped(&u, day(d), true, true).iter().any(|(x, _)| x == t);
+        assert!(has("2022-06-08", "FB") && !has("2022-06-08", "META"));
+        assert!(!has("2022-06-09", "FB") && has("2022-06-09", "META"));
+        // A name listed in 2025 and one delisted in 2025, both ways of asking.
+        let in_2025 = |d: Day| (day("2025-01-01")..=day("2025-12-31")).contains(&d);
+        let listed = u.tickers().iter().find(|t| in_2025(t.list_date) && t.last_day.is_none()).unwrap();
+        let gone = u.tickers().iter().find(|t| t.last_day.is_some_and(in_2025)).unwrap();
+        for t in [listed, gone] {
+            let bars = range(&u, &t.ticker, &q("1/day", "2024-06-01", "2026-06-30", 50_000)).bars;
+            let first = calendar::ny_day_of_ms(bars[0].t);
+            let last = calendar::ny_day_of_ms(bars.last().unwrap().t);
+            assert_eq!((first, Some(last)), (t.first_day().max(day("2024-06-03")), Some(t.last_day.unwrap_or(last))));
+            assert_eq!(u.life(&t.ticker), Some((t.first_day(), t.last_day)));
+            let before = t.first_day() - 1;
+            let after = t.last_day.map_or(t.first_day(), |l| l + 1);
+            for d in [before, after] {
+                if calendar::is_session(d) && !t.trades_on(d) {
+                    assert!(!grouped(&u, d, true, true).iter().any(|(x, _)| *x == t.ticker));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn raw_bars_change_from_a_split_on_and_adjusted_ones_before_it() {
+        let u = Universe::new(0);
+        let (before, split, after) = (day("2025-03-03"), day("2025-03-04"), day("2025-03-05"));
+        let minute_q = || q("1/minute", "2025-03-03", "2025-03-05", 50_000);
+        let day_of = |b: &SimBar| calendar::ny_day_of_ms(b.t);
+        let raw0 = range(&u, "MSFT", &raw(minute_q())).bars;
+        assert_eq!(raw0, range(&u, "MSFT", &minute_q()).bars, "no splits: raw and adjusted agree");
+
+        u.add_split("MSFT", split, 1.0, 2.0, false).unwrap();
+        let raw1 = range(&u, "MSFT", &raw(minute_q())).bars;
+        let adj1 = range(&u, "MSFT", &minute_q()).bars;
+        assert_eq!(raw1.len(), raw0.len());
+        for (a, b) in raw0.iter().zip(&raw1) {
+            if day_of(a) == before {
+                assert_eq!(a, b, "bars before the split do not change");
+            } else {
+                // Volumes round to whole shares on both sides of the split.
+                assert!((a.c / b.c - 2.0).abs() < 0.01 && (b.v - 2.0 * a.v).abs() <= 2.0, "{a:?} {b:?}");
+            }
+        }
+        assert_eq!(adj1, raw1, "a split not yet known is in the raw series only");
+
+        assert!(u.reveal_split("MSFT", split));
+        let adj2 = range(&u, "MSFT", &minute_q()).bars;
+        for (r, a) in raw1.iter().zip(&adj2) {
+            let f = if day_of(r) == before { 2.0 } else { 1.0 };
+            assert_eq!(*a, adjust(r, f));
+            assert_eq!(*a, adjusted_bar(&u, "MSFT", r));
+        }
+        // Hours, days and grouped answers agree with adjust() on their raw forms too.
+        for frame in ["1/hour", "1/day"] {
+            let mut hq = q(frame, "2025-03-03", "2025-03-05", 50_000);
+            let adj = range(&u, "MSFT", &hq).bars;
+            hq.adjusted = false;
+            let raws = range(&u, "MSFT", &hq).bars;
+            assert!(raws.iter().zip(&adj).all(|(r, a)| adjusted_bar(&u, "MSFT", r) == *a), "{frame}");
+        }
+        let g = |adjusted| grouped(&u, before, false, adjusted).into_iter().find(|(t, _)| t == "MSFT").unwrap().1;
+        assert_eq!(adjusted_bar(&u, "MSFT", &g(false)), g(true));
+        assert_eq!(g(true).c, round_to(g(false).c / 2.0, 4));
+        let _ = after;
+    }
+
+    #[test]
+    fn a_week_across_a_split_sums_adjusted_days() {
+        let u = Universe::new(0);
+        // NVDA 10-for-1 on Monday 2024-06-10: the week of Sunday 06-09 starts on the split.
+        let adj_days = range(&u, "NVDA", &q("1/day", "2024-06-03", "2024-06-14", 50_000)).bars;
+        let weeks = range(&u, "NVDA", &q("1/week", "2024-06-03", "2024-06-14", 50_000)).bars;
+        assert_eq!(weeks.len(), 2);
+        assert_eq!(weeks[0].o, adj_days[0].o);
+        assert_eq!(weeks[1].c, adj_days.last().unwrap().c);
+        let raw_days = range(&u, "NVDA", &raw(q("1/day", "2024-06-03", "2024-06-14", 50_000))).bars;
+        let ratio = raw_days[4].c / raw_days[5].o;
+        assert!((ratio - 10.0).abs() < 0.5, "raw prices fall tenfold on the split: {ratio}");
+        let adj_ratio = adj_days[4].c / adj_days[5].o;
+        assert!((adj_ratio - 1.0).abs() < 0.05, "adjusted prices are continuous: {adj_ratio}");
+    }
+
+    #[test]
+    fn base_bars_and_the_fewest_requests() {
+        let u = Universe::new(50);
+        let (from, to) = (day("2024-01-01"), day("2024-04-30"));
+        let sessions = calendar::sessions_between(from, to) as u64;
+        assert_eq!(base_bars(&u, "AAPL", tf("1/minute"), from, to), sessions * 960);
+        assert_eq!(base_bars(&u, "AAPL", tf("1/hour"), from, to), sessions * 960);
+        assert_eq!(base_bars(&u, "AAPL", tf("1/day"), from, to), sessions);
+        // Weeks snap to whole weeks: Sunday 2023-12-31 to Saturday 2024-05-04.
+        assert_eq!(
+            base_bars(&u, "AAPL", tf("1/week"), from, to),
+            calendar::sessions_between(from, day("2024-05-04")) as u64
+        );
+        assert_eq!(base_bars(&u, "NOPE", tf("1/minute"), from, to), 0);
+        assert_eq!(base_bars(&u, "META", tf("1/day"), day("2022-01-03"), day("2022-06-08")), 0);
+
+        let minute_rows = 2 * (sessions * 960).div_ceil(50_000);
+        let two = ["AAPL", "MSFT"];
+        assert_eq!(fewest_requests(&u, &two, &[tf("1/minute"), tf("1/day")], from, to), minute_rows + 2);
+        assert_eq!(fewest_requests(&u, &["NOPE"], &[tf("1/minute")], from, to), 1);
+        // 40 daily rows over one week of 5 sessions: grouped daily, 5 requests.
+        let many: Vec<&str> = u.names()[..40].iter().map(String::as_str).collect();
+        assert_eq!(fewest_requests(&u, &many, &[tf("1/day")], day("2024-03-04"), day("2024-03-08")), 5);
+        assert_eq!(fewest_requests(&u, &many[..3], &[tf("1/day")], day("2024-03-04"), day("2024-03-08")), 3);
     }
 }
