@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod outcome;
+pub mod reference;
 pub mod wire;
 
 pub use client::{Client, Page};
