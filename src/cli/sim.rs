@@ -94,5 +94,10 @@ pub(super) async fn sim_command(args: SimArgs) -> ExitCode {
         "served {} requests: {} ok, {} rate-limited, {} unauthorized, {} bars",
         counts.requests, counts.ok, counts.rate_limited, counts.unauthorized, counts.bars_served
     );
+    let e = &counts.by_endpoint;
+    println!(
+        "by endpoint: {} range, {} grouped, {} tickers, {} ticker details, {} splits, {} other",
+        e.range, e.grouped, e.tickers, e.ticker_details, e.splits, e.other
+    );
     ExitCode::SUCCESS
 }
