@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::faults::{self, PageContext};
 use super::market::{self, Query as MarketQuery};
-use super::state::{Gate, Params, SimState, encode, flag, json, origin, split_query};
+use super::state::{Gate, Params, SimState, encode, flag, json, origin};
 use super::{Endpoint, wire};
 use crate::calendar::{self, Day, PathTime};
 use crate::timeframe::{Timeframe, Timespan};
@@ -131,14 +131,10 @@ pub async fn range(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let (params, bad_query) = split_query(query);
-    let gate = match state.enter(Endpoint::Range, &uri, &headers, &params).await {
-        Ok(g) => g,
+    let (gate, params) = match state.open(Endpoint::Range, query, &headers, &uri).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if let Some(e) = bad_query {
-        return state.bad_request(&gate, &e);
-    }
     let Ok(Path(p)) = path else {
         return state.bad_request(&gate, "Could not parse the path");
     };
@@ -218,14 +214,10 @@ pub async fn grouped(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let (params, bad_query) = split_query(query);
-    let gate = match state.enter(Endpoint::Grouped, &uri, &headers, &params).await {
-        Ok(g) => g,
+    let (gate, params) = match state.open(Endpoint::Grouped, query, &headers, &uri).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if let Some(e) = bad_query {
-        return state.bad_request(&gate, &e);
-    }
     let Ok(Path((locale, market_name, date))) = path else {
         return state.bad_request(&gate, "Could not parse the path");
     };

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::market::{Split, TickerInfo, Universe, round_to};
-use super::state::{Gate, Params, SimState, encode, flag, origin, split_query};
+use super::state::{Gate, Params, SimState, encode, flag, origin};
 use super::{Endpoint, wire};
 use crate::calendar::{self, Day};
 
@@ -188,11 +188,7 @@ async fn open(
     headers: &HeaderMap,
     uri: &Uri,
 ) -> Result<(Gate, Params, usize), Response> {
-    let (params, bad_query) = split_query(query);
-    let gate = state.enter(endpoint, uri, headers, &params).await?;
-    if let Some(e) = bad_query {
-        return Err(state.bad_request(&gate, &e));
-    }
+    let (gate, params) = state.open(endpoint, query, headers, uri).await?;
     match effective(&params) {
         Ok((p, offset)) => Ok((gate, p, offset)),
         Err(e) => Err(state.bad_request(&gate, &e)),
@@ -241,13 +237,12 @@ pub async fn ticker_details(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let (params, bad_query) = split_query(query);
-    let gate = match state.enter(Endpoint::TickerDetails, &uri, &headers, &params).await {
-        Ok(g) => g,
+    let (gate, params) = match state.open(Endpoint::TickerDetails, query, &headers, &uri).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let (Ok(Path(ticker)), None) = (path, bad_query) else {
-        return state.bad_request(&gate, "Could not parse the request");
+    let Ok(Path(ticker)) = path else {
+        return state.bad_request(&gate, "Could not parse the path");
     };
     let today = calendar::today_ny();
     let date = match date_param(&params, "date") {

@@ -58,7 +58,7 @@ pub fn error(status: StatusCode, kind: &str, text: &str, request_id: &str) -> Re
 
 /// The query parameters, or an empty map and the reason they could not be read (a
 /// malformed query is answered 400 once the request has passed the gate).
-pub fn split_query(q: Result<Query<Params>, QueryRejection>) -> (Params, Option<String>) {
+fn split_query(q: Result<Query<Params>, QueryRejection>) -> (Params, Option<String>) {
     match q {
         Ok(Query(p)) => (p, None),
         Err(e) => (Params::new(), Some(format!("Could not parse the query string: {}", e.body_text()))),
@@ -263,6 +263,22 @@ impl SimState {
                 self.record(gate, 200, bars, |c| c.ok += 1);
                 json(StatusCode::OK, body, &gate.rid)
             }
+        }
+    }
+
+    /// Every endpoint's first steps: the gate, then a 400 for a query that could not be read.
+    pub async fn open(
+        &self,
+        endpoint: Endpoint,
+        query: Result<Query<Params>, QueryRejection>,
+        headers: &HeaderMap,
+        uri: &Uri,
+    ) -> Result<(Gate, Params), Response> {
+        let (params, bad_query) = split_query(query);
+        let gate = self.enter(endpoint, uri, headers, &params).await?;
+        match bad_query {
+            Some(e) => Err(self.bad_request(&gate, &e)),
+            None => Ok((gate, params)),
         }
     }
 
