@@ -571,3 +571,19 @@ async fn reference_requests_count_against_the_quota_and_by_endpoint() {
     assert_eq!(sim.stats.snapshot().faults.get("server_error"), Some(&1));
     sim.stop().await;
 }
+
+/// Dropping a simulator stops it as `stop` does, from inside a runtime or outside one.
+#[tokio::test]
+async fn a_dropped_simulator_stops_listening() {
+    let sim = sim_with(|_| {}).await;
+    let addr = sim.addr;
+    assert!(std::net::TcpStream::connect(addr).is_ok());
+    drop(sim);
+    // Its runtime shuts down in the background: wait for the listener to go.
+    let mut tries = 0;
+    while std::net::TcpStream::connect(addr).is_ok() {
+        tries += 1;
+        assert!(tries < 500, "still listening after the drop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
