@@ -380,6 +380,12 @@ async fn ticker_details_and_the_404_for_an_unknown_ticker() {
     assert_eq!(status, 404);
     assert_eq!((body["status"].as_str(), body["message"].as_str()), (Some("NOT_FOUND"), Some("Ticker not found.")));
     assert_eq!(body["request_id"].as_str().map(str::len), Some(32));
+    let fixture: Value = serde_json::from_str(include_str!(
+        "fixtures/polygon/errors/404_ticker-not-found__v3_reference_tickers_NOPE.json"
+    ))
+    .unwrap();
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<BTreeSet<_>>();
+    assert_eq!(keys(&body), keys(&fixture), "the same envelope as the API's");
     // Before its listing, a ticker is not found at that date.
     let (status, _) = get_json(&format!("{}?date=2021-01-04", c.ticker_details_url("META"))).await;
     assert_eq!(status, 404);
@@ -586,4 +592,43 @@ async fn a_dropped_simulator_stops_listening() {
         assert!(tries < 500, "still listening after the drop");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+fn fixture(path: &str) -> Value {
+    let text =
+        std::fs::read_to_string(format!("{}/tests/fixtures/polygon/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The reference answers carry the fields of the recorded and documented ones.
+#[tokio::test]
+async fn reference_answers_have_the_recorded_shapes() {
+    let sim = sim_with(|_| {}).await;
+    let base = sim.base_url();
+    let recorded = fixture("v3/reference/tickers.json");
+    let (_, list) = get_json(&format!("{base}/v3/reference/tickers?limit=2")).await;
+    assert_eq!(keys(&list), keys(&recorded));
+    assert_eq!(keys(&list["results"][0]), keys(&recorded["results"][0]));
+
+    let recorded = fixture("v3/reference/tickers/AAPL.json");
+    let (_, details) = get_json(&format!("{base}/v3/reference/tickers/AAPL")).await;
+    assert_eq!(keys(&details), keys(&recorded));
+    let extra: Vec<String> = keys(&details["results"]).difference(&keys(&recorded["results"])).cloned().collect();
+    assert!(extra.is_empty(), "fields the API does not send: {extra:?}");
+    assert_eq!(details["results"]["list_date"], "1980-12-12");
+
+    let written = fixture("stocks/v1/splits&ticker=AAPL&limit=2.json");
+    let (_, splits) = get_json(&format!("{base}/stocks/v1/splits?ticker=AAPL&limit=2")).await;
+    assert_eq!(keys(&splits), keys(&written));
+    assert_eq!(keys(&splits["results"][0]), keys(&written["results"][0]));
+    for field in ["execution_date", "split_from", "split_to", "historical_adjustment_factor"] {
+        let (a, b) = (&splits["results"][1][field], &written["results"][1][field]);
+        assert_eq!(a.as_f64(), b.as_f64(), "{field}");
+        assert_eq!(a.as_str(), b.as_str(), "{field}");
+    }
+    sim.stop().await;
 }

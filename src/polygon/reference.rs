@@ -325,6 +325,8 @@ mod tests {
     const TICKERS: &str = include_str!("../../tests/fixtures/polygon/v3/reference/tickers.json");
     const AAPL: &str = include_str!("../../tests/fixtures/polygon/v3/reference/tickers/AAPL.json");
     const SPLITS: &str = include_str!("../../tests/fixtures/polygon/stocks/v1/splits&ticker=AAPL&limit=2.json");
+    const NOT_FOUND: &str =
+        include_str!("../../tests/fixtures/polygon/errors/404_ticker-not-found__v3_reference_tickers_NOPE.json");
 
     fn day(s: &str) -> Day {
         calendar::parse_date(s).unwrap()
@@ -364,6 +366,12 @@ mod tests {
         );
         assert_eq!((s.adjustment_type.as_str(), s.historical_adjustment_factor), ("forward_split", Some(0.035714)));
         assert!(page.next_url.is_some());
+    }
+
+    #[test]
+    fn an_unknown_ticker_is_a_rejection_that_names_itself() {
+        let e = super::super::outcome::classify_status(404, NOT_FOUND.as_bytes(), None);
+        assert_eq!(e, FetchError::Rejected { status: 404, message: "Ticker not found.".into() });
     }
 
     #[test]

@@ -103,11 +103,10 @@ fn ticker_out<'a>(t: &'a TickerInfo, today: Day, details: bool) -> wire::TickerO
         cik: &t.cik,
         composite_figi: &t.composite_figi,
         share_class_figi: &t.share_class_figi,
-        last_updated_utc: timestamp(delisted.unwrap_or(t.list_date)),
+        last_updated_utc: (!details).then(|| timestamp(delisted.unwrap_or(t.list_date))),
         delisted_utc: delisted.map(timestamp),
         list_date: details.then(|| calendar::format_day(t.list_date)),
         ticker_root: details.then(|| t.ticker.split('.').next().unwrap_or(&t.ticker)),
-        round_lot: details.then_some(100),
     }
 }
 

@@ -104,8 +104,8 @@ pub fn grouped_body(adjusted: bool, rows: &[(String, SimBar)], request_id: &str)
     .expect("serialisable")
 }
 
-/// One ticker as the reference endpoints write it: `list_date` only in details,
-/// `delisted_utc` only for inactive tickers, identifiers only where known.
+/// One ticker as the reference endpoints write it: `last_updated_utc` only in the list,
+/// `list_date` and `ticker_root` only in details, `delisted_utc` only for inactive tickers.
 #[derive(Serialize)]
 pub struct TickerOut<'a> {
     pub ticker: &'a str,
@@ -121,15 +121,14 @@ pub struct TickerOut<'a> {
     pub cik: &'a str,
     pub composite_figi: &'a str,
     pub share_class_figi: &'a str,
-    pub last_updated_utc: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_updated_utc: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delisted_utc: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub list_date: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ticker_root: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub round_lot: Option<u32>,
 }
 
 #[derive(Serialize)]
