@@ -259,16 +259,11 @@ pub async fn ticker_details(
     state.deliver(wire::details_body(&ticker_out(info, today, true), &gate.rid), &gate, 0)
 }
 
-/// The historical adjustment factor of each known split: the product of `split_from /
+/// The historical adjustment factor of a known split: the product of `split_from /
 /// split_to` of it and every later known split of the same ticker, to 6 decimals.
-fn with_factors(splits: &[Split]) -> Vec<(&Split, f64)> {
-    splits
-        .iter()
-        .map(|s| {
-            let later = splits.iter().filter(|x| x.ticker == s.ticker && x.execution_date >= s.execution_date);
-            (s, round_to(later.map(|x| x.split_from / x.split_to).product(), 6))
-        })
-        .collect()
+fn historical_factor(known: &[Split], s: &Split) -> f64 {
+    let this_and_later = known.iter().filter(|x| x.ticker == s.ticker && x.execution_date >= s.execution_date);
+    round_to(this_and_later.map(|x| x.split_from / x.split_to).product(), 6)
 }
 
 /// `sort=execution_date.desc,ticker.asc`: columns with optional directions.
@@ -346,7 +341,6 @@ pub async fn splits(
     };
     // Factors come from every known split of the ticker, not only the selected ones.
     let known: Vec<Split> = state.universe.all_splits().into_iter().filter(|s| s.known).collect();
-    let factors = with_factors(&known);
     let base = format!("{}{}", origin(&headers), uri.path());
     let (range, next_url) =
         page(selected.len(), offset, limit, |end| format!("{base}?cursor={}", cursor_token(&p, end)));
@@ -359,10 +353,7 @@ pub async fn splits(
             split_from: s.split_from,
             split_to: s.split_to,
             adjustment_type: s.adjustment_type,
-            historical_adjustment_factor: factors
-                .iter()
-                .find(|(k, _)| k.ticker == s.ticker && k.execution_date == s.execution_date)
-                .map_or(1.0, |(_, f)| *f),
+            historical_adjustment_factor: historical_factor(&known, s),
         })
         .collect();
     state.latency(items.len()).await;
@@ -420,8 +411,10 @@ mod tests {
     fn historical_factors_accumulate_later_splits() {
         let u = Universe::new(0);
         let aapl: Vec<Split> = u.splits_of("AAPL");
-        let f = with_factors(&aapl);
-        let factor = |date: &str| f.iter().find(|(s, _)| calendar::format_day(s.execution_date) == date).unwrap().1;
+        let factor = |date: &str| {
+            let s = aapl.iter().find(|s| calendar::format_day(s.execution_date) == date).unwrap();
+            historical_factor(&aapl, s)
+        };
         assert_eq!(factor("2020-08-31"), 0.25);
         assert_eq!(factor("2014-06-09"), 0.035714);
         assert_eq!(factor("2005-02-28"), 0.017857);
