@@ -157,7 +157,9 @@ fn a_panic_on_the_dashboards_thread_gives_the_terminal_back() {
         db = quoted(&dir.join("bars.db")),
     );
     let tmux = Tmux::start(120, 40, &command);
-    let screen = tmux.wait_for("barfill to exit", |s| s.contains("barfill exited with"));
+    // The shell prints the exit code, then stty's flags: wait for both.
+    let screen = tmux
+        .wait_for("barfill to exit and stty to report", |s| s.contains("barfill exited with") && s.contains("icanon"));
     assert!(screen.contains("barfill exited with 101"), "a panic exits 101:\n{screen}");
     assert!(screen.contains("panicked") && screen.contains("BARFILL_TEST_PANIC_DASHBOARD"), "{screen}");
     assert!(!screen.contains("Rate limit") && !screen.contains("╭"), "the dashboard is gone:\n{screen}");

@@ -30,11 +30,20 @@ pub(super) async fn sim_command(args: SimArgs) -> ExitCode {
     headless::wait_for_signal().await;
     let counts = sim.stats.snapshot();
     sim.stop().await;
+    print_counts(&counts);
+    ExitCode::SUCCESS
+}
+
+fn print_counts(counts: &crate::sim::SimCounts) {
     println!(
         "served {} requests: {} ok, {} rate-limited, {} unauthorized, {} bars",
         counts.requests, counts.ok, counts.rate_limited, counts.unauthorized, counts.bars_served
     );
-    ExitCode::SUCCESS
+    let e = &counts.by_endpoint;
+    println!(
+        "by endpoint: {} range, {} grouped, {} tickers, {} ticker details, {} splits, {} other",
+        e.range, e.grouped, e.tickers, e.ticker_details, e.splits, e.other
+    );
 }
 
 /// The config file's `[sim]` table, then the flags, each value through the validator the

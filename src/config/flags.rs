@@ -249,7 +249,9 @@ pub struct SimFlags {
     /// Require this key (Bearer header or apiKey parameter); 401 otherwise.
     #[arg(long, value_name = "K")]
     pub api_key: Option<String>,
-    /// Faults as NAME=FRACTION, comma-separated: 5xx, drop, truncate, malformed, stall, empty, repeat.
+    /// Faults as NAME=FRACTION, comma-separated. Failed requests: 5xx, drop, truncate, malformed,
+    /// stall, empty, repeat. Wrong data in a 200 answer: seconds-ts, swap-hl, dup-boundary,
+    /// off-grid, out-of-range.
     #[arg(long, value_name = "LIST")]
     pub faults: Option<String>,
     /// Send Retry-After on 429.

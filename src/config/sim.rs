@@ -57,6 +57,9 @@ impl SimOptions {
     }
 }
 
+/// Fractions of requests that go wrong, each way: the first seven fail the request (an
+/// error status, a broken or cut body, a stall, a page that misleads the pager); the last
+/// five answer 200 with wrong data, for testing what the client checks before it stores.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Faults {
     pub server_error: f64,
@@ -66,13 +69,57 @@ pub struct Faults {
     pub stall: f64,
     pub empty_page: f64,
     pub repeat_page: f64,
+    /// `t` in seconds instead of milliseconds.
+    pub seconds_ts: f64,
+    /// `h` and `l` swapped in every bar.
+    pub swap_hl: f64,
+    /// A next page that starts with the previous page's last bar.
+    pub dup_boundary: f64,
+    /// A bar stamped off the timeframe's grid (17 seconds late).
+    pub off_grid: f64,
+    /// A bar from after the requested range.
+    pub out_of_range: f64,
 }
 
 impl Faults {
-    pub const KEYS: [&str; 7] = ["server_error", "drop", "truncate", "malformed", "stall", "empty_page", "repeat_page"];
+    /// The names counted in `SimCounts::faults` and used in `[sim.faults]`.
+    pub const KEYS: [&str; 12] = [
+        "server_error",
+        "drop",
+        "truncate",
+        "malformed",
+        "stall",
+        "empty_page",
+        "repeat_page",
+        "seconds_ts",
+        "swap_hl",
+        "dup_boundary",
+        "off_grid",
+        "out_of_range",
+    ];
 
-    fn slot(&mut self, key: &str) -> Option<&mut f64> {
-        Some(match key {
+    /// Each fault's name and fraction, in `KEYS` order.
+    pub fn table(&self) -> [(&'static str, f64); 12] {
+        let values = [
+            self.server_error,
+            self.drop,
+            self.truncate,
+            self.malformed,
+            self.stall,
+            self.empty_page,
+            self.repeat_page,
+            self.seconds_ts,
+            self.swap_hl,
+            self.dup_boundary,
+            self.off_grid,
+            self.out_of_range,
+        ];
+        std::array::from_fn(|i| (Self::KEYS[i], values[i]))
+    }
+
+    /// The field behind a name: `KEYS`, their hyphenated forms, and the short aliases.
+    pub fn slot(&mut self, key: &str) -> Option<&mut f64> {
+        Some(match key.replace('-', "_").as_str() {
             "server_error" | "5xx" => &mut self.server_error,
             "drop" => &mut self.drop,
             "truncate" => &mut self.truncate,
@@ -80,11 +127,16 @@ impl Faults {
             "stall" => &mut self.stall,
             "empty_page" | "empty" => &mut self.empty_page,
             "repeat_page" | "repeat" => &mut self.repeat_page,
+            "seconds_ts" => &mut self.seconds_ts,
+            "swap_hl" => &mut self.swap_hl,
+            "dup_boundary" => &mut self.dup_boundary,
+            "off_grid" => &mut self.off_grid,
+            "out_of_range" => &mut self.out_of_range,
             _ => return None,
         })
     }
 
-    /// `5xx=0.05,drop=0.01,...`: fractions of requests that get each fault.
+    /// `5xx=0.05,drop=0.01,swap-hl=0.1,...`: fractions of requests that get each fault.
     pub fn parse(s: &str) -> Result<Faults, String> {
         let mut faults = Faults::default();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -96,12 +148,13 @@ impl Faults {
         faults.validate().map(|_| faults)
     }
 
+    /// The names `parse` takes, for messages and help.
+    pub const NAMES: &str = "5xx, drop, truncate, malformed, stall, empty, repeat, seconds-ts, swap-hl, dup-boundary, off-grid, out-of-range";
+
     /// Sets one fault by the name `--faults` or `[sim.faults]` uses, so both accept the same
     /// names and fractions with the same words.
     pub fn set(&mut self, name: &str, value: f64) -> Result<(), String> {
-        let slot = self.slot(name).ok_or_else(|| {
-            format!("unknown fault '{name}'; known: 5xx, drop, truncate, malformed, stall, empty, repeat")
-        })?;
+        let slot = self.slot(name).ok_or_else(|| format!("unknown fault '{name}'; known: {}", Self::NAMES))?;
         if !(0.0..=1.0).contains(&value) {
             return Err(format!("fault '{name}': must be a fraction between 0 and 1, got {value}"));
         }
@@ -110,15 +163,7 @@ impl Faults {
     }
 
     pub(super) fn validate(&self) -> Result<(), String> {
-        let all = [
-            self.server_error,
-            self.drop,
-            self.truncate,
-            self.malformed,
-            self.stall,
-            self.empty_page,
-            self.repeat_page,
-        ];
+        let all = self.table().map(|(_, f)| f);
         if all.iter().any(|f| !(0.0..=1.0).contains(f)) {
             return Err("fault fractions must be between 0 and 1".into());
         }
@@ -130,5 +175,21 @@ impl Faults {
 
     pub fn any(&self) -> bool {
         *self != Faults::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_names_aliases_and_the_wrong_data_faults_parse() {
+        let f = Faults::parse("5xx=0.1, empty=0.05,repeat_page=0.05,seconds-ts=0.1,swap_hl=0.1,dup-boundary=0.1,off-grid=0.1,out_of_range=0.1").unwrap();
+        assert_eq!((f.server_error, f.empty_page, f.repeat_page), (0.1, 0.05, 0.05));
+        assert_eq!((f.seconds_ts, f.swap_hl, f.dup_boundary, f.off_grid, f.out_of_range), (0.1, 0.1, 0.1, 0.1, 0.1));
+        let e = Faults::parse("nope=0.1").unwrap_err();
+        assert!(e.contains("swap-hl") && e.contains("5xx"), "{e}");
+        assert!(Faults::parse("swap-hl=0.6,off-grid=0.6").unwrap_err().contains("more than 1"));
+        assert!(Faults::parse("swap-hl=2").is_err());
     }
 }

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod client;
 pub mod outcome;
+pub mod reference;
 pub mod wire;
 
 pub use client::{Client, Page};

@@ -1,17 +1,29 @@
-//! The simulator's market: deterministic bars for every trading session, seeded by ticker and
-//! time, aggregated the way the API does and cut at `limit` base bars.
+//! The simulator's market: deterministic bars for every trading session of every ticker's
+//! life, aggregated the way the API does and cut at `limit` base bars.
 //!
-//! Minute bars cover 04:00-20:00 New York time; buckets never cross midnight, so a
-//! bar is the same whichever window or page asked for it.
+//! Minute bars cover 04:00-20:00 New York time; buckets never cross midnight, so a bar is
+//! the same whichever window or page asked for it. No bars before the history start
+//! (2003-09-10), before a ticker's listing or after its last session.
+//!
+//! Splits: each ticker follows one economic price path. Its **raw** bar on day `d` is that
+//! path divided by `raw_factor(d)`, the product of `split_to / split_from` of every split
+//! executed on or before `d` (volume multiplied by it), so a split dated `D` changes raw
+//! bars on and after `D` only. An **adjusted** bar is the raw bar passed through
+//! [`adjust`] with [`SplitView::adjustment`]: the product of the ratios of the *known*
+//! splits executed after the bar's day.
 
-use std::collections::HashSet;
+use std::ops::Range;
 
+use super::universe::unit;
+pub use super::universe::{Split, TickerInfo, Universe, history_start, splitmix};
 use crate::calendar::{self, Day, MS_PER_MINUTE};
 use crate::timeframe::{BaseUnit, Timeframe, Timespan};
 
 const SESSION_START_MIN: u32 = 4 * 60;
 const SESSION_END_MIN: u32 = 20 * 60;
-const REAL_NAMES: &str = include_str!("../../assets/universe.txt");
+const REGULAR_HOURS: Range<u32> = 570..960;
+/// The API's largest `limit`, the page size a perfect client asks for.
+pub const MAX_LIMIT: u64 = 50_000;
 
 /// A bar the simulator serves; its own type, not the client's.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,121 +38,163 @@ pub struct SimBar {
     pub n: Option<u64>,
 }
 
-pub fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-fn unit(x: u64) -> f64 {
-    (x >> 11) as f64 / (1u64 << 53) as f64
-}
-
-fn ticker_seed(ticker: &str) -> u64 {
-    ticker.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
-}
-
-fn round_to(x: f64, places: i32) -> f64 {
+/// Rounds half away from zero to `places` decimals (`f64::round` on the scaled value).
+pub fn round_to(x: f64, places: i32) -> f64 {
     let m = 10f64.powi(places);
     (x * m).round() / m
 }
 
-/// Tickers the simulator knows: real liquid names plus synthetic thin ones, which trade
-/// over the counter (so grouped-daily answers leave them out unless asked).
-pub struct Universe {
-    names: Vec<String>,
-    known: HashSet<String>,
-    thin: HashSet<String>,
+/// The splits that shape one ticker's bars, oldest first, as `(execution day, ratio)`.
+#[derive(Clone, Debug, Default)]
+pub struct SplitView {
+    every: Vec<(Day, f64)>,
+    known: Vec<(Day, f64)>,
 }
 
-impl Universe {
-    pub fn new(extra: u32) -> Universe {
-        let mut names: Vec<String> = REAL_NAMES
-            .lines()
-            .filter(|l| !l.trim_start().starts_with('#'))
-            .flat_map(|l| l.split_whitespace())
-            .map(str::to_string)
-            .collect();
-        let mut thin = HashSet::new();
-        for i in 0..extra.min(17_576) {
-            let letters: String = [i / 676, (i / 26) % 26, i % 26].iter().map(|k| (b'A' + *k as u8) as char).collect();
-            let name = format!("Z{letters}");
-            thin.insert(name.clone());
-            names.push(name);
-        }
-        let known = names.iter().cloned().collect();
-        Universe { names, known, thin }
+impl SplitView {
+    pub fn new(splits: &[Split]) -> SplitView {
+        let mut every: Vec<(Day, f64)> = splits.iter().map(|s| (s.execution_date, s.ratio())).collect();
+        every.sort_by_key(|(d, _)| *d);
+        let mut known: Vec<(Day, f64)> =
+            splits.iter().filter(|s| s.known).map(|s| (s.execution_date, s.ratio())).collect();
+        known.sort_by_key(|(d, _)| *d);
+        SplitView { every, known }
     }
 
-    pub fn contains(&self, ticker: &str) -> bool {
-        self.known.contains(ticker)
+    pub fn of(universe: &Universe, ticker: &str) -> SplitView {
+        SplitView::new(&universe.splits_of(ticker))
     }
 
-    pub fn names(&self) -> &[String] {
-        &self.names
+    /// Product of every split executed on or before `day`, known or not, multiplied oldest
+    /// first: the raw price is the path divided by it.
+    pub fn raw_factor(&self, day: Day) -> f64 {
+        self.every.iter().filter(|(d, _)| *d <= day).fold(1.0, |f, (_, r)| f * r)
     }
 
-    pub fn is_otc(&self, ticker: &str) -> bool {
-        self.thin.contains(ticker)
+    /// `F` for a bar of `day`: the product of `split_to / split_from` (each ratio computed
+    /// as one f64 division) of every known split executed after `day`, multiplied oldest
+    /// first. 1.0 when none.
+    pub fn adjustment(&self, day: Day) -> f64 {
+        self.known.iter().filter(|(d, _)| *d > day).fold(1.0, |f, (_, r)| f * r)
     }
+}
 
-    fn series(&self, ticker: &str) -> Series {
-        let seed = ticker_seed(ticker);
-        Series { seed, base: 5.0 + (seed % 60_000) as f64 / 100.0, thin: self.thin.contains(ticker) }
+/// The adjusted form of a raw bar, given its `F` ([`SplitView::adjustment`]). This is the
+/// API's rounding as the simulator defines it: `o`, `h`, `l`, `c` and `vw` are divided by
+/// `F` and rounded to 4 decimals, `v` is multiplied by `F` and rounded to 6 decimals (both
+/// with [`round_to`], half away from zero); `n` and `t` are unchanged. With `F == 1.0` the
+/// bar is returned as it is.
+pub fn adjust(bar: &SimBar, factor: f64) -> SimBar {
+    if factor == 1.0 {
+        return bar.clone();
     }
+    let p = |x: f64| round_to(x / factor, 4);
+    SimBar {
+        t: bar.t,
+        o: p(bar.o),
+        h: p(bar.h),
+        l: p(bar.l),
+        c: p(bar.c),
+        v: round_to(bar.v * factor, 6),
+        vw: p(bar.vw),
+        n: bar.n,
+    }
+}
+
+/// `F` for a bar of `ticker` on `day`, with the splits the server knows now.
+pub fn adjustment_factor(universe: &Universe, ticker: &str, day: Day) -> f64 {
+    SplitView::of(universe, ticker).adjustment(day)
+}
+
+/// What an adjusted answer holds for a stored raw bar: `adjust(raw, F)` for the New York
+/// day of `raw.t`. Exact for minute, hour and day bars (range or grouped) and for longer
+/// buckets without a split inside them; a week or month that spans a split is aggregated
+/// from adjusted days instead, so it cannot be derived from its raw form.
+pub fn adjusted_bar(universe: &Universe, ticker: &str, raw: &SimBar) -> SimBar {
+    adjust(raw, adjustment_factor(universe, ticker, calendar::ny_day_of_ms(raw.t)))
 }
 
 /// The deterministic price path of one ticker.
 struct Series {
     seed: u64,
     base: f64,
-    thin: bool,
+    liquid: bool,
+    density: f64,
+    /// Chance that a regular-hours minute has a bar; extended hours get what keeps the
+    /// session's average at `density`.
+    p_regular: f64,
+    p_extended: f64,
 }
 
 impl Series {
+    fn new(info: &TickerInfo) -> Series {
+        let d = info.density;
+        let p_regular = (1.5 * d).min(1.0);
+        let p_extended = ((960.0 * d - 390.0 * p_regular) / 570.0).clamp(0.0, 1.0);
+        Series { seed: info.path_seed, base: info.price_base, liquid: d >= 1.0, density: d, p_regular, p_extended }
+    }
+
     fn h(&self, salt: u64, x: i64) -> u64 {
         splitmix(self.seed ^ salt.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ (x as u64))
     }
 
-    /// Price at an absolute minute (minutes since the epoch).
+    /// The economic price at an absolute minute (minutes since the epoch), unrounded.
     fn price(&self, minute: i64) -> f64 {
         let x = minute as f64;
         let phase = (self.seed % 1000) as f64;
         let slow = 0.25 * (x / 180_000.0 + phase).sin();
         let mid = 0.04 * (x / 4_000.0 + phase * 0.3).sin();
         let noise = 0.002 * (unit(self.h(1, minute)) - 0.5);
-        round_to(self.base * (slow + mid + noise).exp(), 4)
+        self.base * (slow + mid + noise).exp()
     }
 
-    fn minute_bar(&self, day: Day, minute_of_day: u32) -> Option<SimBar> {
-        let t = calendar::ny_midnight_ms(day) + minute_of_day as i64 * MS_PER_MINUTE;
+    fn has_minute(&self, abs_minute: i64, minute_of_day: u32) -> bool {
+        if self.liquid {
+            return true;
+        }
+        let p = if REGULAR_HOURS.contains(&minute_of_day) { self.p_regular } else { self.p_extended };
+        unit(self.h(2, abs_minute)) < p
+    }
+
+    /// Minutes of a session that have a bar.
+    fn minutes_on(&self, midnight_ms: i64) -> u64 {
+        if self.liquid {
+            return (SESSION_END_MIN - SESSION_START_MIN) as u64;
+        }
+        (SESSION_START_MIN..SESSION_END_MIN)
+            .filter(|&m| self.has_minute(midnight_ms / MS_PER_MINUTE + m as i64, m))
+            .count() as u64
+    }
+
+    /// The raw minute bar, if one traded; `cum` is the day's `raw_factor`.
+    fn minute_bar(&self, midnight_ms: i64, minute_of_day: u32, cum: f64) -> Option<SimBar> {
+        let t = midnight_ms + minute_of_day as i64 * MS_PER_MINUTE;
         let abs = t / MS_PER_MINUTE;
-        let extended = !(570..960).contains(&minute_of_day);
-        if self.thin && extended && unit(self.h(2, abs)) < 0.3 {
+        if !self.has_minute(abs, minute_of_day) {
             return None; // no eligible trade in this minute: no bar at all
         }
-        let (o, c) = (self.price(abs), self.price(abs + 1));
+        let (o, c) = (round_to(self.price(abs) / cum, 4), round_to(self.price(abs + 1) / cum, 4));
         let r = self.h(3, abs);
         let h = round_to(o.max(c) * (1.0 + 0.0008 * unit(r)), 4);
         let l = round_to(o.min(c) * (1.0 - 0.0008 * unit(splitmix(r))), 4);
-        let scale = if extended { 0.1 } else { 1.0 };
-        let mut v = (200.0 + 40_000.0 * unit(splitmix(r ^ 7))) * scale;
-        v = if r.is_multiple_of(10) { round_to(v, 6) } else { v.round() };
-        let n = (!r.is_multiple_of(100)).then_some(1 + (v as u64) / 90);
+        let scale = if REGULAR_HOURS.contains(&minute_of_day) { 1.0 } else { 0.1 } * self.density;
+        let shares = (200.0 + 40_000.0 * unit(splitmix(r ^ 7))) * scale;
+        let v = if r.is_multiple_of(10) { round_to(shares * cum, 6) } else { (shares * cum).round() };
+        let n = (!r.is_multiple_of(100)).then_some(1 + (shares as u64) / 90);
         Some(SimBar { t, o, h, l, c, v, vw: round_to((o + h + l + c) / 4.0, 4), n })
     }
 
-    fn day_bar(&self, day: Day) -> SimBar {
+    fn day_bar(&self, day: Day, cum: f64) -> SimBar {
         let t = calendar::ny_midnight_ms(day);
         let open_min = (t + 570 * MS_PER_MINUTE) / MS_PER_MINUTE;
         let close_min = (t + 960 * MS_PER_MINUTE) / MS_PER_MINUTE;
-        let (o, c) = (self.price(open_min), self.price(close_min));
+        let (o, c) = (round_to(self.price(open_min) / cum, 4), round_to(self.price(close_min) / cum, 4));
         let r = self.h(4, day as i64);
         let h = round_to(o.max(c) * (1.0 + 0.012 * unit(r)), 4);
         let l = round_to(o.min(c) * (1.0 - 0.012 * unit(splitmix(r))), 4);
-        let v = round_to(500_000.0 + 60_000_000.0 * unit(splitmix(r ^ 9)), 6);
-        let n = (!r.is_multiple_of(50)).then_some(2_000 + (v as u64) / 400);
+        let shares = (500_000.0 + 60_000_000.0 * unit(splitmix(r ^ 9))) * self.density;
+        let v = round_to(shares * cum, 6);
+        let n = (!r.is_multiple_of(50)).then_some(2_000 + (shares as u64) / 400);
         SimBar { t, o, h, l, c, v, vw: round_to((o + h + l + c) / 4.0, 4), n }
     }
 }
@@ -178,6 +232,7 @@ pub struct Query {
     pub to_ms: i64,
     pub limit: u64,
     pub desc: bool,
+    pub adjusted: bool,
 }
 
 pub struct Answer {
@@ -188,17 +243,26 @@ pub struct Answer {
     pub next: Option<i64>,
 }
 
+/// The sessions of `[from, to]` inside a ticker's life.
+fn life_days(info: &TickerInfo, from: Day, to: Day) -> impl DoubleEndedIterator<Item = Day> {
+    let first = from.max(info.first_day());
+    let last = info.last_day.map_or(to, |l| to.min(l));
+    (first..=last).filter(|d| calendar::is_session(*d))
+}
+
 /// Cuts through the range bucket by bucket until `limit` base bars are used up; a
 /// bucket that would not fit whole is left for the next page.
 pub fn range(universe: &Universe, ticker: &str, q: &Query) -> Answer {
     let mut answer = Answer { bars: Vec::new(), base: 0, next: None };
-    if !universe.contains(ticker) || q.from_ms > q.to_ms {
+    let Some(info) = universe.info(ticker) else { return answer };
+    if q.from_ms > q.to_ms {
         return answer;
     }
-    let series = universe.series(ticker);
+    let series = Series::new(info);
+    let splits = SplitView::of(universe, ticker);
     let first_day = calendar::ny_day_of_ms(q.from_ms);
     let last_day = calendar::ny_day_of_ms(q.to_ms);
-    let emit = |b: Bucket, answer: &mut Answer| -> bool {
+    let mut emit = |b: Bucket| -> bool {
         if !answer.bars.is_empty() && answer.base + b.base > q.limit {
             // asc: the next page starts at this bucket; desc: it ends just before the
             // oldest bar returned, as the real API's cursors do.
@@ -212,62 +276,59 @@ pub fn range(universe: &Universe, ticker: &str, q: &Query) -> Answer {
     match q.timeframe.base() {
         BaseUnit::Minute => {
             let width = q.timeframe.minutes().expect("intraday");
-            let days: Box<dyn Iterator<Item = Day>> =
-                if q.desc { Box::new((first_day..=last_day).rev()) } else { Box::new(first_day..=last_day) };
-            for day in days.filter(|d| calendar::is_session(*d)) {
-                let mut buckets = minute_buckets(&series, day, width);
+            let days = life_days(info, first_day, last_day);
+            let days: Box<dyn Iterator<Item = Day>> = if q.desc { Box::new(days.rev()) } else { Box::new(days) };
+            for day in days {
+                let factor = if q.adjusted { splits.adjustment(day) } else { 1.0 };
+                let mut buckets = minute_buckets(&series, day, width, splits.raw_factor(day), factor);
                 buckets.retain(|b| b.bar.t + width as i64 * MS_PER_MINUTE > q.from_ms && b.bar.t <= q.to_ms);
                 if q.desc {
                     buckets.reverse();
                 }
-                for b in buckets {
-                    if !emit(b, &mut answer) {
-                        return answer;
-                    }
+                if !buckets.into_iter().all(&mut emit) {
+                    break;
                 }
             }
         }
         BaseUnit::Day => {
-            let buckets = day_buckets(&series, q.timeframe, first_day, last_day);
-            let iter: Box<dyn Iterator<Item = Bucket>> =
+            let buckets = day_buckets(&series, info, &splits, q, first_day, last_day);
+            let mut iter: Box<dyn Iterator<Item = Bucket>> =
                 if q.desc { Box::new(buckets.into_iter().rev()) } else { Box::new(buckets.into_iter()) };
-            for b in iter {
-                if !emit(b, &mut answer) {
-                    return answer;
-                }
-            }
+            let _ = iter.all(&mut emit);
         }
     }
     answer
 }
 
-fn minute_buckets(series: &Series, day: Day, width: u32) -> Vec<Bucket> {
+fn minute_buckets(series: &Series, day: Day, width: u32, cum: f64, factor: f64) -> Vec<Bucket> {
     let midnight = calendar::ny_midnight_ms(day);
     let mut out = Vec::new();
     let mut current: Vec<SimBar> = Vec::new();
     let mut current_start = u32::MAX;
+    let mut flush = |start: u32, bars: &mut Vec<SimBar>| {
+        if !bars.is_empty() {
+            let t = midnight + start as i64 * MS_PER_MINUTE;
+            // A bucket lies inside one day, so one factor applies to all of it.
+            out.push(Bucket { bar: adjust(&aggregate(t, bars), factor), base: bars.len() as u64 });
+            bars.clear();
+        }
+    };
     for m in SESSION_START_MIN..SESSION_END_MIN {
         let start = m / width * width;
-        if start != current_start && !current.is_empty() {
-            let t = midnight + current_start as i64 * MS_PER_MINUTE;
-            out.push(Bucket { bar: aggregate(t, &current), base: current.len() as u64 });
-            current.clear();
+        if start != current_start {
+            flush(current_start, &mut current);
         }
         current_start = start;
-        if let Some(b) = series.minute_bar(day, m) {
+        if let Some(b) = series.minute_bar(midnight, m, cum) {
             current.push(b);
         }
     }
-    if !current.is_empty() {
-        let t = midnight + current_start as i64 * MS_PER_MINUTE;
-        out.push(Bucket { bar: aggregate(t, &current), base: current.len() as u64 });
-    }
+    flush(current_start, &mut current);
     out
 }
 
 /// The first day of the period that holds `day`, snapped as the API snaps `from`.
 fn period_start(tf: Timeframe, day: Day) -> Day {
-    let date = calendar::date_of(day);
     let m = tf.multiplier as i32;
     match tf.timespan {
         Timespan::Day => day - day.rem_euclid(m),
@@ -277,68 +338,99 @@ fn period_start(tf: Timeframe, day: Day) -> Day {
             sunday - (sunday - 3).div_euclid(7).rem_euclid(m) * 7
         }
         Timespan::Month | Timespan::Quarter | Timespan::Year => {
-            let months_per = match tf.timespan {
-                Timespan::Month => m,
-                Timespan::Quarter => 3 * m,
-                _ => 12 * m,
-            };
+            let date = calendar::date_of(day);
+            let months = months_per(tf);
             let index = date.year() as i32 * 12 + date.month() as i32 - 1;
-            let start = index - index.rem_euclid(months_per);
-            let first = jiff::civil::Date::new((start / 12) as i16, (start % 12 + 1) as i8, 1).expect("valid");
-            calendar::day_of(first)
+            month_start(index - index.rem_euclid(months))
         }
         _ => day,
     }
 }
 
-fn day_buckets(series: &Series, tf: Timeframe, first: Day, last: Day) -> Vec<Bucket> {
-    let mut out: Vec<Bucket> = Vec::new();
-    let from = period_start(tf, first);
-    let mut current: Vec<SimBar> = Vec::new();
-    let mut key = Day::MIN;
-    let mut d = from;
-    // The last period runs to its end: `to` snaps to the end of its window.
-    let end = {
-        let mut e = last;
-        while period_start(tf, e + 1) == period_start(tf, last) {
-            e += 1;
-        }
-        e
-    };
-    while d <= end {
-        let k = period_start(tf, d);
-        if k != key && !current.is_empty() {
-            out.push(Bucket { bar: aggregate(calendar::ny_midnight_ms(key), &current), base: current.len() as u64 });
-            current.clear();
-        }
-        key = k;
-        if calendar::is_session(d) {
-            current.push(series.day_bar(d));
-        }
-        d += 1;
+fn months_per(tf: Timeframe) -> i32 {
+    let m = tf.multiplier as i32;
+    match tf.timespan {
+        Timespan::Month => m,
+        Timespan::Quarter => 3 * m,
+        _ => 12 * m,
     }
-    if !current.is_empty() {
-        out.push(Bucket { bar: aggregate(calendar::ny_midnight_ms(key), &current), base: current.len() as u64 });
-    }
-    out
 }
 
-/// Every known ticker's day bar for `day`, stamped 16:00 New York (the end of the
+fn month_start(index: i32) -> Day {
+    calendar::day_of(jiff::civil::Date::new((index / 12) as i16, (index % 12 + 1) as i8, 1).expect("valid"))
+}
+
+/// The last day of the period that holds `day`: `to` snaps to the end of its window.
+pub(super) fn period_end(tf: Timeframe, day: Day) -> Day {
+    let start = period_start(tf, day);
+    let m = tf.multiplier as i32;
+    match tf.timespan {
+        Timespan::Day => start + m - 1,
+        Timespan::Week => start + 7 * m - 1,
+        Timespan::Month | Timespan::Quarter | Timespan::Year => {
+            let date = calendar::date_of(start);
+            month_start(date.year() as i32 * 12 + date.month() as i32 - 1 + months_per(tf)) - 1
+        }
+        _ => day,
+    }
+}
+
+fn day_buckets(
+    series: &Series,
+    info: &TickerInfo,
+    splits: &SplitView,
+    q: &Query,
+    first: Day,
+    last: Day,
+) -> Vec<Bucket> {
+    let tf = q.timeframe;
+    let mut periods: Vec<(Day, Vec<(SimBar, f64)>)> = Vec::new();
+    for d in life_days(info, period_start(tf, first), period_end(tf, last)) {
+        let key = period_start(tf, d);
+        let factor = if q.adjusted { splits.adjustment(d) } else { 1.0 };
+        let bar = series.day_bar(d, splits.raw_factor(d));
+        match periods.last_mut() {
+            Some((k, bars)) if *k == key => bars.push((bar, factor)),
+            _ => periods.push((key, vec![(bar, factor)])),
+        }
+    }
+    periods
+        .into_iter()
+        .map(|(key, bars)| {
+            let t = calendar::ny_midnight_ms(key);
+            let raw: Vec<SimBar> = bars.iter().map(|(b, _)| b.clone()).collect();
+            let one_factor = bars.iter().all(|(_, f)| *f == bars[0].1);
+            // Adjust the bucket as a whole when one factor covers it, as the engine can
+            // from a stored raw bar; a bucket that spans a split sums adjusted days.
+            let bar = if one_factor {
+                adjust(&aggregate(t, &raw), bars[0].1)
+            } else {
+                aggregate(t, &bars.iter().map(|(b, f)| adjust(b, *f)).collect::<Vec<_>>())
+            };
+            Bucket { bar, base: raw.len() as u64 }
+        })
+        .collect()
+}
+
+/// Every listed ticker's day bar for `day`, stamped 16:00 New York (the end of the
 /// session), as the grouped endpoint stamps them. OTC tickers only with `include_otc`,
-/// as the real endpoint does.
-pub fn grouped(universe: &Universe, day: Day, include_otc: bool) -> Vec<(String, SimBar)> {
+/// as the real endpoint does; tickers outside their life are absent.
+pub fn grouped(universe: &Universe, day: Day, include_otc: bool, adjusted: bool) -> Vec<(String, SimBar)> {
     if !calendar::is_session(day) {
         return Vec::new();
     }
     let close = calendar::ny_local_ms(day, 16, 0);
+    let all_splits = universe.splits_read();
     universe
-        .names()
+        .tickers()
         .iter()
-        .filter(|t| include_otc || !universe.is_otc(t))
+        .filter(|t| (include_otc || !t.otc) && t.trades_on(day))
         .map(|t| {
-            let mut bar = universe.series(t).day_bar(day);
+            let splits = all_splits.get(&t.ticker).map(|l| SplitView::new(l)).unwrap_or_default();
+            let factor = if adjusted { splits.adjustment(day) } else { 1.0 };
+            let mut bar = adjust(&Series::new(t).day_bar(day, splits.raw_factor(day)), factor);
             bar.t = close;
-            (t.clone(), bar)
+            (t.ticker.clone(), bar)
         })
         .collect()
 }
@@ -351,8 +443,40 @@ pub fn count_bars(universe: &Universe, ticker: &str, tf: Timeframe, from: Day, t
         to_ms: calendar::ny_midnight_ms(to + 1) - 1,
         limit: u64::MAX,
         desc: false,
+        adjusted: true,
     };
     range(universe, ticker, &q).bars.len() as u64
+}
+
+/// The base bars the API counts against `limit` for the whole of `[from, to]` at `tf`:
+/// minute bars for minute and hour timeframes, day bars otherwise (over the range snapped
+/// to whole periods, as the API snaps it). 0 for an unknown ticker or one not alive then.
+pub fn base_bars(universe: &Universe, ticker: &str, tf: Timeframe, from: Day, to: Day) -> u64 {
+    let Some(info) = universe.info(ticker) else { return 0 };
+    match tf.base() {
+        BaseUnit::Minute => {
+            let series = Series::new(info);
+            life_days(info, from, to).map(|d| series.minutes_on(calendar::ny_midnight_ms(d))).sum()
+        }
+        BaseUnit::Day => life_days(info, period_start(tf, from), period_end(tf, to)).count() as u64,
+    }
+}
+
+/// The fewest requests a perfect client could make for every (ticker, timeframe) row over
+/// `[from, to]`, each page holding `MAX_LIMIT` base bars:
+///
+/// - a row costs `max(1, ceil(base_bars / 50_000))` (even an empty row costs its one
+///   request: the client cannot know it is empty without asking);
+/// - the `1/day` rows together cost `min(sum of their row costs, trading sessions in
+///   [from, to])`, since one grouped-daily request per session serves all of them.
+pub fn fewest_requests(universe: &Universe, tickers: &[&str], timeframes: &[Timeframe], from: Day, to: Day) -> u64 {
+    let row = |t: &str, tf: Timeframe| base_bars(universe, t, tf, from, to).div_ceil(MAX_LIMIT).max(1);
+    let mut total = 0;
+    for &tf in timeframes {
+        let rows: u64 = tickers.iter().map(|t| row(t, tf)).sum();
+        total += if tf.is_daily() { rows.min(calendar::sessions_between(from, to) as u64) } else { rows };
+    }
+    total
 }
 
 #[cfg(test)]
@@ -370,6 +494,7 @@ mod tests {
             to_ms: calendar::ny_midnight_ms(day(to) + 1) - 1,
             limit,
             desc: false,
+            adjusted: true,
         }
     }
 
@@ -433,7 +558,7 @@ mod tests {
     fn grouped_matches_range_day_bars_but_for_the_stamp() {
         let u = Universe::new(5);
         let d = day("2023-01-09");
-        let grouped = grouped(&u, d, true);
+        let grouped = grouped(&u, d, true, true);
         let (_, g) = grouped.iter().find(|(t, _)| t == "AAPL").unwrap();
         let r = &range(&u, "AAPL", &q("1/day", "2023-01-09", "2023-01-09", 50_000)).bars[0];
         // 2023-01-09: range bars start 00:00 ET (05:00Z), grouped bars 16:00 ET (21:00Z).
@@ -441,10 +566,10 @@ mod tests {
         assert_eq!(g.t, 1_673_298_000_000);
         assert_eq!((g.o, g.h, g.l, g.c, g.v, g.vw, g.n), (r.o, r.h, r.l, r.c, r.v, r.vw, r.n));
         assert!(grouped.len() > 100);
-        assert!(super::grouped(&u, day("2023-01-08"), true).is_empty());
+        assert!(super::grouped(&u, day("2023-01-08"), true, true).is_empty());
         // OTC tickers (the synthetic thin ones) only when asked for.
         assert!(grouped.iter().any(|(t, _)| u.is_otc(t)));
-        assert!(!super::grouped(&u, d, false).iter().any(|(t, _)| u.is_otc(t)));
+        assert!(!super::grouped(&u, d, false, true).iter().any(|(t, _)| u.is_otc(t)));
     }
 
     #[test]
@@ -458,10 +583,156 @@ mod tests {
         assert_eq!(calendar::ny_day_of_ms(months[1].t), day("2024-03-01"));
     }
 
+    fn tf(s: &str) -> Timeframe {
+        s.parse().unwrap()
+    }
+
+    fn raw(mut query: Query) -> Query {
+        query.adjusted = false;
+        query
+    }
+
     #[test]
-    fn thin_tickers_miss_some_extended_hours_minutes() {
-        let u = Universe::new(3);
-        let n = count_bars(&u, "ZAAB", "1/minute".parse().unwrap(), day("2024-03-04"), day("2024-03-04"));
-        assert!(n < 960 && n > 390, "{n}");
+    fn liquid_names_trade_every_minute_and_thin_ones_their_share() {
+        let u = Universe::new(300);
+        let (from, to) = (day("2024-03-01"), calendar::nth_session_from(day("2024-03-01"), 52));
+        assert_eq!(base_bars(&u, "AAPL", tf("1/minute"), from, to), 52 * 960);
+        let mut thin = 0;
+        for t in u.tickers().iter().filter(|t| t.density < 1.0 && t.trades_on(from) && t.trades_on(to)) {
+            let n = base_bars(&u, &t.ticker, tf("1/minute"), from, to);
+            let expect = t.density * 52.0 * 960.0;
+            assert!((n as f64 - expect).abs() < 0.05 * 52.0 * 960.0, "{} {n} vs {expect}", t.ticker);
+            assert_eq!(n, count_bars(&u, &t.ticker, tf("1/minute"), from, to));
+            if t.density < 0.3 {
+                thin += 1;
+                assert!(n < 20_000, "{} {n}", t.ticker);
+            }
+            let bars = range(&u, &t.ticker, &q("1/minute", "2024-03-04", "2024-03-04", 50_000)).bars;
+            let regular = bars.iter().filter(|b| (570..960).contains(&((b.t - bars[0].t) / 60_000 + 240))).count();
+            let extended = bars.len() - regular;
+            assert!(regular as f64 / 390.0 >= extended as f64 / 570.0, "{}: regular hours are the busier", t.ticker);
+        }
+        assert!(thin > 5, "{thin} thin names");
+    }
+
+    #[test]
+    fn no_bars_before_the_history_start_or_outside_a_life() {
+        let u = Universe::new(2000);
+        let days_of = |t: &str, from: &str, to: &str| -> Vec<Day> {
+            let bars = range(&u, t, &q("1/day", from, to, 50_000)).bars;
+            bars.iter().map(|b| calendar::ny_day_of_ms(b.t)).collect()
+        };
+        assert_eq!(days_of("AAPL", "2003-09-01", "2003-09-12")[0], day("2003-09-10"));
+        assert_eq!(*days_of("FB", "2022-06-01", "2022-06-30").last().unwrap(), day("2022-06-08"));
+        assert_eq!(days_of("META", "2022-06-01", "2022-06-30")[0], day("2022-06-09"));
+        assert_eq!(days_of("FB", "2022-06-09", "2022-06-30"), Vec::<Day>::new());
+        assert_eq!(count_bars(&u, "META", tf("1/minute"), day("2022-06-08"), day("2022-06-08")), 0);
+        let has = |d: &str, t: &str| grouped(&u, day(d), true, true).iter().any(|(x, _)| x == t);
+        assert!(has("2022-06-08", "FB") && !has("2022-06-08", "META"));
+        assert!(!has("2022-06-09", "FB") && has("2022-06-09", "META"));
+        // A name listed in 2025 and one delisted in 2025, both ways of asking.
+        let in_2025 = |d: Day| (day("2025-01-01")..=day("2025-12-31")).contains(&d);
+        let listed = u.tickers().iter().find(|t| in_2025(t.list_date) && t.last_day.is_none()).unwrap();
+        let gone = u.tickers().iter().find(|t| t.last_day.is_some_and(in_2025)).unwrap();
+        for t in [listed, gone] {
+            let bars = range(&u, &t.ticker, &q("1/day", "2024-06-01", "2026-06-30", 50_000)).bars;
+            let first = calendar::ny_day_of_ms(bars[0].t);
+            let last = calendar::ny_day_of_ms(bars.last().unwrap().t);
+            assert_eq!((first, Some(last)), (t.first_day().max(day("2024-06-03")), Some(t.last_day.unwrap_or(last))));
+            assert_eq!(u.life(&t.ticker), Some((t.first_day(), t.last_day)));
+            let before = t.first_day() - 1;
+            let after = t.last_day.map_or(t.first_day(), |l| l + 1);
+            for d in [before, after] {
+                if calendar::is_session(d) && !t.trades_on(d) {
+                    assert!(!grouped(&u, d, true, true).iter().any(|(x, _)| *x == t.ticker));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn raw_bars_change_from_a_split_on_and_adjusted_ones_before_it() {
+        let u = Universe::new(0);
+        let (before, split, after) = (day("2025-03-03"), day("2025-03-04"), day("2025-03-05"));
+        let minute_q = || q("1/minute", "2025-03-03", "2025-03-05", 50_000);
+        let day_of = |b: &SimBar| calendar::ny_day_of_ms(b.t);
+        let raw0 = range(&u, "MSFT", &raw(minute_q())).bars;
+        assert_eq!(raw0, range(&u, "MSFT", &minute_q()).bars, "no splits: raw and adjusted agree");
+
+        u.add_split("MSFT", split, 1.0, 2.0, false).unwrap();
+        let raw1 = range(&u, "MSFT", &raw(minute_q())).bars;
+        let adj1 = range(&u, "MSFT", &minute_q()).bars;
+        assert_eq!(raw1.len(), raw0.len());
+        for (a, b) in raw0.iter().zip(&raw1) {
+            if day_of(a) == before {
+                assert_eq!(a, b, "bars before the split do not change");
+            } else {
+                // Volumes round to whole shares on both sides of the split.
+                assert!((a.c / b.c - 2.0).abs() < 0.01 && (b.v - 2.0 * a.v).abs() <= 2.0, "{a:?} {b:?}");
+            }
+        }
+        assert_eq!(adj1, raw1, "a split not yet known is in the raw series only");
+
+        assert!(u.reveal_split("MSFT", split));
+        let adj2 = range(&u, "MSFT", &minute_q()).bars;
+        for (r, a) in raw1.iter().zip(&adj2) {
+            let f = if day_of(r) == before { 2.0 } else { 1.0 };
+            assert_eq!(*a, adjust(r, f));
+            assert_eq!(*a, adjusted_bar(&u, "MSFT", r));
+        }
+        // Hours, days and grouped answers agree with adjust() on their raw forms too.
+        for frame in ["1/hour", "1/day"] {
+            let mut hq = q(frame, "2025-03-03", "2025-03-05", 50_000);
+            let adj = range(&u, "MSFT", &hq).bars;
+            hq.adjusted = false;
+            let raws = range(&u, "MSFT", &hq).bars;
+            assert!(raws.iter().zip(&adj).all(|(r, a)| adjusted_bar(&u, "MSFT", r) == *a), "{frame}");
+        }
+        let g = |adjusted| grouped(&u, before, false, adjusted).into_iter().find(|(t, _)| t == "MSFT").unwrap().1;
+        assert_eq!(adjusted_bar(&u, "MSFT", &g(false)), g(true));
+        assert_eq!(g(true).c, round_to(g(false).c / 2.0, 4));
+        let _ = after;
+    }
+
+    #[test]
+    fn a_week_across_a_split_sums_adjusted_days() {
+        let u = Universe::new(0);
+        // NVDA 10-for-1 on Monday 2024-06-10: the week of Sunday 06-09 starts on the split.
+        let adj_days = range(&u, "NVDA", &q("1/day", "2024-06-03", "2024-06-14", 50_000)).bars;
+        let weeks = range(&u, "NVDA", &q("1/week", "2024-06-03", "2024-06-14", 50_000)).bars;
+        assert_eq!(weeks.len(), 2);
+        assert_eq!(weeks[0].o, adj_days[0].o);
+        assert_eq!(weeks[1].c, adj_days.last().unwrap().c);
+        let raw_days = range(&u, "NVDA", &raw(q("1/day", "2024-06-03", "2024-06-14", 50_000))).bars;
+        let ratio = raw_days[4].c / raw_days[5].o;
+        assert!((ratio - 10.0).abs() < 0.5, "raw prices fall tenfold on the split: {ratio}");
+        let adj_ratio = adj_days[4].c / adj_days[5].o;
+        assert!((adj_ratio - 1.0).abs() < 0.05, "adjusted prices are continuous: {adj_ratio}");
+    }
+
+    #[test]
+    fn base_bars_and_the_fewest_requests() {
+        let u = Universe::new(50);
+        let (from, to) = (day("2024-01-01"), day("2024-04-30"));
+        let sessions = calendar::sessions_between(from, to) as u64;
+        assert_eq!(base_bars(&u, "AAPL", tf("1/minute"), from, to), sessions * 960);
+        assert_eq!(base_bars(&u, "AAPL", tf("1/hour"), from, to), sessions * 960);
+        assert_eq!(base_bars(&u, "AAPL", tf("1/day"), from, to), sessions);
+        // Weeks snap to whole weeks: Sunday 2023-12-31 to Saturday 2024-05-04.
+        assert_eq!(
+            base_bars(&u, "AAPL", tf("1/week"), from, to),
+            calendar::sessions_between(from, day("2024-05-04")) as u64
+        );
+        assert_eq!(base_bars(&u, "NOPE", tf("1/minute"), from, to), 0);
+        assert_eq!(base_bars(&u, "META", tf("1/day"), day("2022-01-03"), day("2022-06-08")), 0);
+
+        let minute_rows = 2 * (sessions * 960).div_ceil(50_000);
+        let two = ["AAPL", "MSFT"];
+        assert_eq!(fewest_requests(&u, &two, &[tf("1/minute"), tf("1/day")], from, to), minute_rows + 2);
+        assert_eq!(fewest_requests(&u, &["NOPE"], &[tf("1/minute")], from, to), 1);
+        // 40 daily rows over one week of 5 sessions: grouped daily, 5 requests.
+        let many: Vec<&str> = u.names()[..40].iter().map(String::as_str).collect();
+        assert_eq!(fewest_requests(&u, &many, &[tf("1/day")], day("2024-03-04"), day("2024-03-08")), 5);
+        assert_eq!(fewest_requests(&u, &many[..3], &[tf("1/day")], day("2024-03-04"), day("2024-03-08")), 3);
     }
 }
