@@ -22,5 +22,6 @@ pub mod retry;
 pub mod secret;
 pub mod sim;
 pub mod store;
+pub mod testhooks;
 pub mod timeframe;
 pub mod ui;

@@ -4,13 +4,14 @@
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, MonotonicClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
+use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 type Limiter = RateLimiter<NotKeyed, InMemoryState, MonotonicClock, NoOpMiddleware<<MonotonicClock as Clock>::Instant>>;
@@ -92,7 +93,7 @@ impl Pacer {
     }
 
     pub fn rate_per_min(&self) -> f64 {
-        self.state.lock().unwrap().rate
+        self.state.lock().rate
     }
 
     pub fn ceiling_per_min(&self) -> f64 {
@@ -101,13 +102,13 @@ impl Pacer {
 
     /// When the gate opens, if it is closed.
     pub fn gate_until(&self) -> Option<Instant> {
-        self.state.lock().unwrap().gate_until.filter(|t| *t > Instant::now())
+        self.state.lock().gate_until.filter(|t| *t > Instant::now())
     }
 
     /// Holds every worker until `now + wait` (or longer, if already held longer).
     pub fn hold_all(&self, wait: Duration) {
         let until = Instant::now() + wait;
-        let mut s = self.state.lock().unwrap();
+        let mut s = self.state.lock();
         if s.gate_until.is_none_or(|g| g < until) {
             s.gate_until = Some(until);
         }
@@ -127,7 +128,7 @@ impl Pacer {
                 waited.gate += start.elapsed();
                 continue;
             }
-            let limiter = self.state.lock().unwrap().limiter.clone();
+            let limiter = self.state.lock().limiter.clone();
             match limiter.check() {
                 Ok(()) => return Some(waited),
                 Err(not_until) => {
@@ -146,7 +147,7 @@ impl Pacer {
     /// A request sent at `sent_at` got a 429. Returns the new pace when it changed.
     pub fn on_rate_limited(&self, sent_at: Instant) -> Option<f64> {
         let now = Instant::now();
-        let mut s = self.state.lock().unwrap();
+        let mut s = self.state.lock();
         s.clean_since = now;
         if s.last_change.is_some_and(|t| sent_at < t) {
             return None;
@@ -176,7 +177,7 @@ impl Pacer {
     /// Returns the new pace when it changed.
     pub fn on_success(&self) -> Option<f64> {
         let now = Instant::now();
-        let mut s = self.state.lock().unwrap();
+        let mut s = self.state.lock();
         s.successes.push_back(now);
         if s.successes.len() > 100_000 {
             s.successes.pop_front();

@@ -4,8 +4,9 @@
 //! The schedules are plain iterators so `backon` can drive them (`Iterator<Item =
 //! Duration>` is a backon backoff); the engine adds Retry-After through `adjust`.
 
-use std::sync::Mutex;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 /// tenacity's `wait_exponential`: `clamp(multiplier * 2^(attempt-1), min, max)`, where
 /// `attempt` is the number of the attempt that just failed (1 for the first).
@@ -94,13 +95,13 @@ impl RetryBudget {
     }
 
     pub fn on_success(&self) {
-        let mut t = self.tokens.lock().unwrap();
+        let mut t = self.tokens.lock();
         *t = (*t + self.ratio).min(self.cap);
     }
 
     /// Takes `cost` tokens (1 for a failure, less for a 429) if the bucket holds them.
     pub fn try_spend(&self, cost: f64) -> bool {
-        let mut t = self.tokens.lock().unwrap();
+        let mut t = self.tokens.lock();
         if *t >= cost {
             *t -= cost;
             true

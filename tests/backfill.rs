@@ -1,10 +1,8 @@
 //! Whole backfills against the in-process simulator: what lands in the database.
 
-mod common;
-
+use crate::common::*;
 use barfill::config::{Concurrency, Fixes};
 use barfill::report::RunStatus;
-use common::*;
 
 const FROM: &str = "2024-01-01";
 const TO: &str = "2024-04-30";
@@ -67,7 +65,7 @@ async fn a_second_run_fetches_nothing_and_says_so() {
     assert_eq!(second.requests, 0);
     assert_eq!(second.status, RunStatus::Done);
     assert!(second.to_text().contains("Nothing to fetch"), "{}", second.to_text());
-    assert_eq!(dump(&config.db), before);
+    assert_same_rows(&dump(&config.db), &before, "the database against the first run's");
 }
 
 #[tokio::test]
@@ -81,13 +79,13 @@ async fn a_refetch_fetches_everything_again_and_duplicates_nothing() {
     let (again, _) = run(&config, source(&sim)).await;
     assert_eq!(again.status, RunStatus::Done);
     assert_eq!((again.requests, again.bars), (first.requests, first.bars), "the same work again");
-    assert_eq!(dump(&config.db), before);
+    assert_same_rows(&dump(&config.db), &before, "the database against the first run's");
     // Timed with other switches, over windows of other sizes: still the same rows.
     config.fixes = Fixes::NONE;
     let (baseline, _) = run(&config, source(&sim)).await;
     assert!(baseline.requests > first.requests);
     assert_eq!(baseline.bars, first.bars);
-    assert_eq!(dump(&config.db), before);
+    assert_same_rows(&dump(&config.db), &before, "the database against the first run's");
     // And the progress the refetches left still says everything is stored.
     config.refetch = false;
     config.fixes = Fixes::ALL;
@@ -108,7 +106,7 @@ async fn baseline_and_all_fixes_store_identical_databases() {
     assert_eq!(rb.status, RunStatus::Done);
     // The baseline's 5000-bar pages need many more requests for the same rows.
     assert!(rb.requests > 3 * rf.requests, "{} vs {}", rb.requests, rf.requests);
-    assert_eq!(dump(&base.db), dump(&fixed.db));
+    assert_same_rows(&dump(&base.db), &dump(&fixed.db), "base against fixed");
 }
 
 #[tokio::test]
@@ -120,7 +118,7 @@ async fn grouped_daily_and_per_ticker_daily_give_identical_rows() {
     assert_eq!(rg.requests, 5);
     assert_eq!(rp.requests, 10);
     assert_eq!(rg.bars, 50);
-    assert_eq!(dump(&grouped.db), dump(&per_ticker.db));
+    assert_same_rows(&dump(&grouped.db), &dump(&per_ticker.db), "grouped against per_ticker");
 }
 
 #[tokio::test]
@@ -139,7 +137,7 @@ async fn exchange_holidays_cost_no_request_and_hold_no_bar() {
     assert_eq!(count(&grouped.db, "AAPL", "1/minute"), expected("AAPL", "1/minute", "2024-03-25", "2024-04-05"));
     let good_friday = barfill::calendar::ny_midnight_ms(barfill::calendar::parse_date("2024-03-29").unwrap());
     assert!(dump(&grouped.db).iter().all(|r| r.2 < good_friday || r.2 >= good_friday + 86_400_000));
-    assert_eq!(dump(&grouped.db), dump(&per_ticker.db));
+    assert_same_rows(&dump(&grouped.db), &dump(&per_ticker.db), "grouped against per_ticker");
 }
 
 #[tokio::test]
@@ -219,7 +217,7 @@ async fn a_run_stopped_midway_resumes_to_the_same_database() {
 
     let (second, _) = run(&parts, source(&sim)).await;
     assert_eq!(second.status, RunStatus::Done);
-    assert_eq!(dump(&parts.db), dump(&whole.db));
+    assert_same_rows(&dump(&parts.db), &dump(&whole.db), "parts against whole");
     // Not one bar the first run stored is asked for again, even in a row it stopped in
     // mid-page: the second run is served exactly the bars still missing.
     let served = sim.stats.snapshot().bars_served - served_before;
@@ -319,20 +317,33 @@ async fn a_staggered_worker_whose_turn_never_comes_does_not_hold_the_run_open() 
 async fn sessions_the_api_may_still_revise_are_fetched_again_next_time() {
     use barfill::calendar;
     let sim = fast_sim().await;
-    let (_t, dir) = tmp();
-    let today = calendar::today_ny();
-    let mut config = config(&dir, &["AAPL"], &["1/day"], FROM, FROM);
-    config.from = today - 20;
-    config.to = today;
-    let (first, _) = run(&config, source(&sim)).await;
-    assert_eq!(first.status, RunStatus::Done);
-    // Stored through today, recorded as finished only through the day before yesterday.
-    let recorded = progress(&config.db);
-    assert_eq!(recorded.len(), 1);
-    assert_eq!(recorded[0].3, calendar::format_day(calendar::settled_through(today)));
-    let (second, _) = run(&config, source(&sim)).await;
-    let tail_has_sessions = calendar::sessions_between(calendar::settled_through(today) + 1, today) > 0;
-    assert_eq!(second.requests, u64::from(tail_has_sessions), "only the unsettled tail is asked for again");
+    // "Today" is injected: a Wednesday, whose last two days hold sessions, and a Sunday,
+    // whose last two do not.
+    for (today, tail_requests) in [("2024-06-12", 1), ("2024-06-16", 0)] {
+        let (_t, dir) = tmp();
+        let today = calendar::parse_date(today).unwrap();
+        let mut config = config(&dir, &["AAPL"], &["1/day"], FROM, FROM);
+        config.today = today;
+        config.from = today - 20;
+        config.to = today;
+        let (first, _) = run(&config, source(&sim)).await;
+        assert_eq!(first.status, RunStatus::Done);
+        assert_eq!(
+            first.bars,
+            expected("AAPL", "1/day", &calendar::format_day(today - 20), &calendar::format_day(today))
+        );
+        // Stored through today, recorded as finished only through the day before yesterday.
+        let recorded = progress(&config.db);
+        assert_eq!(recorded.len(), 1);
+        assert_eq!(recorded[0].3, calendar::format_day(today - 2));
+        let (second, _) = run(&config, source(&sim)).await;
+        assert_eq!(second.requests, tail_requests, "only the unsettled tail is asked for again");
+        assert_eq!(
+            tail_requests,
+            u64::from(calendar::sessions_between(calendar::settled_through(today) + 1, today) > 0),
+            "{today}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -348,7 +359,7 @@ async fn tickers_a_grouped_answer_leaves_out_are_fetched_per_ticker_not_skipped(
     assert_eq!(count(&grouped.db, "ZAAB", "1/day"), 5, "the OTC ticker's days came with include_otc");
     // Five grouped days, then NOSUCH's days asked for per ticker, joined into few requests.
     assert!(rg.requests > 5 && rg.requests <= 10, "{} requests", rg.requests);
-    assert_eq!(dump(&grouped.db), dump(&per_ticker.db));
+    assert_same_rows(&dump(&grouped.db), &dump(&per_ticker.db), "grouped against per_ticker");
     assert_eq!(rp.bars, rg.bars);
     // Every day of NOSUCH is recorded, and only after its own request answered.
     let nosuch: Vec<_> = progress(&grouped.db).into_iter().filter(|p| p.0 == "NOSUCH").collect();

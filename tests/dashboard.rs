@@ -145,12 +145,14 @@ fn a_panic_on_the_dashboards_thread_gives_the_terminal_back() {
     assert!(tmux_available(), "the dashboard test drives the binary in tmux; install tmux");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    // Debug builds panic on the fifth frame when this variable is set. After the exit,
+    // With the `test-hooks` feature (on under `cargo test`), the dashboard's thread panics
+    // on its fifth frame when this variable is set. After the exit,
     // `stty -a` shows whether the terminal is back in cooked mode (`icanon echo`, not
     // `-icanon -echo` as raw mode leaves it).
     let command = format!(
         "cd {dir} && env -u MASSIVE_API_KEY -u POLYGON_API_KEY HOME={dir} RUST_BACKTRACE=0 BARFILL_TEST_PANIC_DASHBOARD=1 \
-         {bin} --db {db} --symbols AAPL --timeframes 1/day --quota 30; echo \"barfill exited with $?\"; \
+         {bin} --db {db} --symbols AAPL --timeframes 1/day --from 2024-01-02 --to 2024-06-28 --quota 30; \
+         echo \"barfill exited with $?\"; \
          stty -a | tr ' ;' '\\n\\n' | grep -E -x -- '-?(icanon|echo)' | tr '\\n' ' '; echo; sleep 600",
         dir = quoted(dir),
         bin = quoted(Path::new(env!("CARGO_BIN_EXE_barfill"))),

@@ -1,15 +1,13 @@
 //! The dashboard's state fed with a real run's events: its figures are the report's.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use barfill::config::{self, Dirs, Flags};
 use barfill::engine::events::RowState;
 use barfill::report::RunStatus;
 use barfill::sim::Sim;
 use barfill::ui::app::App;
-use common::*;
 
 #[tokio::test]
 async fn the_dashboard_state_agrees_with_the_engine_report() {

@@ -1,16 +1,14 @@
 //! A server that echoes the key back in a 200 body: the key must still reach no error,
 //! event or message (the client scrubs every failure, not only non-200 answers).
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use barfill::engine::Event;
 use barfill::engine::Source;
 use barfill::engine::events::RowState;
 use barfill::polygon::Client;
 use barfill::secret::ApiKey;
-use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

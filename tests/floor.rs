@@ -1,13 +1,11 @@
 //! Every request counts: thin, unknown and interrupted rows cost the fewest requests the
 //! bars allow, and the report's floor says what that fewest is.
 
-mod common;
-
+use crate::common::*;
 use barfill::config::{Fix, Fixes};
 use barfill::engine::events::RowState;
 use barfill::engine::{Command, Event};
 use barfill::report::RunStatus;
-use common::*;
 
 const FROM: &str = "2024-01-01";
 const TO: &str = "2024-12-31";

@@ -108,7 +108,10 @@ fn env_var(name: &str) -> Option<String> {
 /// with exit code 2 before anything is written.
 pub(crate) fn load_config(flags: &Flags) -> Result<Config, ExitCode> {
     match config::load(&Dirs::platform(), flags, &env_var) {
-        Ok(c) => {
+        Ok(mut c) => {
+            if let Some(scale) = crate::testhooks::retry_wait_scale() {
+                c.retry.wait_scale = scale;
+            }
             for w in &c.warnings {
                 eprintln!("warning: {w}");
             }

@@ -94,6 +94,10 @@ pub struct Config {
     pub refetch: bool,
     /// Warnings found while loading (a key in a world-readable file, ...).
     pub warnings: Vec<String>,
+    /// Today in New York, as this run counts it: `to` is cut to it, and sessions after
+    /// `calendar::settled_through(today)` are stored but fetched again next time. Read
+    /// once by `load`; tests set a fixed day.
+    pub today: Day,
 }
 
 impl Config {
@@ -125,6 +129,7 @@ impl Config {
             config_file: None,
             refetch: false,
             warnings: Vec::new(),
+            today: calendar::today_ny(),
         }
     }
 
@@ -256,7 +261,7 @@ fn load_on(
     env: &dyn Fn(&str) -> Option<String>,
     today: Day,
 ) -> Result<Config, ConfigError> {
-    let mut config = Config::defaults(dirs);
+    let mut config = Config { today, ..Config::defaults(dirs) };
     let mut origins = Origins::default();
     let path = flags.config.clone().or_else(|| Some(dirs.default_config_file()).filter(|p| p.exists()));
     if let Some(path) = path {

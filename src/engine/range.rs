@@ -68,8 +68,7 @@ pub async fn fetch_range(ctx: &Ctx, work: RangeWork) -> WorkEnd {
         if let Err(end) = chain.store_page(ctx, fetched, next.is_none()).await {
             return end;
         }
-        #[cfg(debug_assertions)]
-        super::worker::panic_after_page_for_tests();
+        crate::testhooks::page_handed_over();
         let Some(next) = next else { return WorkEnd::Done };
         if ctx.settings().fixes.batching != limit.is_some() {
             chain.put_back(ctx);

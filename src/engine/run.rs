@@ -246,7 +246,7 @@ fn context(
         jitter: config.retry.jitter,
         wait_scale: config.retry.wait_scale,
         fatal: Mutex::new(None),
-        settled_through: crate::calendar::settled_through(crate::calendar::today_ny()),
+        settled_through: crate::calendar::settled_through(config.today),
     }
 }
 

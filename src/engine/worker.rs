@@ -160,18 +160,3 @@ pub async fn store(ctx: &Ctx, msg: WriteMsg) -> Result<(), ()> {
     }
     sent.map_err(|_| ctx.fail_run("the database writer stopped (see the error above)".into()))
 }
-
-/// Debug builds only: `BARFILL_TEST_PANIC_WORKER=N` panics the worker that hands the
-/// writer the Nth page, so a test can prove a worker's panic fails the run and loses
-/// nothing already handed over.
-#[cfg(debug_assertions)]
-pub fn panic_after_page_for_tests() {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static PAGES: AtomicU64 = AtomicU64::new(0);
-    let Some(n) = std::env::var("BARFILL_TEST_PANIC_WORKER").ok().and_then(|v| v.parse::<u64>().ok()) else {
-        return;
-    };
-    if PAGES.fetch_add(1, Ordering::Relaxed) + 1 == n {
-        panic!("BARFILL_TEST_PANIC_WORKER={n}: panicking after page {n}");
-    }
-}

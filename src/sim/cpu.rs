@@ -1,7 +1,7 @@
 //! CPU time of the simulator's own threads, so a benchmark can leave the server's work out
 //! of the client's. Linux only (from `/proc/self/task/<tid>/stat`); 0 elsewhere.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 /// `/proc` reports times in clock ticks of `USER_HZ`, which Linux fixes at 100 for
 /// user space on every architecture it ships for.
@@ -21,7 +21,7 @@ impl Threads {
     /// Called on each new sim thread.
     pub fn started(&self) {
         if let Some(tid) = own_tid() {
-            self.0.lock().expect("threads lock").live.push(tid);
+            self.0.lock().live.push(tid);
         }
     }
 
@@ -29,21 +29,21 @@ impl Threads {
     pub fn stopping(&self) {
         let Some(tid) = own_tid() else { return };
         let ticks = thread_ticks(tid).unwrap_or(0);
-        let mut inner = self.0.lock().expect("threads lock");
+        let mut inner = self.0.lock();
         inner.live.retain(|&t| t != tid);
         inner.ended_ticks += ticks;
     }
 
     /// User plus system time of every sim thread so far, in seconds.
     pub fn cpu_seconds(&self) -> f64 {
-        let inner = self.0.lock().expect("threads lock");
+        let inner = self.0.lock();
         let live: u64 = inner.live.iter().filter_map(|&t| thread_ticks(t)).sum();
         (live + inner.ended_ticks) as f64 / TICKS_PER_SECOND
     }
 
     #[cfg(test)]
     pub fn count(&self) -> usize {
-        self.0.lock().expect("threads lock").live.len()
+        self.0.lock().live.len()
     }
 }
 

@@ -18,10 +18,11 @@ mod wire;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
+use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::calendar::{self, Day};
@@ -91,15 +92,15 @@ pub struct SimStats(Mutex<SimCounts>);
 
 impl SimStats {
     pub fn snapshot(&self) -> SimCounts {
-        self.0.lock().unwrap().clone()
+        self.0.lock().clone()
     }
 
     fn fault(&self, kind: &'static str) {
-        *self.0.lock().unwrap().faults.entry(kind).or_default() += 1;
+        *self.0.lock().faults.entry(kind).or_default() += 1;
     }
 
     fn record(&self, path: &str, endpoint: Endpoint, status: u16, bars: u64, f: impl FnOnce(&mut SimCounts)) {
-        let mut c = self.0.lock().unwrap();
+        let mut c = self.0.lock();
         c.requests += 1;
         c.bars_served += bars;
         c.by_endpoint.bump(endpoint);

@@ -3,8 +3,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
+use parking_lot::Mutex;
 
 use super::market::{self, Universe};
 use super::{Endpoint, SimCounts, SimOptions, SimStats, wire};
@@ -137,7 +138,7 @@ impl SimState {
     /// Sliding window: at most `quota` accepted requests in any `window`.
     fn admit(&self) -> Result<(), Duration> {
         let now = Instant::now();
-        let mut recent = self.recent.lock().unwrap();
+        let mut recent = self.recent.lock();
         while recent.front().is_some_and(|t| now.duration_since(*t) >= self.opts.window) {
             recent.pop_front();
         }

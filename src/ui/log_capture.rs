@@ -3,9 +3,10 @@
 
 use std::collections::VecDeque;
 use std::fmt::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
+use parking_lot::Mutex;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -38,10 +39,7 @@ impl LogFeed {
 
     /// Everything logged since the last call.
     pub fn take(&self) -> Vec<LogLine> {
-        match self.pending.lock() {
-            Ok(mut q) => q.drain(..).collect(),
-            Err(_) => Vec::new(),
-        }
+        self.pending.lock().drain(..).collect()
     }
 }
 
@@ -60,8 +58,8 @@ impl<S: tracing::Subscriber> Layer<S> for Capture {
         let mut text = Text::default();
         event.record(&mut text);
         let line = LogLine { at: Instant::now(), level, text: text.finish() };
-        // A poisoned or busy queue must never take the program down with it.
-        if let Ok(mut q) = self.pending.try_lock() {
+        // A busy queue must never block or take the program down with it.
+        if let Some(mut q) = self.pending.try_lock() {
             if q.len() >= PENDING_MAX {
                 q.pop_front();
             }

@@ -97,8 +97,6 @@ pub async fn run_dashboard(config: Arc<Config>, source: Source, first: RunHandle
     let mut drawing = true;
     let mut quitting = false;
     let mut signals = Signals::new();
-    #[cfg(debug_assertions)]
-    let mut frames: u64 = 0;
     let mut tick = tokio::time::interval(FRAME);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
 
@@ -126,15 +124,9 @@ pub async fn run_dashboard(config: Arc<Config>, source: Source, first: RunHandle
                     outcome.errors.push(format!("cannot draw the dashboard: {e}"));
                     effect = Some(Effect::Quit);
                 }
-                // Debug builds only: lets the end-to-end test prove that a panic on this
-                // thread gives the terminal back.
-                #[cfg(debug_assertions)]
-                {
-                    frames += 1;
-                    if frames == 5 && std::env::var_os("BARFILL_TEST_PANIC_DASHBOARD").is_some() {
-                        panic!("BARFILL_TEST_PANIC_DASHBOARD is set: panicking on the dashboard's thread");
-                    }
-                }
+                // Lets the end-to-end test prove that a panic on this thread gives the
+                // terminal back (a no-op without the `test-hooks` feature).
+                crate::testhooks::frame_drawn();
             }
             key = input.next(), if input_open => match key {
                 Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => {

@@ -9,8 +9,8 @@
 
 use std::io::{self, Stdout, stdout};
 use std::panic::PanicHookInfo;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 
 use crossterm::cursor::Show;
@@ -24,7 +24,7 @@ type Hook = Box<dyn Fn(&PanicHookInfo<'_>) + Sync + Send + 'static>;
 /// Whether the screen is ours right now; the hook and the guard both restore, once.
 static OWNED: AtomicBool = AtomicBool::new(false);
 /// Panics of other threads while the screen was owned, to show and print later.
-static HELD_PANICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static HELD_PANICS: parking_lot::Mutex<Vec<String>> = parking_lot::Mutex::new(Vec::new());
 
 pub struct TerminalGuard {
     pub terminal: Terminal<CrosstermBackend<Stdout>>,
@@ -74,7 +74,7 @@ pub fn restore() {
 
 /// Panic messages from other threads kept while the screen was owned.
 pub fn take_held_panics() -> Vec<String> {
-    HELD_PANICS.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
+    std::mem::take(&mut *HELD_PANICS.lock())
 }
 
 fn set_hook(hook: Arc<Hook>) {
@@ -85,7 +85,7 @@ fn install_hook(previous: Arc<Hook>, ui_thread: ThreadId) {
     std::panic::set_hook(Box::new(move |info| {
         let on_ui_thread = std::thread::current().id() == ui_thread;
         if OWNED.load(Ordering::SeqCst) && !on_ui_thread {
-            if let Ok(mut held) = HELD_PANICS.try_lock() {
+            if let Some(mut held) = HELD_PANICS.try_lock() {
                 held.push(describe(info));
             }
             return;

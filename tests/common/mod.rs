@@ -27,8 +27,16 @@ pub fn config(dir: &Path, symbols: &[&str], timeframes: &[&str], from: &str, to:
     c.stagger = Duration::ZERO;
     c.quota_per_min = 100_000;
     c.timeout = Duration::from_secs(5);
+    // Retries wait a hundredth of their real time: the schedule keeps its shape, a test
+    // does not sleep whole seconds. A test that measures waits sets it back to 1.
+    c.retry.wait_scale = 0.01;
+    // Nothing in a test depends on the day it runs: "today" is fixed, after every range.
+    c.today = calendar::parse_date(TODAY).unwrap();
     c
 }
+
+/// The day the tests' runs count as today.
+pub const TODAY: &str = "2025-06-30";
 
 pub fn source(sim: &Sim) -> Source {
     Source { label: "simulator".into(), base_url: sim.base_url(), key: None }
@@ -73,6 +81,39 @@ pub fn dump(db: &Path) -> Vec<Row> {
     .unwrap()
     .collect::<Result<_, _>>()
     .unwrap()
+}
+
+/// Asserts two dumps are equal; when not, says where they differ instead of printing
+/// every bar: the rows per ticker and timeframe on each side, and the first difference.
+#[track_caller]
+pub fn assert_same_rows(got: &[Row], want: &[Row], what: &str) {
+    if got == want {
+        return;
+    }
+    let per_row = |rows: &[Row]| {
+        let mut n = std::collections::BTreeMap::<(String, String), usize>::new();
+        for r in rows {
+            *n.entry((r.0.clone(), r.1.clone())).or_default() += 1;
+        }
+        n
+    };
+    let (g, w) = (per_row(got), per_row(want));
+    let counts: Vec<String> = g
+        .keys()
+        .chain(w.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| g.get(*k) != w.get(*k))
+        .map(|k| format!("{} {}: {} vs {}", k.0, k.1, g.get(k).unwrap_or(&0), w.get(k).unwrap_or(&0)))
+        .collect();
+    let first = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
+    panic!(
+        "{what}: {} bars against {} expected; rows that differ in count: {counts:?}; first difference at #{first}: {:?} vs {:?}",
+        got.len(),
+        want.len(),
+        got.get(first),
+        want.get(first)
+    );
 }
 
 pub fn count(db: &Path, ticker: &str, timeframe: &str) -> u64 {

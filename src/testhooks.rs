@@ -1,0 +1,85 @@
+//! Knobs for the test suite that drives the real binary as a process, where no config or
+//! flag can reach them (they are deliberately not user settings). They exist only in a
+//! build with the `test-hooks` cargo feature, which `cargo test` turns on (the package is
+//! its own dev-dependency with that feature) and `cargo build` / `cargo run --release`
+//! do not: without it every function here is an empty stub and no variable name below
+//! is in the binary.
+//!
+//! - `BARFILL_TEST_WAIT_SCALE=F`: every retry wait is F times as long (see
+//!   `RetryConfig::wait_scale`), so fault tests cost milliseconds per retry.
+//! - `BARFILL_TEST_PANIC_WORKER=N`: the worker that hands the writer the Nth page panics.
+//! - `BARFILL_TEST_PANIC_DASHBOARD=1`: the dashboard's thread panics on its fifth frame.
+//!
+//! This module imports nothing from the crate, so any layer may call it.
+
+/// The retry wait scale the test asked for, if any.
+pub fn retry_wait_scale() -> Option<f64> {
+    imp::retry_wait_scale()
+}
+
+/// Called by a worker each time it has handed the writer a page.
+#[inline]
+pub fn page_handed_over() {
+    imp::page_handed_over()
+}
+
+/// Called by the dashboard's loop once per frame drawn.
+#[inline]
+pub fn frame_drawn() {
+    imp::frame_drawn()
+}
+
+#[cfg(feature = "test-hooks")]
+mod imp {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    fn var(name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+
+    pub fn retry_wait_scale() -> Option<f64> {
+        let v = var("BARFILL_TEST_WAIT_SCALE")?;
+        match v.parse::<f64>() {
+            Ok(s) if s.is_finite() && s > 0.0 => Some(s),
+            _ => panic!("BARFILL_TEST_WAIT_SCALE={v}: expected a number above 0"),
+        }
+    }
+
+    pub fn page_handed_over() {
+        static AT: OnceLock<Option<u64>> = OnceLock::new();
+        static PAGES: AtomicU64 = AtomicU64::new(0);
+        let at = AT.get_or_init(|| {
+            var("BARFILL_TEST_PANIC_WORKER")
+                .map(|v| v.parse().unwrap_or_else(|_| panic!("BARFILL_TEST_PANIC_WORKER={v}: expected a page number")))
+        });
+        if let Some(n) = *at
+            && PAGES.fetch_add(1, Ordering::Relaxed) + 1 == n
+        {
+            panic!("BARFILL_TEST_PANIC_WORKER={n}: panicking after page {n}");
+        }
+    }
+
+    pub fn frame_drawn() {
+        static ON: OnceLock<bool> = OnceLock::new();
+        static FRAMES: AtomicU64 = AtomicU64::new(0);
+        if *ON.get_or_init(|| var("BARFILL_TEST_PANIC_DASHBOARD").is_some())
+            && FRAMES.fetch_add(1, Ordering::Relaxed) + 1 == 5
+        {
+            panic!("BARFILL_TEST_PANIC_DASHBOARD is set: panicking on the dashboard's thread");
+        }
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+mod imp {
+    pub fn retry_wait_scale() -> Option<f64> {
+        None
+    }
+
+    #[inline(always)]
+    pub fn page_handed_over() {}
+
+    #[inline(always)]
+    pub fn frame_drawn() {}
+}
