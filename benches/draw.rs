@@ -44,6 +44,7 @@ fn app_with(rows: usize) -> (App, Instant) {
         max_attempts: 8,
         jitter: false,
         refetch: false,
+        reference_requests: 0,
     };
     app.on_event(Event::RunStarted(Box::new(info)), t0);
     for i in 0..rows {

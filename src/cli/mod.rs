@@ -6,6 +6,7 @@ mod plan;
 mod run;
 mod sim;
 mod source;
+mod tickers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +49,9 @@ pub enum Cmd {
     Run(RunArgs),
     /// Print the request plan without fetching: jobs, requests, time at the quota.
     Plan(PlanArgs),
+    /// Print the tickers a run would fetch: the configured list, or what a universe
+    /// (--universe) resolves to in reference data, with the requests that took.
+    Tickers(PlanArgs),
     /// Run the simulator as a standalone server on 127.0.0.1.
     Sim(SimArgs),
     /// Measure each fix against the floor the quota allows, on the embedded simulator.
@@ -130,6 +134,7 @@ pub async fn main(cli: Cli) -> ExitCode {
         None => run::run(&cli.flags, false, None).await,
         Some(Cmd::Run(args)) => run::run(&args.flags.or(&cli.flags), args.headless, args.json.as_deref()).await,
         Some(Cmd::Plan(args)) => plan::plan_command(&args.flags.or(&cli.flags)),
+        Some(Cmd::Tickers(args)) => tickers::tickers_command(&args.flags.or(&cli.flags)).await,
         Some(Cmd::Sim(args)) => sim::sim_command(args).await,
         Some(Cmd::Bench(args)) => bench::bench_command(args).await,
     }

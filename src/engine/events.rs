@@ -89,6 +89,8 @@ pub struct RunInfo {
     pub jitter: bool,
     /// Stored windows are fetched again.
     pub refetch: bool,
+    /// Pages of reference data this run took before its rows (a universe's list).
+    pub reference_requests: u64,
 }
 
 /// One answered (or failed) request.

@@ -11,8 +11,9 @@ pub mod resources;
 mod run;
 pub mod scheduler;
 pub mod tally;
+pub mod universe;
 mod worker;
 
 pub use events::{Command, Event, Settings};
-pub use run::{RunHandle, Source, initial_settings, plan_for, prepare, start};
+pub use run::{RunHandle, Source, initial_settings, list_universe, plan_for, plan_stored, prepare, start};
 pub use tally::{RunEnd, Tally};

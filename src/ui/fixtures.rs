@@ -50,6 +50,7 @@ pub fn info() -> RunInfo {
         max_attempts: 8,
         jitter: false,
         refetch: false,
+        reference_requests: 0,
     }
 }
 
