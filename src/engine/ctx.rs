@@ -97,6 +97,8 @@ pub struct Ctx {
     pub adjusted: bool,
     /// The last day whose bars the API no longer revises (see `calendar::settled_through`).
     pub settled_through: calendar::Day,
+    /// The range the run asks for, for telling rows that begin or end inside it.
+    pub range: Range,
 }
 
 /// Workers reach the network side through their run's context.

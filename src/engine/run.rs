@@ -334,6 +334,7 @@ fn context(config: &Config, plan: &Plan, net: Arc<Net>, writer: mpsc::Sender<Wri
         daily_rows,
         adjusted: config.adjusted,
         settled_through: crate::calendar::settled_through(crate::calendar::today_ny()),
+        range: plan.range,
     }
 }
 
