@@ -1,6 +1,7 @@
 //! The backfill engine: workers, scheduling, pacing and retries, with a control loop
 //! that takes `Command`s and reports `Event`s. It knows nothing of terminals.
 
+pub mod autotune;
 mod ctx;
 mod emitter;
 pub mod events;
