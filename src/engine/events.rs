@@ -170,7 +170,7 @@ impl Event {
     /// The writer's news in the engine's terms.
     pub fn from_writer(e: WriterEvent) -> Event {
         match e {
-            WriterEvent::Committed { rows, secs, windows } => Event::Stored { rows, secs, windows },
+            WriterEvent::Committed { rows, secs, windows, .. } => Event::Stored { rows, secs, windows },
             WriterEvent::Failed(message) => {
                 Event::Notice { level: Level::Error, text: format!("database write failed: {message}") }
             }

@@ -79,7 +79,7 @@ pub fn start(config: Arc<Config>, source: Source, store: Store, plan: Plan) -> a
     let (event_tx, event_rx) = mpsc::unbounded_channel();
     let emitter = Arc::new(Emitter::new(event_tx));
     let for_writer = emitter.clone();
-    let (writer, writer_tx) = Writer::spawn(store, run_id, move |e| for_writer.emit(Event::from_writer(e)));
+    let (writer, writer_tx) = Writer::spawn(store, run_id, move |e| for_writer.emit(Event::from_writer(e)))?;
     let client = Client::new(&source.base_url, source.key.clone(), config.timeout)?;
     let pacer = Pacer::new(config.quota_per_min, config.headroom_pct, config.quota_window);
     let (settings_tx, settings_rx) = watch::channel(settings);
