@@ -10,7 +10,7 @@ use super::*;
 use crate::bar::Bar;
 use crate::calendar::{self, Day};
 
-type Row = (String, String, i64, f64, f64, f64, f64, f64, Option<f64>, Option<i64>);
+pub(crate) type Row = (String, String, i64, f64, f64, f64, f64, f64, Option<f64>, Option<i64>);
 
 pub(crate) fn dump(conn: &Connection, table: &str) -> Vec<Row> {
     let sql = format!(

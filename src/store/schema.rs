@@ -58,7 +58,10 @@ CREATE TABLE runs(
 );
 ";
 
-/// The tables new in schema 2. No FOREIGN KEY clauses: the bundled SQLite enforces them
+/// The tables new in schema 2. `volume` has NUMERIC affinity so that a whole number of
+/// shares (nearly every bar's) is stored as an integer of 1 to 4 bytes instead of an
+/// 8-byte float; the views read it back as REAL, the type users always got.
+/// No FOREIGN KEY clauses: the bundled SQLite enforces them
 /// by default, which would add a lookup to every bar inserted, and the writer is the only
 /// one that creates series.
 const TABLES_V2: &str = "
@@ -76,7 +79,7 @@ CREATE TABLE series_bars(
     high REAL NOT NULL,
     low REAL NOT NULL,
     close REAL NOT NULL,
-    volume REAL NOT NULL,
+    volume NUMERIC NOT NULL,
     vwap REAL,
     trades INTEGER,
     PRIMARY KEY (series_id, ts)
@@ -133,7 +136,7 @@ CREATE TABLE split_factors(
 /// stored bounds pick the right one.
 const VIEWS_V2: &str = "
 CREATE VIEW bars(ticker, timeframe, ts, open, high, low, close, volume, vwap, trades) AS
-SELECT s.ticker, s.timeframe, b.ts, b.open, b.high, b.low, b.close, b.volume, b.vwap, b.trades
+SELECT s.ticker, s.timeframe, b.ts, b.open, b.high, b.low, b.close, CAST(b.volume AS REAL), b.vwap, b.trades
 FROM series_bars AS b JOIN series AS s ON s.id = b.series_id;
 CREATE TRIGGER bars_delete INSTEAD OF DELETE ON bars BEGIN
     DELETE FROM series_bars
@@ -213,7 +216,8 @@ pub struct Migrated {
 pub fn migrate_v1(conn: &Connection, adjusted: bool) -> rusqlite::Result<Migrated> {
     let tx = conn.unchecked_transaction()?;
     tx.execute_batch(TABLES_V2)?;
-    // Series ids in key order, so the copy below appends to series_bars in key order.
+    // Series ids in key order, so the copy below appends to series_bars in key order
+    // whichever table the planner scans first (no ORDER BY: it could sort every bar).
     tx.execute_batch(
         "INSERT INTO series(ticker, timeframe)
             SELECT ticker, timeframe FROM bars GROUP BY ticker, timeframe
@@ -221,8 +225,7 @@ pub fn migrate_v1(conn: &Connection, adjusted: bool) -> rusqlite::Result<Migrate
             ORDER BY 1, 2;
          INSERT INTO series_bars(series_id, ts, open, high, low, close, volume, vwap, trades)
             SELECT s.id, b.ts, b.open, b.high, b.low, b.close, b.volume, b.vwap, b.trades
-            FROM series AS s JOIN bars AS b ON b.ticker = s.ticker AND b.timeframe = s.timeframe
-            ORDER BY s.id, b.ts;
+            FROM series AS s JOIN bars AS b ON b.ticker = s.ticker AND b.timeframe = s.timeframe;
          UPDATE series SET last_run = (
             SELECT max(p.run_id) FROM progress AS p WHERE p.ticker = series.ticker AND p.timeframe = series.timeframe);",
     )?;

@@ -156,7 +156,7 @@ mod tests {
     use super::*;
     use crate::bar::Bar;
     use crate::store::Store;
-    use crate::store::migration_tests::dump;
+    use crate::store::migration_tests::{Row, dump};
     use crate::store::writer::{BarGroup, write_page};
 
     fn day(s: &str) -> Day {
@@ -197,10 +197,7 @@ mod tests {
     }
 
     /// The simulator's definition of an adjusted bar (`sim::market::adjust`).
-    fn adjusted_like_the_simulator(
-        raw: &[(String, String, i64, f64, f64, f64, f64, f64, Option<f64>, Option<i64>)],
-        splits: &[SplitRecord],
-    ) -> Vec<(String, String, i64, f64, f64, f64, f64, f64, Option<f64>, Option<i64>)> {
+    fn adjusted_like_the_simulator(raw: &[Row], splits: &[SplitRecord]) -> Vec<Row> {
         let round = |x: f64, places: i32| {
             let m = 10f64.powi(places);
             (x * m).round() / m

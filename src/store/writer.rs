@@ -161,10 +161,8 @@ fn writer_loop(
             WriteMsg::Page { groups, finished } => {
                 let mut batch = vec![(groups, finished)];
                 next = gather(&mut rx, &mut batch, options.batch_rows);
-                if let Err(message) = store_batch(conn, run_id, &mut ids, &options, &batch, &emit) {
-                    // Dropping the receiver makes every worker's next send fail.
-                    return Err(message);
-                }
+                // On failure, returning drops the receiver: every worker's next send fails.
+                store_batch(conn, run_id, &mut ids, &options, &batch, &emit)?;
             }
             WriteMsg::Flush(done) => {
                 let _ = done.send(());
