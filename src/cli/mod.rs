@@ -6,6 +6,7 @@ mod plan;
 mod run;
 mod sim;
 mod source;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{self, Config, Dirs, Overrides};
 
 pub use plan::describe_plan;
+pub use status::describe_status;
 
 /// Exit codes: 0 all stored; 1 the run failed or stopped on an error; 2 bad input;
 /// 3 finished with some windows failed; 130 stopped by a signal.
@@ -48,6 +50,9 @@ pub enum Cmd {
     Run(RunArgs),
     /// Print the request plan without fetching: jobs, requests, time at the quota.
     Plan(PlanArgs),
+    /// What the database holds per ticker and timeframe, and the missing sessions
+    /// (reads the database only).
+    Status(StatusArgs),
     /// Run the simulator as a standalone server on 127.0.0.1.
     Sim(SimArgs),
     /// Measure each fix against the floor the quota allows, on the embedded simulator.
@@ -138,6 +143,15 @@ pub struct PlanArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Print JSON (stable keys) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct SimArgs {
     /// Config file whose [sim] table gives the defaults.
     #[arg(long, value_name = "FILE")]
@@ -223,6 +237,11 @@ pub async fn main(cli: Cli) -> ExitCode {
             let mut common = args.common.clone();
             merge(&mut common, &cli.common);
             plan::plan_command(&common)
+        }
+        Some(Cmd::Status(args)) => {
+            let mut common = args.common.clone();
+            merge(&mut common, &cli.common);
+            status::status_command(&common, args.json)
         }
         Some(Cmd::Sim(args)) => sim::sim_command(args).await,
         Some(Cmd::Bench(args)) => bench::bench_command(args).await,
