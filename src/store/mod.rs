@@ -107,8 +107,8 @@ pub struct OpenOptions {
 
 /// What barfill says, once, to the owner of a database of split-adjusted bars.
 pub const ADJUSTED_NOTICE: &str = "this database holds split-adjusted bars (the API's default, which barfill used \
-before): a split after they were stored leaves earlier bars on the old scale, and adding the new bars \
-to them would mix scales. barfill keeps filling it with adjusted bars, never both kinds. New databases \
+before): when a split comes after they were stored, they stay on the old scale while bars fetched later \
+come on the new one. barfill keeps filling this file with adjusted bars, never both kinds. New databases \
 store raw bars and adjust them on read (the bars_adjusted view), so they never go stale; to move, \
 backfill into a new file, e.g. `barfill run --db barfill-raw.db --refetch`.";
 
@@ -147,6 +147,8 @@ impl Store {
         )
         .map_err(|e| err(explain(&e)))?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| err(explain(&e)))?;
+        // Before a migration, so its one big transaction's WAL is cut back afterwards.
+        tune(&conn).map_err(|e| err(explain(&e)))?;
         let mut migrated = None;
         match check_existing(&conn, path, &options)? {
             None => schema::create(&conn, options.adjusted).map_err(|e| err(explain_on(&conn, &e)))?,
@@ -159,7 +161,6 @@ impl Store {
                 }
             }
         }
-        tune(&conn).map_err(|e| err(explain(&e)))?;
         let held = schema::held(&conn).map_err(|e| err(explain(&e)))?.ok_or_else(|| err("meta is missing".into()))?;
         let notice_pending = held.adjusted && meta(&conn, "adjusted_notice").map_err(|e| err(explain(&e)))?.is_none();
         Ok(Store { path: path.to_path_buf(), conn, adjusted: held.adjusted, notice_pending, migrated, _lock: lock })
