@@ -6,6 +6,7 @@ mod plan;
 mod run;
 mod sim;
 mod source;
+mod status;
 mod tickers;
 
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{self, Config, ConfigError, Dirs, Flags, SimFlags};
 
 pub use plan::describe_plan;
+pub use status::describe_status;
 
 /// Exit codes: 0 all stored; 1 the run failed or stopped on an error; 2 bad input;
 /// 3 finished with some windows failed; 130 stopped by a signal.
@@ -52,6 +54,9 @@ pub enum Cmd {
     /// Print the tickers a run would fetch: the configured list, or what a universe
     /// (--universe) resolves to in reference data, with the requests that took.
     Tickers(PlanArgs),
+    /// What the database holds per ticker and timeframe, and the missing sessions
+    /// (reads the database only).
+    Status(StatusArgs),
     /// Run the simulator as a standalone server on 127.0.0.1.
     Sim(SimArgs),
     /// Measure each fix against the floor the quota allows, on the embedded simulator.
@@ -90,6 +95,15 @@ pub struct RunArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub flags: Flags,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub flags: Flags,
+    /// Print JSON (stable keys) instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -135,6 +149,7 @@ pub async fn main(cli: Cli) -> ExitCode {
         Some(Cmd::Run(args)) => run::run(&args.flags.or(&cli.flags), args.headless, args.json.as_deref()).await,
         Some(Cmd::Plan(args)) => plan::plan_command(&args.flags.or(&cli.flags)),
         Some(Cmd::Tickers(args)) => tickers::tickers_command(&args.flags.or(&cli.flags)).await,
+        Some(Cmd::Status(args)) => status::status_command(&args.flags.or(&cli.flags), args.json),
         Some(Cmd::Sim(args)) => sim::sim_command(args).await,
         Some(Cmd::Bench(args)) => bench::bench_command(args).await,
     }

@@ -27,7 +27,7 @@ use crate::report::{self, Report, RunStatus};
 use crate::retry::RetryBudget;
 use crate::secret::ApiKey;
 use crate::store::writer::{WriteMsg, Writer};
-use crate::store::{Covered, RunStart, Store, StoreError, now_ms};
+use crate::store::{Covered, OpenOptions, RunStart, Store, StoreError, now_ms};
 
 /// Where requests go.
 #[derive(Clone, Debug)]
@@ -41,7 +41,12 @@ pub struct Source {
 /// Opens the database and plans the work left. Runs before any face takes the screen,
 /// so a bad path or a foreign database is reported plainly.
 pub fn prepare(config: &Config) -> Result<(Store, Plan), StoreError> {
-    let store = Store::open(&config.db, config.adjusted, config.db_is_default)?;
+    // An existing database keeps the kind of bars it holds (a split-adjusted one from an
+    // earlier release goes on adjusted); asking for adjusted bars explicitly refuses a raw
+    // one, so the two kinds never mix.
+    let options =
+        OpenOptions { adjusted: config.adjusted, require_kind: config.adjusted, create_dir: config.db_is_default };
+    let store = Store::open_with(&config.db, options)?;
     store.close_stale_runs().map_err(write_err)?;
     let plan = plan_stored(&store, config, &config.symbols)?;
     Ok((store, plan))
@@ -154,6 +159,8 @@ async fn run(
     };
     info = run_info(&config, &source, &plan, &store, net.settings(), net.pacer.rate_per_min());
     info.reference_requests = reference_pages;
+    let store = tell_about_the_store(store, &emitter);
+    let adjusted = store.adjusted();
     let (store, run_id) = match record_start(store, &info).await {
         Ok(x) => x,
         Err(e) => return not_started(&info, &emitter, e),
@@ -164,7 +171,7 @@ async fn run(
         Ok(w) => w,
         Err(e) => return not_started(&info, &emitter, format!("cannot start the database writer: {e}")),
     };
-    let ctx = Arc::new(context(&config, &plan, net, writer_tx));
+    let ctx = Arc::new(context(adjusted, &plan, net, writer_tx));
     announce(&ctx, &info, &plan);
     let outcome = coordinate(&ctx, &settings_tx, commands).await;
     finish(ctx, &info, &plan, writer, outcome).await
@@ -273,6 +280,26 @@ fn run_info(config: &Config, source: &Source, plan: &Plan, store: &Store, settin
     }
 }
 
+/// Says once what an adjusted database means, and that a schema-1 file was migrated.
+fn tell_about_the_store(mut store: Store, emitter: &Emitter) -> Store {
+    if let Some(m) = store.migrated() {
+        emitter.notice(
+            Level::Info,
+            format!(
+                "database upgraded in place from schema {} ({} bars in {} series kept)",
+                m.from_version, m.bars, m.series
+            ),
+        );
+    }
+    if let Some(text) = store.adjusted_notice() {
+        emitter.notice(Level::Warn, text);
+        if let Err(e) = store.acknowledge_adjusted_notice() {
+            tracing::warn!(error = %crate::store::explain(&e), "could not record that the notice was shown");
+        }
+    }
+    store
+}
+
 /// Records the run as started, on a blocking thread; hands the store back for the writer.
 async fn record_start(store: Store, info: &RunInfo) -> Result<(Store, i64), String> {
     let start = RunStart {
@@ -306,7 +333,7 @@ fn not_started(info: &RunInfo, emitter: &Emitter, reason: String) -> Report {
     report
 }
 
-fn context(config: &Config, plan: &Plan, net: Arc<Net>, writer: mpsc::Sender<WriteMsg>) -> Ctx {
+fn context(adjusted: bool, plan: &Plan, net: Arc<Net>, writer: mpsc::Sender<WriteMsg>) -> Ctx {
     let rows: Vec<RowMeta> = plan
         .rows
         .iter()
@@ -332,7 +359,7 @@ fn context(config: &Config, plan: &Plan, net: Arc<Net>, writer: mpsc::Sender<Wri
         seen: Mutex::new(vec![Seen::default(); rows.len()]),
         rows,
         daily_rows,
-        adjusted: config.adjusted,
+        adjusted,
         settled_through: crate::calendar::settled_through(crate::calendar::today_ny()),
         range: plan.range,
     }

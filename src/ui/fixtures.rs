@@ -95,6 +95,7 @@ pub fn script() -> Vec<(f64, Event)> {
             1.1,
             Event::Stored {
                 rows: 49_920,
+                changed: 49_920,
                 secs: 0.05,
                 windows: vec![WindowDone {
                     row: 0,
@@ -120,6 +121,7 @@ pub fn script() -> Vec<(f64, Event)> {
             4.1,
             Event::Stored {
                 rows: 49_920,
+                changed: 49_920,
                 secs: 0.06,
                 windows: vec![WindowDone {
                     row: 2,
