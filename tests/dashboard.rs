@@ -107,7 +107,7 @@ fn dashboard_toggles_a_fix_quits_cleanly_and_keeps_the_bars() {
 
     let screen = tmux.wait_for("the dashboard", |s| s.contains("RUNNING") && s.contains("[1] backoff  ON"));
     assert!(screen.contains("simulator"), "{screen}");
-    assert!(screen.contains("Symbols") && screen.contains("Rate limit") && screen.contains("Runs"), "{screen}");
+    assert!(screen.contains("4 rows: ") && screen.contains("Rate limit") && screen.contains("Runs"), "{screen}");
 
     tmux.keys("1");
     let screen = tmux.wait_for("fix 1 to go OFF", |s| s.contains("[1] backoff  OFF"));

@@ -16,6 +16,7 @@ use super::app::{App, Effect, LogLine};
 use super::signals::Signals;
 use super::terminal::{self, TerminalGuard};
 use super::{LogFeed, Outcome, draw};
+use crate::calendar::Range;
 use crate::config::Config;
 use crate::engine::events::Level;
 use crate::engine::{self, Command, Event, RunHandle, Settings, Source};
@@ -128,8 +129,10 @@ impl Dashboard {
     ) -> Dashboard {
         let db = config.db.display().to_string();
         let mut app = App::new(Instant::now(), &source.label, &source.base_url, &db, engine::initial_settings(&config))
-            .with_secret(source.key.clone());
+            .with_secret(source.key.clone())
+            .with_range(Range { from: config.from, to: config.to });
         app.notices_to_log = log.is_none();
+        app.view.colour = draw::colour_from_env(std::env::var_os("NO_COLOR"));
         Dashboard {
             config,
             source,
@@ -282,7 +285,7 @@ impl Dashboard {
 
     fn draw(&mut self, now: Instant) -> std::io::Result<()> {
         let size = self.guard.terminal.size()?;
-        self.app.fit_symbols(draw::symbol_rows_visible(size.into()));
+        draw::prepare(&mut self.app, size.into());
         let app = &self.app;
         self.guard.terminal.draw(|frame| draw::draw(frame, app, now))?;
         Ok(())

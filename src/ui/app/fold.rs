@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::rates::BUCKET_S;
-use super::{App, BackoffStats, LogLine, Phase, RECENT_PER_ROW, RateHistory, RowView};
+use super::{App, BackoffStats, Change, LogLine, Phase, RECENT_PER_ROW, RateHistory, RowView};
 use crate::engine::Tally;
 use crate::engine::events::{Event, Level, RequestRecord, RowState, RunInfo, WindowDone};
 use crate::polygon::outcome::ErrorKind;
@@ -38,6 +38,7 @@ impl App {
                 if let Some(r) = self.rows.get_mut(row) {
                     r.failed_windows += 1;
                     r.last_failure = Some(reason);
+                    self.list.touch(Change::State);
                 }
             }
             Event::Resources { cpu_pct, rss_mb } => {
@@ -77,6 +78,7 @@ impl App {
         if let Some(r) = self.rows.get_mut(row) {
             r.state = state;
             r.state_at = at;
+            self.list.touch(Change::State);
         }
     }
 
@@ -89,11 +91,15 @@ impl App {
         req.message = req.message.map(|m| self.clean(&m));
         let Some(r) = req.row.and_then(|i| self.rows.get_mut(i)) else { return };
         r.requests += 1;
-        if req.error.is_none() {
+        r.api_s += req.secs;
+        self.list.touch(Change::Time);
+        if req.error.is_none() && req.bars > 0 {
             r.page_bars += req.bars;
+            self.list.touch(Change::Bars);
         }
         if req.error == Some(ErrorKind::RateLimited) {
             r.rate_limited += 1;
+            self.list.touch(Change::Hits);
         }
         if r.recent.len() == RECENT_PER_ROW {
             r.recent.pop_front();
@@ -107,6 +113,7 @@ impl App {
                 r.days_done = (r.days_done + w.range.sessions()).min(r.sessions);
                 r.window_bars += w.bars;
                 r.window_requests += w.requests as u64;
+                self.list.touch(Change::Bars);
             }
         }
     }
@@ -120,6 +127,7 @@ impl App {
                 r.state_at = at;
             }
         }
+        self.list.touch(Change::State);
         // The next run starts from the switches this one ended with, unpaused.
         self.settings.paused = false;
         let level = if report.status == RunStatus::Failed { Level::Error } else { Level::Info };
@@ -159,8 +167,7 @@ impl App {
         self.base_url = self.clean(&info.base_url);
         self.db = info.db.clone();
         self.rows = info.rows.iter().map(|r| RowView::planned(r, at)).collect();
-        self.view.selected = self.view.selected.min(self.rows.len().saturating_sub(1));
-        self.view.offset = self.view.offset.min(self.view.selected);
+        self.list.reset(self.rows.len());
     }
 }
 
@@ -186,6 +193,7 @@ impl RowView {
             requests: 0,
             window_requests: 0,
             rate_limited: 0,
+            api_s: 0.0,
             failed_windows: 0,
             last_failure: None,
             bounds: None,

@@ -11,7 +11,7 @@ use crate::ui::keys::{self, Action};
 
 impl App {
     pub fn on_key(&mut self, key: KeyEvent, at: Instant) -> Option<Effect> {
-        self.act(keys::action_for(key)?, at)
+        self.act(keys::action_for(key, self.list.typing)?, at)
     }
 
     pub fn act(&mut self, action: Action, at: Instant) -> Option<Effect> {
@@ -97,13 +97,17 @@ impl App {
     /// Keys that change only what is shown.
     fn act_on_view(&mut self, action: Action) {
         match action {
-            Action::Help => {
-                self.view.overlay = if self.view.overlay == Overlay::Help { Overlay::None } else { Overlay::Help };
-            }
+            Action::Help => self.toggle_overlay(Overlay::Help),
+            Action::Overview => self.toggle_overlay(Overlay::Overview),
+            Action::Close if self.view.overlay == Overlay::None => self.list.search_clear(),
             Action::Close => self.view.overlay = Overlay::None,
             Action::Open => {
                 self.view.overlay = match self.view.overlay {
-                    Overlay::None if self.view.focus == Focus::Symbols && !self.rows.is_empty() => Overlay::Detail,
+                    Overlay::None if self.view.focus == Focus::Symbols && self.list.selected().is_some() => {
+                        // The row opened stays selected, even at the top of a moving list.
+                        self.list.pin();
+                        Overlay::Detail
+                    }
                     _ => Overlay::None,
                 };
             }
@@ -112,12 +116,37 @@ impl App {
             }
             Action::Up => self.scroll(-1),
             Action::Down => self.scroll(1),
-            Action::PageUp => self.scroll(-(self.view.page.max(1) as isize)),
-            Action::PageDown => self.scroll(self.view.page.max(1) as isize),
+            Action::PageUp => self.scroll(-(self.list.page.max(1) as isize)),
+            Action::PageDown => self.scroll(self.list.page.max(1) as isize),
             Action::Top => self.scroll(isize::MIN / 2),
             Action::Bottom => self.scroll(isize::MAX / 2),
+            _ => self.act_on_list(action),
+        }
+    }
+
+    /// Keys of the symbols list: filter, order, search.
+    fn act_on_list(&mut self, action: Action) {
+        match action {
+            Action::CycleFilter => self.list.cycle_filter(),
+            Action::CycleOrder => self.list.cycle_order(self.live()),
+            Action::Search => {
+                self.view.focus = Focus::Symbols;
+                self.view.overlay = Overlay::None;
+                self.list.search_start();
+            }
+            Action::SearchType(c) => self.list.search_type(c),
+            Action::SearchBack => self.list.search_back(),
+            Action::SearchKeep => self.list.search_keep(),
+            Action::SearchClear => self.list.search_clear(),
             _ => {}
         }
+        // Keys answer in the frame they arrive: the view is rebuilt now, not at the draw.
+        self.list.refresh(&self.rows, self.live());
+    }
+
+    fn toggle_overlay(&mut self, overlay: Overlay) {
+        self.view.overlay = if self.view.overlay == overlay { Overlay::None } else { overlay };
+        self.view.overlay_scroll = 0;
     }
 
     fn set_concurrency(&mut self, c: u32) -> Option<Effect> {
@@ -130,14 +159,23 @@ impl App {
         self.live().then_some(Effect::Engine(Command::SetStagger(secs)))
     }
 
-    /// Moves in the focused pane; positive is down (for the log: towards the newest line).
+    /// Moves in the focused pane, or scrolls the help or the overview; positive is down
+    /// (for the log: towards the newest line).
     fn scroll(&mut self, by: isize) {
         let step = |v: usize, by: isize, len: usize| -> usize {
             (v as isize).saturating_add(by).clamp(0, len.saturating_sub(1) as isize) as usize
         };
+        if matches!(self.view.overlay, Overlay::Help | Overlay::Overview) {
+            // Clamped to what the screen shows before the next frame.
+            self.view.overlay_scroll = step(self.view.overlay_scroll, by, usize::MAX / 4);
+            return;
+        }
         let focus = if self.view.overlay == Overlay::Detail { Focus::Symbols } else { self.view.focus };
         match focus {
-            Focus::Symbols => self.view.selected = step(self.view.selected, by, self.rows.len()),
+            Focus::Symbols => {
+                self.list.refresh(&self.rows, self.live());
+                self.list.move_by(by);
+            }
             Focus::Log => self.view.log_scroll = step(self.view.log_scroll, -by, self.log.len()),
             Focus::Runs => self.view.runs_scroll = step(self.view.runs_scroll, by, self.runs.list.len()),
         }

@@ -2,7 +2,8 @@
 //! and key presses. No terminal, no clock, no I/O: time comes in as `Instant`s, so tests
 //! drive it exactly and the drawing code only reads it.
 //!
-//! - `rows`: one symbol x timeframe as the panes see it;
+//! - `rows`: one symbol x timeframe as the panes see it, and what kind of state it is in;
+//! - `list`: the symbols pane's view of the rows: order, filter, search, selection;
 //! - `rates`: request rate over time and the waits (rate-limit and backoff panes);
 //! - `fold`: engine events folded into this state;
 //! - `input`: key presses turned into view changes or `Effect`s;
@@ -11,14 +12,17 @@
 mod figures;
 mod fold;
 mod input;
+mod list;
 mod rates;
 mod rows;
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
+pub use self::list::{Change, Filter, ListView, Order};
 pub use self::rates::{BUCKET_S, BackoffStats, RateHistory, WAIT_EDGES, Wait};
-pub use self::rows::RowView;
+pub use self::rows::{Counts, Kind, RowView};
+use crate::calendar::Range;
 use crate::engine::Tally;
 use crate::engine::events::{Command, Level, RunInfo, Settings};
 use crate::report::Report;
@@ -75,6 +79,8 @@ pub enum Overlay {
     Help,
     /// The selected symbol row's recent requests.
     Detail,
+    /// Every row as one cell, by state.
+    Overview,
 }
 
 #[derive(Clone, Debug)]
@@ -95,11 +101,10 @@ pub struct RunsView {
 pub struct ViewState {
     pub focus: Focus,
     pub overlay: Overlay,
-    pub selected: usize,
-    /// First symbol row on screen.
-    pub offset: usize,
-    /// Symbol rows that fit on screen, from the last layout.
-    pub page: usize,
+    /// Lines the help or the overview is scrolled down, when it is taller than the screen.
+    pub overlay_scroll: usize,
+    /// Colours on; off when `NO_COLOR` is set (every state is still told in text).
+    pub colour: bool,
     /// Lines scrolled back from the newest log line (0 follows the tail).
     pub log_scroll: usize,
     pub runs_scroll: usize,
@@ -132,6 +137,10 @@ pub struct App {
     pub notices_to_log: bool,
     pub runs: RunsView,
     pub view: ViewState,
+    /// The symbols pane's order, filter, search and selection.
+    pub list: ListView,
+    /// The requested range, to tell where a row's bars start or end inside it.
+    pub range: Option<Range>,
 }
 
 impl App {
@@ -158,12 +167,13 @@ impl App {
             log: VecDeque::new(),
             notices_to_log: true,
             runs: RunsView::default(),
+            list: ListView::default(),
+            range: None,
             view: ViewState {
                 focus: Focus::Symbols,
                 overlay: Overlay::None,
-                selected: 0,
-                offset: 0,
-                page: 10,
+                overlay_scroll: 0,
+                colour: true,
                 log_scroll: 0,
                 runs_scroll: 0,
             },
@@ -171,6 +181,11 @@ impl App {
     }
 
     /// Text from the server or from libraries is scrubbed of the key before it is kept.
+    pub fn with_range(mut self, range: Range) -> App {
+        self.range = Some(range);
+        self
+    }
+
     pub fn with_secret(mut self, key: Option<ApiKey>) -> App {
         self.secret = key;
         self
@@ -223,23 +238,18 @@ impl App {
     }
 
     pub fn selected_row(&self) -> Option<&RowView> {
-        self.rows.get(self.view.selected)
+        self.rows.get(self.list.selected()?)
     }
 
-    /// Keeps the selected symbol row on screen, given how many rows fit.
+    /// Brings the symbols list up to date and keeps its selection on screen, given how
+    /// many rows fit: called once before each frame.
     pub fn fit_symbols(&mut self, visible: usize) {
-        let visible = visible.max(1);
-        self.view.page = visible;
-        let last = self.rows.len().saturating_sub(1);
-        self.view.selected = self.view.selected.min(last);
-        if self.view.selected < self.view.offset {
-            self.view.offset = self.view.selected;
-        } else if self.view.selected >= self.view.offset + visible {
-            self.view.offset = self.view.selected + 1 - visible;
-        }
-        self.view.offset = self.view.offset.min(self.rows.len().saturating_sub(visible));
+        self.list.refresh(&self.rows, self.live());
+        self.list.fit(visible);
     }
 }
 
+#[cfg(test)]
+mod list_tests;
 #[cfg(test)]
 mod tests;

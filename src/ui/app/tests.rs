@@ -232,19 +232,23 @@ fn navigation_selects_scrolls_and_opens() {
         app.on_key(down, t0);
     }
     app.fit_symbols(20);
-    assert_eq!((app.view.selected, app.view.offset), (25, 6));
+    assert_eq!((app.list.selected_pos().unwrap(), app.list.offset), (25, 6));
     app.on_key(key('k'), t0);
     app.fit_symbols(20);
-    assert_eq!((app.view.selected, app.view.offset), (24, 6), "moving up inside the page does not scroll");
+    assert_eq!(
+        (app.list.selected_pos().unwrap(), app.list.offset),
+        (24, 6),
+        "moving up inside the page does not scroll"
+    );
     app.on_key(KeyEvent::new(KeyCode::End, KeyModifiers::NONE), t0);
     app.fit_symbols(20);
-    assert_eq!((app.view.selected, app.view.offset), (499, 480));
+    assert_eq!((app.list.selected_pos().unwrap(), app.list.offset), (499, 480));
     app.on_key(KeyEvent::new(KeyCode::PageUp, KeyModifiers::NONE), t0);
     app.fit_symbols(20);
-    assert_eq!(app.view.selected, 479);
+    assert_eq!(app.list.selected_pos(), Some(479));
     app.on_key(key('g'), t0);
     app.fit_symbols(20);
-    assert_eq!((app.view.selected, app.view.offset), (0, 0));
+    assert_eq!((app.list.selected_pos().unwrap(), app.list.offset), (0, 0));
 
     let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
     app.on_key(enter, t0);
