@@ -233,6 +233,7 @@ impl Dashboard {
 
     fn on_signal(&mut self) -> Option<Effect> {
         self.app.quitting = true;
+        self.outcome.signalled = true;
         Some(if self.quitting { Effect::ForceQuit } else { Effect::Quit })
     }
 

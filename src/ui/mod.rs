@@ -30,6 +30,8 @@ pub struct Outcome {
     pub abandoned: bool,
     /// The last run's task ended without a report (it panicked).
     pub run_lost: bool,
+    /// SIGINT, SIGTERM or SIGHUP asked to stop (not a key: Ctrl-C on the dashboard is one).
+    pub signalled: bool,
     /// What went wrong on the way, to print once the terminal is back.
     pub errors: Vec<String>,
 }
