@@ -167,6 +167,7 @@ impl Dashboard {
         }
         let mut effect = None;
         if self.drawing
+            && self.app.needs_frame()
             && let Err(e) = self.draw(now)
         {
             // The terminal is gone (closed window, hang-up): finish the run unseen.
@@ -193,7 +194,11 @@ impl Dashboard {
     fn on_input(&mut self, input: Option<std::io::Result<TermEvent>>) -> Option<Effect> {
         match input {
             Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => self.app.on_key(k, Instant::now()),
-            Some(Ok(_)) => None, // a resize is picked up by the next frame's draw
+            Some(Ok(_)) => {
+                // A resize (or focus, paste): the next tick draws at the new size.
+                self.app.redraw = true;
+                None
+            }
             Some(Err(_)) | None => {
                 self.input_open = false;
                 Some(Effect::Quit)
@@ -289,6 +294,7 @@ impl Dashboard {
         draw::prepare(&mut self.app, size.into());
         let app = &self.app;
         self.guard.terminal.draw(|frame| draw::draw(frame, app, now))?;
+        self.app.redraw = false;
         Ok(())
     }
 

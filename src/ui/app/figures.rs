@@ -30,21 +30,7 @@ impl App {
     /// Share of the planned work done, each row weighted by the requests the plan expects
     /// for it: a day of minute bars costs far more than a day of daily bars.
     pub fn progress(&self) -> Option<f64> {
-        let total: u64 = self.rows.iter().map(|r| r.weight).sum();
-        if total == 0 {
-            return None;
-        }
-        let done: f64 = self
-            .rows
-            .iter()
-            .filter(|r| r.weight > 0)
-            .map(|r| {
-                let left = r.sessions.saturating_sub(r.covered_at_start) as f64;
-                let did = r.days_done.saturating_sub(r.covered_at_start) as f64;
-                r.weight as f64 * (did / left).min(1.0)
-            })
-            .sum();
-        Some(done / total as f64)
+        (self.planned_weight > 0).then(|| self.done_weight / self.planned_weight as f64)
     }
 
     /// Seconds left at the rate measured so far; before any window is done, the floor the
@@ -114,8 +100,9 @@ impl App {
     /// Waits in progress, longest left first.
     pub fn waits(&self, now: Instant) -> Vec<Wait> {
         let mut waits: Vec<Wait> = self
-            .rows
+            .in_backoff
             .iter()
+            .filter_map(|&i| self.rows.get(i))
             .filter_map(|r| {
                 let left = r.backoff_left(now)?;
                 let RowState::Backoff { reason, .. } = &r.state else { return None };

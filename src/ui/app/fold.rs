@@ -13,6 +13,7 @@ use crate::ui::format::{duration, thousands};
 
 impl App {
     pub fn on_event(&mut self, event: Event, at: Instant) {
+        self.redraw = true;
         if let Event::RunStarted(info) = &event {
             self.begin_run(info, at);
         }
@@ -76,6 +77,11 @@ impl App {
             other => other,
         };
         if let Some(r) = self.rows.get_mut(row) {
+            if matches!(state, RowState::Backoff { .. }) {
+                self.in_backoff.insert(row);
+            } else {
+                self.in_backoff.remove(&row);
+            }
             r.state = state;
             r.state_at = at;
             self.list.touch(Change::State);
@@ -110,7 +116,9 @@ impl App {
     fn stored(&mut self, windows: &[WindowDone]) {
         for w in windows {
             if let Some(r) = self.rows.get_mut(w.row) {
+                let before = r.weighted_done();
                 r.days_done = (r.days_done + w.range.sessions()).min(r.sessions);
+                self.done_weight += r.weighted_done() - before;
                 r.window_bars += w.bars;
                 r.window_requests += w.requests as u64;
                 self.list.touch(Change::Bars);
@@ -120,6 +128,7 @@ impl App {
 
     fn run_finished(&mut self, report: Report, at: Instant) {
         self.phase = Phase::Finished;
+        self.in_backoff.clear();
         for r in &mut self.rows {
             // Nothing fetches or waits once the run is over.
             if matches!(r.state, RowState::Fetching | RowState::Backoff { .. }) {
@@ -167,6 +176,9 @@ impl App {
         self.base_url = self.clean(&info.base_url);
         self.db = info.db.clone();
         self.rows = info.rows.iter().map(|r| RowView::planned(r, at)).collect();
+        self.planned_weight = self.rows.iter().map(|r| r.weight).sum();
+        self.done_weight = 0.0;
+        self.in_backoff.clear();
         self.list.reset(self.rows.len());
     }
 }

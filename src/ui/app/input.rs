@@ -11,7 +11,9 @@ use crate::ui::keys::{self, Action};
 
 impl App {
     pub fn on_key(&mut self, key: KeyEvent, at: Instant) -> Option<Effect> {
-        self.act(keys::action_for(key, self.list.typing)?, at)
+        let action = keys::action_for(key, self.list.typing)?;
+        self.redraw = true;
+        self.act(action, at)
     }
 
     pub fn act(&mut self, action: Action, at: Instant) -> Option<Effect> {

@@ -4,7 +4,7 @@
 //! Thousands of rows: the view is an index list rebuilt only when something it depends
 //! on changed (a row's state, or the figure the order sorts by), at most once a frame,
 //! never while drawing. The state order is a counting sort by tier over rows already in
-//! plan order (linear); the figure orders sort the index list. The selection is a row,
+//! plan order (one pass); the figure orders sort the index list. The selection is a row,
 //! not a position, so it stays on its row as rows move.
 
 use std::cmp::Reverse;
@@ -112,7 +112,8 @@ pub struct ListView {
     shown: Vec<u32>,
     /// Display position of each row, `HIDDEN` when filtered out.
     pos: Vec<u32>,
-    scratch: Vec<u32>,
+    /// Rows by tier while the state order is built (kept to reuse their memory).
+    tiers: [Vec<u32>; Kind::TIERS],
     counts: Counts,
     dirty: bool,
     /// The selection is a row, kept across rebuilds.
@@ -140,7 +141,7 @@ impl Default for ListView {
             order: Order::Plan,
             shown: Vec::new(),
             pos: Vec::new(),
-            scratch: Vec::new(),
+            tiers: Default::default(),
             counts: Counts::default(),
             dirty: true,
             selected: None,
@@ -222,48 +223,34 @@ impl ListView {
         self.rebuilds += 1;
         let mut counts = Counts::default();
         self.shown.clear();
+        for t in &mut self.tiers {
+            t.clear();
+        }
+        let by_tier = self.order == Order::State;
         for (i, r) in rows.iter().enumerate() {
             let k = r.kind();
             counts.add(k);
             if self.filter.admits(r, k) && matches_query(&r.ticker, &self.query) {
-                self.shown.push(i as u32);
+                // The state order is a counting sort by tier: rows come in plan order and
+                // stay so within their tier.
+                if by_tier { self.tiers[k.tier()].push(i as u32) } else { self.shown.push(i as u32) }
             }
         }
+        for t in &self.tiers {
+            self.shown.extend_from_slice(t);
+        }
         self.counts = counts;
-        self.sort(rows);
+        let row = |i: &u32| &rows[*i as usize];
+        match self.order {
+            Order::Plan | Order::State => {}
+            Order::Hits => self.shown.sort_unstable_by_key(|i| (Reverse(row(i).rate_limited), *i)),
+            Order::Bars => self.shown.sort_unstable_by_key(|i| (Reverse(row(i).bars()), *i)),
+            Order::Time => self.shown.sort_unstable_by_key(|i| (Reverse((row(i).api_s * 1e3) as u64), *i)),
+        }
         self.pos.clear();
         self.pos.resize(rows.len(), HIDDEN);
         for (p, &i) in self.shown.iter().enumerate() {
             self.pos[i as usize] = p as u32;
-        }
-    }
-
-    fn sort(&mut self, rows: &[RowView]) {
-        let row = |i: &u32| &rows[*i as usize];
-        match self.order {
-            Order::Plan => {}
-            Order::State => {
-                // Counting sort by tier: the rows are in plan order already, and stay so
-                // within a tier.
-                let mut starts = [0usize; Kind::TIERS + 1];
-                for i in &self.shown {
-                    starts[row(i).kind().tier() + 1] += 1;
-                }
-                for t in 1..starts.len() {
-                    starts[t] += starts[t - 1];
-                }
-                self.scratch.clear();
-                self.scratch.resize(self.shown.len(), 0);
-                for i in &self.shown {
-                    let t = row(i).kind().tier();
-                    self.scratch[starts[t]] = *i;
-                    starts[t] += 1;
-                }
-                std::mem::swap(&mut self.shown, &mut self.scratch);
-            }
-            Order::Hits => self.shown.sort_unstable_by_key(|i| (Reverse(row(i).rate_limited), *i)),
-            Order::Bars => self.shown.sort_unstable_by_key(|i| (Reverse(row(i).bars()), *i)),
-            Order::Time => self.shown.sort_unstable_by_key(|i| (Reverse((row(i).api_s * 1e3) as u64), *i)),
         }
     }
 

@@ -16,7 +16,7 @@ mod list;
 mod rates;
 mod rows;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Instant;
 
 pub use self::list::{Change, Filter, ListView, Order};
@@ -141,6 +141,14 @@ pub struct App {
     pub list: ListView,
     /// The requested range, to tell where a row's bars start or end inside it.
     pub range: Option<Range>,
+    /// Something changed since the last frame: an event, a log line, a key.
+    pub redraw: bool,
+    /// The plan's weight of all rows and of the work done so far, kept as windows are
+    /// stored, so a frame need not add up every row.
+    planned_weight: u64,
+    done_weight: f64,
+    /// Rows waiting in backoff, for the backoff pane's countdowns.
+    in_backoff: BTreeSet<usize>,
 }
 
 impl App {
@@ -169,6 +177,10 @@ impl App {
             runs: RunsView::default(),
             list: ListView::default(),
             range: None,
+            redraw: true,
+            planned_weight: 0,
+            done_weight: 0.0,
+            in_backoff: BTreeSet::new(),
             view: ViewState {
                 focus: Focus::Symbols,
                 overlay: Overlay::None,
@@ -198,6 +210,12 @@ impl App {
         }
     }
 
+    /// Whether the next tick should draw: something changed, or a run is going (its
+    /// clock and countdowns move by themselves). An ended run on screen costs no frames.
+    pub fn needs_frame(&self) -> bool {
+        self.redraw || self.phase == Phase::Running
+    }
+
     /// Whether commands reach a running engine.
     pub fn live(&self) -> bool {
         self.phase == Phase::Running
@@ -211,6 +229,7 @@ impl App {
     }
 
     pub fn push_log(&mut self, line: LogLine) {
+        self.redraw = true;
         if self.log.len() == LOG_LINES {
             self.log.pop_front();
         }
@@ -226,6 +245,7 @@ impl App {
     }
 
     pub fn set_runs(&mut self, runs: Result<Vec<RunRecord>, String>) {
+        self.redraw = true;
         self.runs.loaded = true;
         match runs {
             Ok(list) => {

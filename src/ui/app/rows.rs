@@ -51,6 +51,17 @@ impl RowView {
         if self.sessions == 0 { 1.0 } else { (self.days_done as f64 / self.sessions as f64).min(1.0) }
     }
 
+    /// The share of the plan this row has done: its weight (requests the plan expects for
+    /// its days left) times the part of those days done.
+    pub fn weighted_done(&self) -> f64 {
+        if self.weight == 0 {
+            return 0.0;
+        }
+        let left = self.sessions.saturating_sub(self.covered_at_start) as f64;
+        let did = self.days_done.saturating_sub(self.covered_at_start) as f64;
+        self.weight as f64 * (did / left).min(1.0)
+    }
+
     /// Seconds left of a backoff, as of `now`.
     pub fn backoff_left(&self, now: Instant) -> Option<f64> {
         match &self.state {

@@ -94,6 +94,10 @@ fn eta_comes_from_the_weighted_plan_and_the_rate_so_far() {
     }
     let p = app.progress().unwrap();
     assert!(p > 0.0 && p < 1.0, "{p}");
+    // Kept as windows are stored; the same as adding up every row.
+    let total: u64 = app.rows.iter().map(|r| r.weight).sum();
+    let done: f64 = app.rows.iter().map(|r| r.weighted_done()).sum();
+    assert!((p - done / total as f64).abs() < 1e-12);
     let (eta, lower_bound) = app.eta(t0 + secs(6.0)).unwrap();
     assert!(!lower_bound);
     assert!((eta - 6.0 * (1.0 - p) / p).abs() < 1e-9);
@@ -317,4 +321,25 @@ fn a_key_in_server_text_is_never_kept() {
     assert!(!r.path.contains("sekret123") && !r.message.as_ref().unwrap().contains("sekret123"));
     assert!(!app.log.iter().any(|l| l.text.contains("sekret123")));
     assert_eq!(app.rows[1].state, RowState::Failed("***".into()));
+}
+
+#[test]
+fn an_ended_run_costs_a_frame_only_when_something_changed() {
+    let (mut app, now) = fixtures::finished();
+    assert!(app.needs_frame(), "the report just came");
+    app.redraw = false;
+    assert!(!app.needs_frame(), "nothing on an ended run's screen moves by itself");
+    app.on_key(key('x'), now);
+    assert!(!app.needs_frame(), "a key bound to nothing changes nothing");
+    app.on_key(key('f'), now);
+    assert!(app.needs_frame());
+    app.redraw = false;
+    app.set_runs(Ok(fixtures::runs()));
+    assert!(app.needs_frame());
+    app.redraw = false;
+    app.push_log(LogLine { at: now, level: Level::Info, text: "a line".into() });
+    assert!(app.needs_frame());
+    let (mut live, _) = fixtures::running();
+    live.redraw = false;
+    assert!(live.needs_frame(), "a live run's clock and countdowns move");
 }
