@@ -74,26 +74,21 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(block, popup);
     frame.render_widget(Paragraph::new(legend(app)), legend_area);
 
+    // One cell a row, written straight into the frame: ten thousand spans would cost more
+    // than the rest of the screen.
     let selected = app.list.selected();
-    let lines: Vec<Line> = (first..last)
-        .step_by(per_line)
-        .map(|start| {
-            let end = (start + per_line).min(last);
-            Line::from(
-                (start..end)
-                    .map(|i| {
-                        let kind = app.rows[i].kind();
-                        let mut s = style(kind);
-                        if Some(i) == selected {
-                            s = s.add_modifier(Modifier::REVERSED);
-                        }
-                        Span::styled(glyph(kind).to_string(), s)
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .collect();
-    frame.render_widget(Paragraph::new(lines), grid);
+    let buffer = frame.buffer_mut();
+    for (n, i) in (first..last).enumerate() {
+        let (x, y) = (grid.x + (n % per_line) as u16, grid.y + (n / per_line) as u16);
+        let kind = app.rows[i].kind();
+        let mut s = style(kind);
+        if Some(i) == selected {
+            s = s.add_modifier(Modifier::REVERSED);
+        }
+        if let Some(cell) = buffer.cell_mut((x, y)) {
+            cell.set_char(glyph(kind)).set_style(s);
+        }
+    }
 }
 
 /// Each character with what it means and how many rows show it; the selected row is the
