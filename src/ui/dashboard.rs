@@ -24,7 +24,8 @@ use crate::plan::Plan;
 use crate::report::Report;
 use crate::store::{self, RunRecord, Store};
 
-/// Ten frames a second: smooth countdowns, and an idle dashboard that costs next to nothing.
+/// Ten frames a second at most: smooth countdowns. Frames are drawn only when something
+/// changed or moved (`App::needs_frame`), so a quiet dashboard costs next to nothing.
 const FRAME: Duration = Duration::from_millis(100);
 /// Earlier runs listed in the runs pane.
 const RUNS_SHOWN: usize = 50;
@@ -65,6 +66,7 @@ struct Dashboard {
     prepared_tx: mpsc::UnboundedSender<Prepared>,
     input_open: bool,
     drawing: bool,
+    last_frame: Instant,
     quitting: bool,
     #[cfg(debug_assertions)]
     frames: u64,
@@ -145,6 +147,7 @@ impl Dashboard {
             prepared_tx,
             input_open: true,
             drawing: true,
+            last_frame: Instant::now(),
             quitting: false,
             #[cfg(debug_assertions)]
             frames: 0,
@@ -165,18 +168,21 @@ impl Dashboard {
             self.app.push_log(LogLine { at: now, level: Level::Error, text: text.clone() });
             self.outcome.errors.push(text);
         }
-        let mut effect = None;
-        if self.drawing
-            && self.app.needs_frame()
-            && let Err(e) = self.draw(now)
-        {
-            // The terminal is gone (closed window, hang-up): finish the run unseen.
-            self.drawing = false;
-            self.outcome.errors.push(format!("cannot draw the dashboard: {e}"));
-            effect = Some(Effect::Quit);
-        }
+        let effect = self.frame(now);
         self.panic_for_the_test();
         effect
+    }
+
+    /// Draws if anything changed or moved; a terminal that is gone asks to quit.
+    fn frame(&mut self, now: Instant) -> Option<Effect> {
+        if !self.drawing || !self.app.needs_frame(now, now.saturating_duration_since(self.last_frame)) {
+            return None;
+        }
+        let e = self.draw(now).err()?;
+        // The terminal is gone (closed window, hang-up): finish the run unseen.
+        self.drawing = false;
+        self.outcome.errors.push(format!("cannot draw the dashboard: {e}"));
+        Some(Effect::Quit)
     }
 
     /// Debug builds only: lets the end-to-end test prove that a panic on this thread gives
@@ -191,19 +197,21 @@ impl Dashboard {
         }
     }
 
+    /// A key is answered at once, not at the next tick: its frame is drawn now.
     fn on_input(&mut self, input: Option<std::io::Result<TermEvent>>) -> Option<Effect> {
-        match input {
+        let effect = match input {
             Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => self.app.on_key(k, Instant::now()),
             Some(Ok(_)) => {
-                // A resize (or focus, paste): the next tick draws at the new size.
+                // A resize (or focus, paste): drawn at the new size.
                 self.app.redraw = true;
                 None
             }
             Some(Err(_)) | None => {
                 self.input_open = false;
-                Some(Effect::Quit)
+                return Some(Effect::Quit);
             }
-        }
+        };
+        self.frame(Instant::now()).or(effect)
     }
 
     /// The run's task ended: keep its report and read the runs table again.
@@ -295,6 +303,7 @@ impl Dashboard {
         let app = &self.app;
         self.guard.terminal.draw(|frame| draw::draw(frame, app, now))?;
         self.app.redraw = false;
+        self.last_frame = now;
         Ok(())
     }
 

@@ -17,7 +17,7 @@ mod rates;
 mod rows;
 
 use std::collections::{BTreeSet, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use self::list::{Change, Filter, ListView, Order};
 pub use self::rates::{BUCKET_S, BackoffStats, RateHistory, WAIT_EDGES, Wait};
@@ -210,10 +210,19 @@ impl App {
         }
     }
 
-    /// Whether the next tick should draw: something changed, or a run is going (its
-    /// clock and countdowns move by themselves). An ended run on screen costs no frames.
-    pub fn needs_frame(&self) -> bool {
-        self.redraw || self.phase == Phase::Running
+    /// Whether the tick at `now` should draw, `since` after the last frame: when something
+    /// changed; on a quiet live run when what moves by itself shows it (tenths of a second
+    /// in the first minute and in countdowns, else whole seconds: once a second). An ended
+    /// run on screen costs no frames at all.
+    pub fn needs_frame(&self, now: Instant, since: Duration) -> bool {
+        if self.redraw {
+            return true;
+        }
+        if self.phase != Phase::Running {
+            return false;
+        }
+        let tenths = self.elapsed(now) < 60.0 || !self.waits(now).is_empty();
+        tenths || since >= Duration::from_secs(1)
     }
 
     /// Whether commands reach a running engine.

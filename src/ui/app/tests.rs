@@ -326,20 +326,36 @@ fn a_key_in_server_text_is_never_kept() {
 #[test]
 fn an_ended_run_costs_a_frame_only_when_something_changed() {
     let (mut app, now) = fixtures::finished();
-    assert!(app.needs_frame(), "the report just came");
+    let later = now + secs(5.0);
+    let since = secs(5.0);
+    assert!(app.needs_frame(later, since), "the report just came");
     app.redraw = false;
-    assert!(!app.needs_frame(), "nothing on an ended run's screen moves by itself");
+    assert!(!app.needs_frame(later, since), "nothing on an ended run's screen moves by itself");
     app.on_key(key('x'), now);
-    assert!(!app.needs_frame(), "a key bound to nothing changes nothing");
+    assert!(!app.needs_frame(later, since), "a key bound to nothing changes nothing");
     app.on_key(key('f'), now);
-    assert!(app.needs_frame());
+    assert!(app.needs_frame(later, since));
     app.redraw = false;
     app.set_runs(Ok(fixtures::runs()));
-    assert!(app.needs_frame());
+    assert!(app.needs_frame(later, since));
     app.redraw = false;
     app.push_log(LogLine { at: now, level: Level::Info, text: "a line".into() });
-    assert!(app.needs_frame());
-    let (mut live, _) = fixtures::running();
-    live.redraw = false;
-    assert!(live.needs_frame(), "a live run's clock and countdowns move");
+    assert!(app.needs_frame(later, since));
+}
+
+#[test]
+fn a_quiet_live_run_draws_as_often_as_its_clock_shows() {
+    let (mut app, now) = fixtures::running();
+    app.redraw = false;
+    let tick = secs(0.1);
+    assert!(app.needs_frame(now, tick), "6 s in, the clock shows tenths");
+    let two_minutes = app.started + secs(120.0);
+    assert!(!app.needs_frame(two_minutes, tick), "past a minute, with no wait, whole seconds");
+    assert!(app.needs_frame(two_minutes, secs(1.0)), "once a second");
+    let wait = RowState::Backoff { secs: 8.0, reason: "429".into() };
+    app.on_event(Event::RowState { row: 0, state: wait }, two_minutes);
+    assert!(app.needs_frame(two_minutes, tick), "an event: at once");
+    app.redraw = false;
+    assert!(app.needs_frame(two_minutes + secs(1.0), tick), "a countdown shows tenths");
+    assert!(!app.needs_frame(two_minutes + secs(9.0), tick), "until it is over");
 }
