@@ -109,7 +109,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[(KeyCode::Char('o'), NONE)],
         label: "o",
         action: Action::CycleOrder,
-        help: "order the symbols: plan, state, 429s, bars, time (a live run follows state)",
+        help: "order the symbols: plan, state (follows a live run), 429s, bars, time",
         footer: Some(("o", "order")),
     },
     Binding {

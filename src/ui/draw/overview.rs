@@ -8,7 +8,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
-use super::{bad, centered, dim, good, pane, warn};
+use super::{bad, centered, dim, flow, good, pane, warn};
 use crate::ui::app::{App, Kind};
 use crate::ui::format::thousands;
 
@@ -47,9 +47,11 @@ fn layout(area: Rect, app: &App) -> (Rect, Rect, Rect, usize) {
     let timeframes = app.rows.iter().take_while(|r| r.ticker == app.rows[0].ticker).count().max(1);
     let per_line = if width >= timeframes { width / timeframes * timeframes } else { width };
     let lines = app.rows.len().div_ceil(per_line);
-    let popup = centered(area, 96, 0, 60, (lines + 4).min(area.height as usize * 9 / 10).max(12) as u16);
+    let legend_h = legend(app, width as u16).len();
+    let height = (lines + legend_h + 2).min(area.height as usize * 9 / 10).max(12);
+    let popup = centered(area, 96, 0, 60, height as u16);
     let inner = pane("", true).inner(popup);
-    let [legend, grid] = inner.layout(&Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]));
+    let [legend, grid] = inner.layout(&Layout::vertical([Constraint::Length(legend_h as u16), Constraint::Fill(1)]));
     (popup, legend, grid, per_line.min(grid.width.max(1) as usize))
 }
 
@@ -72,7 +74,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
     frame.render_widget(Clear, popup);
     frame.render_widget(block, popup);
-    frame.render_widget(Paragraph::new(legend(app)), legend_area);
+    frame.render_widget(Paragraph::new(legend(app, legend_area.width)), legend_area);
 
     // One cell a row, written straight into the frame: ten thousand spans would cost more
     // than the rest of the screen.
@@ -91,15 +93,21 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
 }
 
-/// Each character with what it means and how many rows show it; the selected row is the
-/// reversed cell.
-fn legend(app: &App) -> Vec<Line<'static>> {
+/// Each character with what it means and how many rows show it, over as many lines as
+/// `width` needs, then which row the reversed cell is.
+fn legend(app: &App, width: u16) -> Vec<Line<'static>> {
     let counts = app.list.counts();
-    let mut spans = Vec::new();
-    for (kind, c, label) in GLYPHS {
-        spans.push(Span::styled(c.to_string(), style(kind)));
-        spans.push(Span::raw(format!(" {label} {}   ", thousands(counts.get(kind) as u64))));
-    }
+    let items = GLYPHS
+        .iter()
+        .map(|&(kind, c, label)| {
+            vec![
+                Span::styled(c.to_string(), style(kind)),
+                Span::raw(format!(" {label} {}", thousands(counts.get(kind) as u64))),
+            ]
+        })
+        .collect();
+    let mut lines = flow(items, width);
     let selected = app.selected_row().map(|r| format!("the reversed cell: {} {}", r.ticker, r.timeframe));
-    vec![Line::from(spans), Line::styled(selected.unwrap_or_default(), dim())]
+    lines.push(Line::styled(selected.unwrap_or_default(), dim()));
+    lines
 }

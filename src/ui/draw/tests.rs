@@ -290,8 +290,9 @@ fn overview_scrolls_when_the_rows_outnumber_the_cells() {
     app.view.overlay = Overlay::Overview;
     app.view.overlay_scroll = usize::MAX;
     let text = whole(&mut app, t0, 80, 24);
-    // 74 cells a line, 17 lines: scrolled to the end, the last 17 lines of 136.
-    assert!(text.contains("rows 8,807-10,000 · Up/Down scroll"), "{text}");
+    // 74 cells a line, 16 lines below a legend of three: scrolled to the end, the last 16
+    // lines of 136.
+    assert!(text.contains("rows 8,881-10,000 · Up/Down scroll"), "{text}");
 }
 
 #[test]
