@@ -34,8 +34,18 @@ pub fn to_markdown(r: &BenchReport) -> String {
 fn header(s: &mut String, p: &ProfileResult, kind: Kind) {
     let _ = writeln!(
         s,
-        "## Profile `{}`\n\nWorkload: {}; quota {}/min enforced over {}s windows; latency {}.  \nTrue floor: {} requests (the simulator's fewest for this workload); at the quota = **{:.1}s**.",
-        p.profile, p.workload, p.quota_per_min, p.window_s, p.latency, p.floor_requests, p.floor_s
+        "## Profile `{}`\n\nWorkload: {}; quota {}/min enforced over {}s windows; latency {}.  ",
+        p.profile, p.workload, p.quota_per_min, p.window_s, p.latency
+    );
+    let at_quota = if kind == Kind::Throughput {
+        "the quota is out of reach: latency, CPU and the database set the pace".to_string()
+    } else {
+        format!("at the quota = **{:.1}s**", p.floor_s)
+    };
+    let _ = writeln!(
+        s,
+        "True floor: {} requests (the simulator's fewest for this workload); {at_quota}.",
+        p.floor_requests
     );
     if !p.no_bar_tickers.is_empty() {
         let _ = writeln!(s, "No bar in range: {} ({} rows).", p.no_bar_tickers.join(", "), p.no_bar_rows);

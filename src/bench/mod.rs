@@ -88,15 +88,15 @@ impl Profile {
             Profile::Latency => "a quota no worker reaches: latency is the limit (follows quick and seed)",
             Profile::Universe => {
                 "~300 tickers (thin, liquid, unknown, listed and delisted in range) x 1/minute, 1/day over 2025 \
-                 at a quota that binds: requests against the true floor (about 8 minutes)"
+                 at a quota that binds: requests against the true floor (about 11 minutes)"
             }
             Profile::Free => {
                 "a free key's 5 requests a window (window 6 s for 60) on 9 tickers over 2025: requests and \
-                 wall time against the floor (about 2 minutes)"
+                 wall time against the floor (about 75 seconds)"
             }
             Profile::Unlimited => {
                 "a paid key: 10 liquid tickers x 1/minute over 2024-2025 (4.8 M bars), defaults against 1, 4, 8, \
-                 16 workers: bars/s, client CPU per bar, memory, bytes per bar, beside bare SQLite (about 3 minutes)"
+                 16 workers: bars/s, client CPU per bar, memory, bytes per bar, beside bare SQLite (3 to 6 minutes)"
             }
         }
     }

@@ -69,7 +69,13 @@ pub fn steps(w: &Workload, headroom_pct: f64) -> Vec<Step> {
     let best = Step::new("best", Fixes::ALL, w.best_concurrency(headroom_pct), 0.0);
     match w.profile.kind() {
         Kind::Progression => progression(w, best),
-        Kind::Floor => vec![Step::defaults(), best],
+        Kind::Floor => {
+            // Decoding and writing a page keep a worker busy beyond the server's latency:
+            // at least 4 workers, so the pacer never waits for one to come back.
+            let best = Step { concurrency: Concurrency::Fixed(w.best_concurrency(headroom_pct).max(4)), ..best };
+            let baseline = Step { by_default: false, ..Step::new("baseline", Fixes::NONE, 1, 0.0) };
+            vec![baseline, Step::defaults(), best]
+        }
         Kind::Throughput => {
             let fixed = |name, n| Step::new(name, Fixes::ALL, n, 0.0);
             vec![Step::defaults(), fixed("fixed1", 1), fixed("fixed4", 4), fixed("fixed8", 8), fixed("fixed16", 16)]

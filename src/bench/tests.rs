@@ -44,8 +44,11 @@ fn steps_follow_the_original_plan() {
 #[test]
 fn the_new_profiles_run_the_defaults_against_hand_tuned_counts() {
     let names = |p| steps(&Workload::for_profile(p), 2.0).iter().map(|s| s.name).collect::<Vec<_>>();
-    assert_eq!(names(Profile::Universe), ["defaults", "best"]);
-    assert_eq!(names(Profile::Free), ["defaults", "best"]);
+    assert_eq!(names(Profile::Universe), ["baseline", "defaults", "best"]);
+    assert_eq!(names(Profile::Free), ["baseline", "defaults", "best"]);
+    let f = steps(&Workload::for_profile(Profile::Free), 2.0);
+    assert!(!f[0].by_default, "the baseline runs only when named");
+    assert!(f[2].workers() >= 4);
     assert_eq!(names(Profile::Unlimited), ["defaults", "fixed1", "fixed4", "fixed8", "fixed16"]);
     let u = steps(&Workload::for_profile(Profile::Unlimited), 2.0);
     assert_eq!(u[0].concurrency, Concurrency::Auto);

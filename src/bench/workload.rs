@@ -91,8 +91,9 @@ impl Workload {
         }
     }
 
-    /// About 300 tickers over 2025 at 300/min counted over 10 s windows (50 a window): the
-    /// quota binds with room to spare on two shared cores, and a step takes about 4 minutes.
+    /// About 300 tickers over 2025 (33.6 M bars) at 200/min counted over 10 s windows (33 a
+    /// window): the quota binds on two busy shared cores (it needs about 100 k bars/s), and
+    /// a step takes about 5.5 minutes.
     fn universe_profile(base: Workload) -> Workload {
         let (from, to) = ("2025-01-01", "2025-12-31");
         let u = Universe::new(UNIVERSE_EXTRA);
@@ -101,7 +102,7 @@ impl Workload {
             timeframes: vec!["1/minute", "1/day"],
             from,
             to,
-            quota_per_min: 300,
+            quota_per_min: 200,
             extra_tickers: UNIVERSE_EXTRA,
             ..base
         }

@@ -61,8 +61,9 @@ pub struct BenchArgs {
     #[arg(long, default_value = "quick", value_parser = bench_profiles())]
     pub profile: String,
     /// Steps to run, comma-separated: baseline,fix1,fix1+2,fix1+2+3,best for quick, seed and
-    /// latency; defaults,best for universe and free; defaults,fixed1,fixed4,fixed8,fixed16
-    /// for unlimited. All of them when not given (latency skips baseline and fix1).
+    /// latency; baseline,defaults,best for universe and free; defaults,fixed1,fixed4,fixed8,
+    /// fixed16 for unlimited. All of them when not given, but for the baseline of universe
+    /// and free and the baseline and fix1 of latency (each runs when named).
     #[arg(long, value_name = "LIST")]
     pub steps: Option<String>,
     /// Write bench.md and bench.json into DIR.
