@@ -59,16 +59,20 @@ pub enum Cmd {
     Status(StatusArgs),
     /// Run the simulator as a standalone server on 127.0.0.1.
     Sim(SimArgs),
-    /// Measure each fix against the floor the quota allows, on the embedded simulator.
+    /// Measure barfill on the embedded simulator: the fixes against the floor, the true
+    /// floor on a real universe and a free key, throughput on a paid key (see --profile).
     Bench(BenchArgs),
 }
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// quick (about two minutes), seed (the original scale: minutes per step) or latency.
-    #[arg(long, default_value = "quick")]
+    /// The workload and what it measures.
+    #[arg(long, default_value = "quick", value_parser = bench_profiles())]
     pub profile: String,
-    /// Steps to run, comma-separated, from baseline,fix1,fix1+2,fix1+2+3,best.
+    /// Steps to run, comma-separated: baseline,fix1,fix1+2,fix1+2+3,best for quick, seed and
+    /// latency; baseline,defaults,best for universe and free; defaults,fixed1,fixed4,fixed8,
+    /// fixed16 for unlimited. All of them when not given, but for the baseline of universe
+    /// and free and the baseline and fix1 of latency (each runs when named).
     #[arg(long, value_name = "LIST")]
     pub steps: Option<String>,
     /// Write bench.md and bench.json into DIR.
@@ -77,6 +81,12 @@ pub struct BenchArgs {
     /// Skip the latency-bound profile that follows quick and seed.
     #[arg(long)]
     pub skip_latency: bool,
+}
+
+/// Every profile, each with its one line of help.
+fn bench_profiles() -> clap::builder::PossibleValuesParser {
+    let values = crate::bench::Profile::ALL.map(|p| clap::builder::PossibleValue::new(p.name()).help(p.about()));
+    clap::builder::PossibleValuesParser::new(values)
 }
 
 #[derive(Args, Debug)]
