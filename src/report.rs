@@ -100,6 +100,10 @@ pub struct Report {
     pub peak_in_window: u64,
     #[serde(default)]
     pub quota_window_s: f64,
+    /// Of `bars`, those new or different from what the database held (a refetch of
+    /// unchanged history writes none).
+    #[serde(default)]
+    pub bars_changed: u64,
 }
 
 /// One list of names for the report and the live tally, so the faces cannot drift apart.
@@ -207,8 +211,11 @@ impl Report {
         } else {
             format!("{:.2}%", self.success_rate * 100.0)
         };
-        let _ =
-            writeln!(s, "  Bars stored:    {}   Windows: {}   Success rate: {success}", self.bars, self.windows_done);
+        let _ = writeln!(
+            s,
+            "  Bars stored:    {} ({} new or changed)   Windows: {}   Success rate: {success}",
+            self.bars, self.bars_changed, self.windows_done
+        );
         self.write_empty(s);
         if self.suspect_bars > 0 {
             let _ = writeln!(

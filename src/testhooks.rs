@@ -8,7 +8,7 @@
 //! - `BARFILL_TEST_WAIT_SCALE=F`: every retry wait is F times as long (see
 //!   `RetryConfig::wait_scale`), so fault tests cost milliseconds per retry.
 //! - `BARFILL_TEST_PANIC_WORKER=N`: the worker that hands the writer the Nth page panics.
-//! - `BARFILL_TEST_PANIC_DASHBOARD=1`: the dashboard's thread panics on its fifth frame.
+//! - `BARFILL_TEST_PANIC_DASHBOARD=1`: the dashboard's thread panics on its fifth tick.
 //!
 //! This module imports nothing from the crate, so any layer may call it.
 
@@ -23,10 +23,10 @@ pub fn page_handed_over() {
     imp::page_handed_over()
 }
 
-/// Called by the dashboard's loop once per frame drawn.
+/// Called by the dashboard's loop once per tick.
 #[inline]
-pub fn frame_drawn() {
-    imp::frame_drawn()
+pub fn dashboard_ticked() {
+    imp::dashboard_ticked()
 }
 
 #[cfg(feature = "test-hooks")]
@@ -60,7 +60,7 @@ mod imp {
         }
     }
 
-    pub fn frame_drawn() {
+    pub fn dashboard_ticked() {
         static ON: OnceLock<bool> = OnceLock::new();
         static FRAMES: AtomicU64 = AtomicU64::new(0);
         if *ON.get_or_init(|| var("BARFILL_TEST_PANIC_DASHBOARD").is_some())
@@ -81,5 +81,5 @@ mod imp {
     pub fn page_handed_over() {}
 
     #[inline(always)]
-    pub fn frame_drawn() {}
+    pub fn dashboard_ticked() {}
 }

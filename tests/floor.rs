@@ -104,3 +104,54 @@ async fn a_switch_of_fix_2_acts_at_the_next_page_of_a_row_in_flight() {
     assert!(small <= 3, "{small} small pages: {sizes:?}");
     assert!(report.requests <= 3 + bars.div_ceil(50_000), "{} requests", report.requests);
 }
+
+/// A ticker of the simulator's universe whose life starts (or ends) inside the year.
+fn born_or_gone_in(year: (barfill::calendar::Day, barfill::calendar::Day), born: bool) -> String {
+    let universe = barfill::sim::market::Universe::new(barfill::sim::SimOptions::fast().extra_tickers);
+    let inside = |d: barfill::calendar::Day| year.0 < d && d < year.1;
+    universe
+        .tickers()
+        .iter()
+        .find(|t| if born { inside(t.first_day()) && t.last_day.is_none() } else { t.last_day.is_some_and(inside) })
+        .map(|t| t.ticker.clone())
+        .unwrap_or_else(|| panic!("the universe has a ticker {} in the year", if born { "listed" } else { "delisted" }))
+}
+
+#[tokio::test]
+async fn the_reports_floor_is_the_simulators_own_fewest_requests_and_the_run_meets_it() {
+    let sim = fast_sim().await;
+    let (_t, dir) = tmp();
+    let (from, to) = ("2025-01-01", "2025-12-31");
+    let year = (barfill::calendar::parse_date(from).unwrap(), barfill::calendar::parse_date(to).unwrap());
+    let (thin, born, gone) = (thin_ticker(), born_or_gone_in(year, true), born_or_gone_in(year, false));
+    let tickers = ["AAPL", "MSFT", thin.as_str(), born.as_str(), gone.as_str(), "NOPE"];
+    let tfs = ["1/minute", "1/day"];
+    let config = config(&dir, &tickers, &tfs, from, to);
+    let (report, events) = run(&config, source(&sim)).await;
+    assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
+    let universe = sim.universe();
+    let timeframes: Vec<_> = tfs.iter().map(|t| t.parse().unwrap()).collect();
+    let fewest = barfill::sim::market::fewest_requests(&universe, &tickers, &timeframes, year.0, year.1);
+    assert_eq!(report.floor_requests, fewest, "{}", report.to_text());
+    assert_eq!(report.requests, fewest, "all fixes on: not one request above the floor");
+    assert_eq!(report.empty_tickers, ["NOPE"]);
+    // The listed and delisted tickers end where their lives do.
+    let info = events.iter().find_map(|e| if let Event::RunStarted(i) = e { Some(i.clone()) } else { None }).unwrap();
+    let day_row = |t: &str| info.rows.iter().position(|r| r.ticker == t && r.timeframe.is_daily()).unwrap();
+    let bounds = |row: usize| {
+        events
+            .iter()
+            .find_map(|e| match e {
+                Event::RowBounds { row: r, first, last } if *r == row => Some((*first, *last)),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let life = |t: &str| universe.life(t).unwrap();
+    assert_eq!(bounds(day_row(&born)).0, life(&born).0);
+    assert_eq!(Some(bounds(day_row(&gone)).1), life(&gone).1);
+    for t in [&born, &gone] {
+        assert_eq!(count(&config.db, t, "1/day"), expected(t, "1/day", from, to));
+        assert_eq!(count(&config.db, t, "1/minute"), expected(t, "1/minute", from, to));
+    }
+}

@@ -17,6 +17,8 @@ mod floor;
 mod live_changes;
 mod process;
 mod sim;
+mod store;
+mod universe;
 
 /// With `autotests = false` cargo no longer finds test files by itself: a new file in
 /// `tests/` that is not a module above would never run. This says so.

@@ -359,7 +359,7 @@ fn a_database_from_another_tool_is_refused_and_left_untouched() {
 fn a_corrupt_database_is_a_clear_error() {
     let (_t, dir) = tmp();
     let db = dir.join("b.db");
-    drop(barfill::store::Store::open(&db, true, false).unwrap());
+    drop(barfill::store::Store::open(&db, false, false).unwrap());
     let mut bytes = std::fs::read(&db).unwrap();
     for b in bytes.iter_mut().skip(100) {
         *b = 0xA5;
@@ -375,7 +375,7 @@ fn a_corrupt_database_is_a_clear_error() {
 fn a_locked_database_is_a_clear_error() {
     let (_t, dir) = tmp();
     let db = dir.join("b.db");
-    drop(barfill::store::Store::open(&db, true, false).unwrap());
+    drop(barfill::store::Store::open(&db, false, false).unwrap());
     let other = Connection::open(&db).unwrap();
     other.execute_batch("BEGIN EXCLUSIVE; INSERT INTO meta VALUES ('x', 'y');").unwrap();
     let out = run_bad(&dir, &["run", "--headless", "--db", db.to_str().unwrap()]);
@@ -387,7 +387,7 @@ fn a_locked_database_is_a_clear_error() {
 fn a_second_barfill_on_the_same_database_is_refused() {
     let (_t, dir) = tmp();
     let db = dir.join("b.db");
-    let _held = barfill::store::Store::open(&db, true, false).unwrap();
+    let _held = barfill::store::Store::open(&db, false, false).unwrap();
     let out = run_bad(&dir, &["run", "--headless", "--db", db.to_str().unwrap()]);
     assert_rejected(&out, "in use by another barfill run");
 }
@@ -525,7 +525,7 @@ fn a_read_only_database_is_a_clear_error() {
     use std::os::unix::fs::PermissionsExt;
     let (_t, dir) = tmp();
     let db = dir.join("ro.db");
-    drop(barfill::store::Store::open(&db, true, false).unwrap());
+    drop(barfill::store::Store::open(&db, false, false).unwrap());
     let before = std::fs::read(&db).unwrap();
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
     // The directory stays writable (for the lock file); only the database is read-only.

@@ -1,12 +1,23 @@
-//! `barfill bench`: every fix measured against the floor the quota allows.
+//! `barfill bench`: each profile's steps measured against its floors.
 
 use std::process::ExitCode;
 
 use super::{BenchArgs, exit};
+use crate::bench::{self, Profile, Workload};
 use crate::config::{Config, Dirs};
 
+/// The steps `--steps` names, checked against the profile's own.
+fn chosen_steps(args: &BenchArgs, w: &Workload, headroom: f64) -> Result<Option<Vec<String>>, String> {
+    let Some(raw) = &args.steps else { return Ok(None) };
+    let known: Vec<&str> = bench::steps(w, headroom).iter().map(|s| s.name).collect();
+    let list: Vec<String> = raw.split(',').map(|x| x.trim().to_string()).collect();
+    match list.iter().find(|s| !known.contains(&s.as_str())) {
+        Some(bad) => Err(format!("unknown step '{bad}' for profile {}; use {}", w.profile.name(), known.join(","))),
+        None => Ok(Some(list)),
+    }
+}
+
 pub(super) async fn bench_command(args: BenchArgs) -> ExitCode {
-    use crate::bench::{self, Profile, Workload};
     let profile = match Profile::parse(&args.profile) {
         Ok(p) => p,
         Err(e) => {
@@ -14,37 +25,38 @@ pub(super) async fn bench_command(args: BenchArgs) -> ExitCode {
             return ExitCode::from(exit::BAD_INPUT);
         }
     };
-    let steps: Option<Vec<String>> = args.steps.as_ref().map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
-    if let Some(list) = &steps
-        && let Some(bad) = list.iter().find(|s| !bench::STEP_NAMES.contains(&s.as_str()))
-    {
-        eprintln!("error: --steps: unknown step '{bad}'; use {}", bench::STEP_NAMES.join(","));
-        return ExitCode::from(exit::BAD_INPUT);
-    }
+    let headroom = Config::defaults(&Dirs::platform()).headroom_pct;
+    let main = Workload::for_profile(profile);
+    let steps = match chosen_steps(&args, &main, headroom) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: --steps: {e}");
+            return ExitCode::from(exit::BAD_INPUT);
+        }
+    };
     let scratch = std::env::temp_dir().join(format!("barfill-bench-{}", std::process::id()));
     let progress = |line: &str| eprintln!("{line}");
-    let headroom = Config::defaults(&Dirs::platform()).headroom_pct;
-    let mut profiles = Vec::new();
-    let mut order = vec![(profile, steps.clone())];
-    if profile != Profile::Latency && !args.skip_latency {
-        order.push((Profile::Latency, None));
+    let load_before = bench::load_average();
+    let mut order = vec![(main, steps)];
+    if matches!(profile, Profile::Quick | Profile::Seed) && !args.skip_latency {
+        order.push((Workload::for_profile(Profile::Latency), None));
     }
-    for (p, only) in order {
-        let w = Workload::for_profile(p);
+    let mut profiles = Vec::new();
+    for (w, only) in order {
         match bench::run_profile(&w, only.as_deref(), &scratch, headroom, &progress).await {
             Ok(r) => profiles.push(r),
             Err(e) => {
-                eprintln!("error: bench profile {}: {e}", p.name());
+                eprintln!("error: bench profile {}: {e}", w.profile.name());
                 let _ = std::fs::remove_dir_all(&scratch);
                 return ExitCode::from(exit::FAILED);
             }
         }
     }
     let _ = std::fs::remove_dir_all(&scratch);
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
     let report = bench::BenchReport {
         machine: bench::machine(),
-        command,
+        load: format!("{load_before} at the start, {} at the end", bench::load_average()),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
         floor_s: profiles[0].floor_s,
         steps: profiles[0].steps.clone(),
         profiles,

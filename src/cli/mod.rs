@@ -6,6 +6,8 @@ mod plan;
 mod run;
 mod sim;
 mod source;
+mod status;
+mod tickers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{self, Config, ConfigError, Dirs, Flags, SimFlags};
 
 pub use plan::describe_plan;
+pub use status::describe_status;
 
 /// Exit codes: 0 all stored; 1 the run failed or stopped on an error; 2 bad input;
 /// 3 finished with some windows failed; 130 stopped by a signal.
@@ -48,18 +51,28 @@ pub enum Cmd {
     Run(RunArgs),
     /// Print the request plan without fetching: jobs, requests, time at the quota.
     Plan(PlanArgs),
+    /// Print the tickers a run would fetch: the configured list, or what a universe
+    /// (--universe) resolves to in reference data, with the requests that took.
+    Tickers(PlanArgs),
+    /// What the database holds per ticker and timeframe, and the missing sessions
+    /// (reads the database only).
+    Status(StatusArgs),
     /// Run the simulator as a standalone server on 127.0.0.1.
     Sim(SimArgs),
-    /// Measure each fix against the floor the quota allows, on the embedded simulator.
+    /// Measure barfill on the embedded simulator: the fixes against the floor, the true
+    /// floor on a real universe and a free key, throughput on a paid key (see --profile).
     Bench(BenchArgs),
 }
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// quick (about two minutes), seed (the original scale: minutes per step) or latency.
-    #[arg(long, default_value = "quick")]
+    /// The workload and what it measures.
+    #[arg(long, default_value = "quick", value_parser = bench_profiles())]
     pub profile: String,
-    /// Steps to run, comma-separated, from baseline,fix1,fix1+2,fix1+2+3,best.
+    /// Steps to run, comma-separated: baseline,fix1,fix1+2,fix1+2+3,best for quick, seed and
+    /// latency; baseline,defaults,best for universe and free; defaults,fixed1,fixed4,fixed8,
+    /// fixed16 for unlimited. All of them when not given, but for the baseline of universe
+    /// and free and the baseline and fix1 of latency (each runs when named).
     #[arg(long, value_name = "LIST")]
     pub steps: Option<String>,
     /// Write bench.md and bench.json into DIR.
@@ -68,6 +81,12 @@ pub struct BenchArgs {
     /// Skip the latency-bound profile that follows quick and seed.
     #[arg(long)]
     pub skip_latency: bool,
+}
+
+/// Every profile, each with its one line of help.
+fn bench_profiles() -> clap::builder::PossibleValuesParser {
+    let values = crate::bench::Profile::ALL.map(|p| clap::builder::PossibleValue::new(p.name()).help(p.about()));
+    clap::builder::PossibleValuesParser::new(values)
 }
 
 #[derive(Args, Debug)]
@@ -86,6 +105,15 @@ pub struct RunArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub flags: Flags,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub flags: Flags,
+    /// Print JSON (stable keys) instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -133,6 +161,8 @@ pub async fn main(cli: Cli) -> ExitCode {
         None => run::run(&cli.flags, false, None).await,
         Some(Cmd::Run(args)) => run::run(&args.flags.or(&cli.flags), args.headless, args.json.as_deref()).await,
         Some(Cmd::Plan(args)) => plan::plan_command(&args.flags.or(&cli.flags)),
+        Some(Cmd::Tickers(args)) => tickers::tickers_command(&args.flags.or(&cli.flags)).await,
+        Some(Cmd::Status(args)) => status::status_command(&args.flags.or(&cli.flags), args.json),
         Some(Cmd::Sim(args)) => sim::sim_command(args).await,
         Some(Cmd::Bench(args)) => bench::bench_command(args).await,
     }

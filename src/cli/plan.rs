@@ -19,7 +19,14 @@ pub(super) fn plan_command(flags: &Flags) -> ExitCode {
             return ExitCode::from(exit::BAD_INPUT);
         }
     };
-    let plan = crate::engine::plan_for(&config, &covered);
+    if let Some(u) = config.universe {
+        println!(
+            "The universe '{u}' is listed from reference data when a run starts (`barfill tickers` lists it now, \
+             paced like any request); plan it with --symbols, or run it."
+        );
+        return ExitCode::SUCCESS;
+    }
+    let plan = crate::engine::plan_for(&config, &config.symbols, &covered);
     print!("{}", describe_plan(&config, &plan));
     ExitCode::SUCCESS
 }
@@ -67,10 +74,14 @@ pub fn describe_plan(config: &Config, plan: &Plan) -> String {
     );
     let _ = writeln!(
         s,
-        "Floor: {} requests = {:.0}s at the quota of {}/min",
+        "Floor (estimate, as if every ticker traded every minute): {} requests = {:.0}s at the quota of {}/min",
         floor,
         plan::seconds_at_quota(floor, quota),
         config.quota_per_min
+    );
+    let _ = writeln!(
+        s,
+        "(thin, young and unknown tickers need fewer; the run's report counts the true floor from the bars found)"
     );
     if floor == 0 {
         let _ =

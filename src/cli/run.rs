@@ -9,11 +9,14 @@ use crate::engine;
 use crate::report::Report;
 use crate::{headless, logging, ui};
 
-fn exit_for(report: &Report) -> ExitCode {
+/// A run stopped by a signal exits 130; one stopped from the dashboard's keys (`q`, `s`, or
+/// Ctrl-C, which the dashboard reads as a key) was stopped as asked, and exits 0.
+fn exit_for(report: &Report, signalled: bool) -> ExitCode {
     match report.status.as_str() {
         "done" if report.failed_jobs == 0 => ExitCode::SUCCESS,
         "done" => ExitCode::from(exit::PARTIAL),
-        "stopped" => ExitCode::from(exit::INTERRUPTED),
+        "stopped" if signalled => ExitCode::from(exit::INTERRUPTED),
+        "stopped" => ExitCode::SUCCESS,
         _ => ExitCode::from(exit::FAILED),
     }
 }
@@ -75,13 +78,14 @@ pub(super) async fn run(flags: &Flags, headless_flag: bool, json: Option<&std::p
             return ExitCode::from(exit::FAILED);
         }
     };
-    let (reports, abandoned, run_lost, errors) = if dashboard {
+    let (reports, abandoned, run_lost, errors, signalled) = if dashboard {
         let out = ui::run_dashboard(config.clone(), source, handle, feed).await;
-        (out.reports, out.abandoned, out.run_lost, out.errors)
+        (out.reports, out.abandoned, out.run_lost, out.errors, out.signalled)
     } else {
+        // Headless, only a signal stops a run.
         match headless::drive(handle).await {
-            Ok(report) => (vec![report], false, false, Vec::new()),
-            Err(e) => (Vec::new(), false, true, vec![e.to_string()]),
+            Ok(report) => (vec![report], false, false, Vec::new(), true),
+            Err(e) => (Vec::new(), false, true, vec![e.to_string()], true),
         }
     };
     if let Some(sim) = sim {
@@ -109,7 +113,7 @@ pub(super) async fn run(flags: &Flags, headless_flag: bool, json: Option<&std::p
         eprintln!("error: cannot write {}: {e}", path.display());
         return ExitCode::from(exit::FAILED);
     }
-    exit_for(report)
+    exit_for(report, signalled)
 }
 
 fn check_writable(path: &std::path::Path) -> std::io::Result<()> {

@@ -111,7 +111,7 @@ impl Config {
             timeframes: DEFAULT_TIMEFRAMES.iter().map(|t| t.parse().unwrap()).collect(),
             from: calendar::parse_date(DEFAULT_FROM).unwrap(),
             to: calendar::parse_date(DEFAULT_TO).unwrap(),
-            adjusted: true,
+            adjusted: false,
             db: dirs.data.join("barfill.db"),
             db_is_default: true,
             log_dir: dirs.data.join("logs"),

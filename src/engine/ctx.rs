@@ -45,40 +45,27 @@ impl Seen {
     }
 }
 
-pub struct Ctx {
+/// What any request of a run needs, before and while rows are fetched: the client, the
+/// pacer, the retry budget and policy, the settings in force, and where events go.
+pub struct Net {
     pub client: Client,
     pub pacer: Pacer,
     pub budget: RetryBudget,
     pub settings: watch::Receiver<Settings>,
-    pub sched: Mutex<Scheduler>,
-    pub work_changed: Notify,
     pub emitter: Arc<Emitter>,
-    pub writer: mpsc::Sender<WriteMsg>,
     /// Cancelled on stop, on a fatal error, and when the run is over.
     pub cancel: CancellationToken,
-    pub rows: Vec<RowMeta>,
-    pub seen: Mutex<Vec<Seen>>,
-    /// Ticker -> its `1/day` row, for spreading grouped-daily answers.
-    pub daily_rows: HashMap<String, usize>,
-    pub adjusted: bool,
     pub max_attempts: u32,
     /// Jitter on fix 1's waits, and the scale of every wait (see `retry::Policy`).
     pub jitter: bool,
     pub wait_scale: f64,
     /// Why the run had to stop, when it had to.
     pub fatal: Mutex<Option<String>>,
-    /// The last day whose bars the API no longer revises (see `calendar::settled_through`).
-    pub settled_through: calendar::Day,
 }
 
-impl Ctx {
+impl Net {
     pub fn settings(&self) -> Settings {
         *self.settings.borrow()
-    }
-
-    /// How much of a finished range may be recorded as finished.
-    pub fn settled(&self, range: Range) -> Option<calendar::Day> {
-        (range.from <= self.settled_through && range.from <= range.to).then(|| range.to.min(self.settled_through))
     }
 
     pub fn emit(&self, e: Event) {
@@ -93,5 +80,38 @@ impl Ctx {
             *f = Some(reason);
         }
         self.cancel.cancel();
+    }
+}
+
+/// What every worker of a run shares: the network side, the scheduler, the writer's
+/// queue, and what each row has shown so far.
+pub struct Ctx {
+    pub net: Arc<Net>,
+    pub sched: Mutex<Scheduler>,
+    pub work_changed: Notify,
+    pub writer: mpsc::Sender<WriteMsg>,
+    pub rows: Vec<RowMeta>,
+    pub seen: Mutex<Vec<Seen>>,
+    /// Ticker -> its `1/day` row, for spreading grouped-daily answers.
+    pub daily_rows: HashMap<String, usize>,
+    pub adjusted: bool,
+    /// The last day whose bars the API no longer revises (see `calendar::settled_through`).
+    pub settled_through: calendar::Day,
+    /// The range the run asks for, for telling rows that begin or end inside it.
+    pub range: Range,
+}
+
+/// Workers reach the network side through their run's context.
+impl std::ops::Deref for Ctx {
+    type Target = Net;
+    fn deref(&self) -> &Net {
+        &self.net
+    }
+}
+
+impl Ctx {
+    /// How much of a finished range may be recorded as finished.
+    pub fn settled(&self, range: Range) -> Option<calendar::Day> {
+        (range.from <= self.settled_through && range.from <= range.to).then(|| range.to.min(self.settled_through))
     }
 }

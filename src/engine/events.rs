@@ -89,6 +89,8 @@ pub struct RunInfo {
     pub jitter: bool,
     /// Stored windows are fetched again.
     pub refetch: bool,
+    /// Pages of reference data this run took before its rows (a universe's list).
+    pub reference_requests: u64,
 }
 
 /// One answered (or failed) request.
@@ -148,9 +150,11 @@ pub enum Event {
     WriterBlocked {
         secs: f64,
     },
-    /// A page committed: rows written, seconds in the transaction, windows it finished.
+    /// A page committed: rows written (`changed` of them new or different from what was
+    /// stored), seconds in the transaction, windows it finished.
     Stored {
         rows: u64,
+        changed: u64,
         secs: f64,
         windows: Vec<WindowDone>,
     },
@@ -184,7 +188,9 @@ impl Event {
     /// The writer's news in the engine's terms.
     pub fn from_writer(e: WriterEvent) -> Event {
         match e {
-            WriterEvent::Committed { rows, secs, windows } => Event::Stored { rows, secs, windows },
+            WriterEvent::Committed { rows, changed, secs, windows, .. } => {
+                Event::Stored { rows, changed, secs, windows }
+            }
             WriterEvent::Failed(message) => {
                 Event::Notice { level: Level::Error, text: format!("database write failed: {message}") }
             }

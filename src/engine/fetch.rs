@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use backon::Retryable;
 use reqwest::Url;
 
-use super::ctx::Ctx;
+use super::ctx::Net;
 use super::events::{Event, Level, RequestRecord, RowState};
 use crate::polygon::check::Suspect;
 use crate::polygon::outcome::Disposition;
-use crate::polygon::{Client, FetchError, Page};
+use crate::polygon::{Answer, Client, FetchError, Page};
 use crate::retry::Policy;
 
 /// How a piece of work ended.
@@ -36,23 +36,39 @@ enum Attempt {
 /// What a page's answer must satisfy before anything of it is stored; it returns the
 /// bars worth naming, or why the page is wrong (a wrong page is retried like a
 /// malformed one).
-pub type Check<'a> = &'a (dyn Fn(&Page) -> Result<Vec<Suspect>, String> + Sync);
+pub type Check<'a, T> = &'a (dyn Fn(&T) -> Result<Vec<Suspect>, String> + Sync);
+
+/// How one kind of answer is asked for: decoded by `parse`, then checked.
+pub struct Ask<'a, T> {
+    pub row: Option<usize>,
+    pub url: &'a Url,
+    /// Pages of the chain so far: a `next_url` back to one of them would loop for ever.
+    pub visited: &'a HashSet<String>,
+    pub parse: fn(&[u8]) -> Result<T, FetchError>,
+    pub check: Check<'a, T>,
+}
 
 /// A page that passed its check, with the requests it took and its suspect bars.
-pub struct Fetched {
-    pub page: Page,
+pub struct Fetched<T = Page> {
+    pub page: T,
     pub attempts: u32,
     pub suspects: Vec<Suspect>,
 }
 
-/// One page with retries under the backoff policy in force.
+/// One page of aggregates with retries under the backoff policy in force.
 pub async fn fetch_page(
-    ctx: &Ctx,
+    ctx: &Net,
     row: Option<usize>,
     url: &Url,
     visited: &HashSet<String>,
-    check: Check<'_>,
+    check: Check<'_, Page>,
 ) -> Result<Fetched, WorkEnd> {
+    fetch_answer(ctx, Ask { row, url, visited, parse: crate::polygon::client::parse_page, check }).await
+}
+
+/// One page of any answer with retries under the backoff policy in force.
+pub async fn fetch_answer<T: Answer>(ctx: &Net, ask: Ask<'_, T>) -> Result<Fetched<T>, WorkEnd> {
+    let Ask { row, url, visited, parse, check } = ask;
     let settings = ctx.settings();
     let policy = Policy::for_fix(settings.fixes.backoff, ctx.jitter, ctx.wait_scale);
     let attempts = AtomicU32::new(0);
@@ -60,7 +76,7 @@ pub async fn fetch_page(
     let cancel = ctx.cancel.clone();
     let result = (|| async {
         let n = attempts.fetch_add(1, Ordering::Relaxed) + 1;
-        attempt(ctx, row, url, visited, check, n > 1).await
+        attempt(ctx, Ask { row, url, visited, parse, check }, n > 1).await
     })
     .retry(policy.schedule(ctx.max_attempts))
     .sleep(move |d: Duration| {
@@ -98,7 +114,7 @@ pub async fn fetch_page(
     }
 }
 
-fn before_retry(ctx: &Ctx, row: Option<usize>, url: &Url, err: &FetchError, wait: Duration, batching: bool) {
+fn before_retry(ctx: &Net, row: Option<usize>, url: &Url, err: &FetchError, wait: Duration, batching: bool) {
     let reason = err.kind().label().to_string();
     if let Some(row) = row {
         ctx.emit(Event::RowState {
@@ -115,7 +131,7 @@ fn before_retry(ctx: &Ctx, row: Option<usize>, url: &Url, err: &FetchError, wait
     }
 }
 
-fn give_up(ctx: &Ctx, url: &Url, err: FetchError, attempts: u32, budget_spent: bool) -> WorkEnd {
+fn give_up(ctx: &Net, url: &Url, err: FetchError, attempts: u32, budget_spent: bool) -> WorkEnd {
     match err.disposition() {
         Disposition::StopRun => {
             ctx.fail_run(format!("{err} (no request can succeed with this key; nothing was retried)"));
@@ -134,14 +150,8 @@ fn give_up(ctx: &Ctx, url: &Url, err: FetchError, attempts: u32, budget_spent: b
 
 /// Waits for its turn, then makes the request. `retrying` says a backoff wait came
 /// before: the row shows fetching again.
-async fn attempt(
-    ctx: &Ctx,
-    row: Option<usize>,
-    url: &Url,
-    visited: &HashSet<String>,
-    check: Check<'_>,
-    retrying: bool,
-) -> Result<(Page, Vec<Suspect>), Attempt> {
+async fn attempt<T: Answer>(ctx: &Net, ask: Ask<'_, T>, retrying: bool) -> Result<(T, Vec<Suspect>), Attempt> {
+    let Ask { row, url, visited, parse, check } = ask;
     let held = wait_turn(ctx, row).await?;
     if let Some(row) = row
         && (held || retrying)
@@ -151,23 +161,24 @@ async fn attempt(
     let started = Instant::now();
     let result = tokio::select! {
         _ = ctx.cancel.cancelled() => return Err(Attempt::Cancelled),
-        r = ctx.client.get(url) => r,
+        r = ctx.client.get_as(url, parse) => r,
     };
     let secs = started.elapsed().as_secs_f64();
-    let result = result.and_then(|page| accept(ctx, page, visited, check)).map_err(|mut e| {
+    let bytes = result.as_ref().map(|(_, b)| *b as u64).unwrap_or(0);
+    let result = result.and_then(|(page, _)| accept(ctx, page, visited, check)).map_err(|mut e| {
         if let FetchError::Timeout(t) = &mut e {
             *t = secs;
         }
         e
     });
-    report(ctx, row, url, &result, started, secs);
+    report(ctx, row, url, &result, Sent { at: started, secs, bytes });
     after_answer(ctx, &result, started);
     result.map_err(Attempt::Fetch)
 }
 
 /// Pause, the shared gate after a 429 and the pacer (fix 2). Returns whether the gate
 /// held this worker.
-async fn wait_turn(ctx: &Ctx, row: Option<usize>) -> Result<bool, Attempt> {
+async fn wait_turn(ctx: &Net, row: Option<usize>) -> Result<bool, Attempt> {
     let mut settings = ctx.settings();
     if settings.paused {
         let mut rx = ctx.settings.clone();
@@ -203,13 +214,13 @@ async fn wait_turn(ctx: &Ctx, row: Option<usize>) -> Result<bool, Attempt> {
 
 /// A page is taken only if its `next_url` does not lead back to a page already fetched
 /// (that would loop for ever) and its bars pass the check.
-fn accept(
-    ctx: &Ctx,
-    page: Page,
+fn accept<T: Answer>(
+    ctx: &Net,
+    page: T,
     visited: &HashSet<String>,
-    check: Check<'_>,
-) -> Result<(Page, Vec<Suspect>), FetchError> {
-    if let Some(n) = page.next_url.as_deref().map(|n| ctx.client.resolve_next(n)).transpose()?
+    check: Check<'_, T>,
+) -> Result<(T, Vec<Suspect>), FetchError> {
+    if let Some(n) = page.next_url().map(|n| ctx.client.resolve_next(n)).transpose()?
         && visited.contains(n.as_str())
     {
         return Err(FetchError::Malformed(format!(
@@ -221,13 +232,19 @@ fn accept(
     Ok((page, suspects))
 }
 
-fn report(
-    ctx: &Ctx,
-    row: Option<usize>,
-    url: &Url,
-    result: &Result<(Page, Vec<Suspect>), FetchError>,
+/// When a request went, how long it took, and how big its answer was.
+struct Sent {
     at: Instant,
     secs: f64,
+    bytes: u64,
+}
+
+fn report<T: Answer>(
+    ctx: &Net,
+    row: Option<usize>,
+    url: &Url,
+    result: &Result<(T, Vec<Suspect>), FetchError>,
+    sent: Sent,
 ) {
     let page = result.as_ref().ok().map(|(p, _)| p);
     ctx.emit(Event::Request(RequestRecord {
@@ -239,16 +256,16 @@ fn report(
         },
         error: result.as_ref().err().map(FetchError::kind),
         message: result.as_ref().err().map(|e| e.to_string()),
-        at,
-        secs,
-        bytes: page.map(|p| p.bytes as u64).unwrap_or(0),
-        bars: page.map(|p| p.bars.len() as u64).unwrap_or(0),
+        at: sent.at,
+        secs: sent.secs,
+        bytes: sent.bytes,
+        bars: page.map(|p| p.items()).unwrap_or(0),
     }));
 }
 
 /// The pacer learns from every answer: a 429 while pacing means the server's real limit
 /// is lower than the configured quota; a long clean run lets the pace creep back up.
-fn after_answer<T>(ctx: &Ctx, result: &Result<T, FetchError>, sent: Instant) {
+fn after_answer<T>(ctx: &Net, result: &Result<T, FetchError>, sent: Instant) {
     let pacing = ctx.settings().fixes.batching;
     match result {
         Ok(_) => {

@@ -1,6 +1,7 @@
 //! The backfill engine: workers, scheduling, pacing and retries, with a control loop
 //! that takes `Command`s and reports `Event`s. It knows nothing of terminals.
 
+pub mod autotune;
 mod ctx;
 mod emitter;
 pub mod events;
@@ -11,8 +12,9 @@ pub mod resources;
 mod run;
 pub mod scheduler;
 pub mod tally;
+pub mod universe;
 mod worker;
 
 pub use events::{Command, Event, Settings};
-pub use run::{RunHandle, Source, initial_settings, plan_for, prepare, start};
+pub use run::{RunHandle, Source, initial_settings, list_universe, plan_for, plan_stored, prepare, start};
 pub use tally::{RunEnd, Tally};

@@ -10,22 +10,24 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::ctx::{Ctx, RowMeta, Seen};
+use super::ctx::{Ctx, Net, RowMeta, Seen};
 use super::emitter::Emitter;
 use super::events::{Command, Event, Level, RowInfo, RowState, RunInfo, Settings};
 use super::resources::{ResourceProbe, peak_rss_mb};
 use super::scheduler::Scheduler;
 use super::tally::RunEnd;
+use super::universe::{self, UniverseSpec};
 use super::worker::run_worker;
 use crate::config::{Config, Fix};
 use crate::pace::Pacer;
 use crate::plan::{self, Plan};
 use crate::polygon::Client;
+use crate::polygon::reference::TickerRef;
 use crate::report::{self, Report, RunStatus};
 use crate::retry::RetryBudget;
 use crate::secret::ApiKey;
 use crate::store::writer::{WriteMsg, Writer};
-use crate::store::{Covered, RunStart, Store, StoreError, now_ms};
+use crate::store::{Covered, OpenOptions, RunStart, Store, StoreError, now_ms};
 
 /// Where requests go.
 #[derive(Clone, Debug)]
@@ -39,11 +41,26 @@ pub struct Source {
 /// Opens the database and plans the work left. Runs before any face takes the screen,
 /// so a bad path or a foreign database is reported plainly.
 pub fn prepare(config: &Config) -> Result<(Store, Plan), StoreError> {
-    let store = Store::open(&config.db, config.adjusted, config.db_is_default)?;
-    let write_err = |e: rusqlite::Error| StoreError::Write(crate::store::explain(&e));
+    // An existing database keeps the kind of bars it holds (a split-adjusted one from an
+    // earlier release goes on adjusted); asking for adjusted bars explicitly refuses a raw
+    // one, so the two kinds never mix.
+    let options =
+        OpenOptions { adjusted: config.adjusted, require_kind: config.adjusted, create_dir: config.db_is_default };
+    let store = Store::open_with(&config.db, options)?;
     store.close_stale_runs().map_err(write_err)?;
+    let plan = plan_stored(&store, config, &config.symbols)?;
+    Ok((store, plan))
+}
+
+fn write_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Write(crate::store::explain(&e))
+}
+
+/// The plan for `symbols` against what the database holds: the ranges left, the bars
+/// stored, and where a row that stopped mid-page goes on.
+pub fn plan_stored(store: &Store, config: &Config, symbols: &[String]) -> Result<Plan, StoreError> {
     let covered = store.covered().map_err(write_err)?;
-    let mut plan = plan_for(config, &covered);
+    let mut plan = plan_for(config, symbols, &covered);
     plan.note_stored(&store.stored_bars().map_err(write_err)?);
     for row in plan.rows.iter_mut().filter(|r| r.timeframe.minutes().is_some()) {
         // A run that stopped mid-page left bars on the first pending day: go on after them.
@@ -53,14 +70,15 @@ pub fn prepare(config: &Config) -> Result<(Store, Plan), StoreError> {
             row.resume_ms = last.map(|ts| ts + width);
         }
     }
-    Ok((store, plan))
+    Ok(plan)
 }
 
-/// The configured work less what the progress table covers; all of it with `--refetch`.
-pub fn plan_for(config: &Config, covered: &Covered) -> Plan {
+/// The configured work for `symbols` less what the progress table covers; all of it
+/// with `--refetch`.
+pub fn plan_for(config: &Config, symbols: &[String], covered: &Covered) -> Plan {
     let covered = if config.refetch { &Covered::new() } else { covered };
     let range = crate::calendar::Range { from: config.from, to: config.to };
-    Plan::new(&config.symbols, &config.timeframes, range, covered)
+    Plan::new(symbols, &config.timeframes, range, covered)
 }
 
 pub struct RunHandle {
@@ -117,26 +135,119 @@ async fn run(
     plan: Plan,
     client: Client,
     emitter: Arc<Emitter>,
-    commands: mpsc::UnboundedReceiver<Command>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
 ) -> Report {
     let settings = initial_settings(&config);
-    let pacer = Pacer::new(config.quota_per_min, config.headroom_pct, config.quota_window);
-    let mut info = run_info(&config, &source, &plan, &store, settings, pacer.rate_per_min());
+    let (settings_tx, settings_rx) = watch::channel(settings);
+    let net = Arc::new(network(&config, client, emitter.clone(), settings_rx));
+    let mut info = run_info(&config, &source, &plan, &store, settings, net.pacer.rate_per_min());
+    let (plan, reference_pages) = match UniverseSpec::from_config(&config) {
+        None => (plan, 0),
+        Some(spec) => {
+            let resolving = universe_symbols(&net, spec);
+            let planned = match steered(&net, &settings_tx, &mut commands, resolving).await {
+                Ok((symbols, pages)) => {
+                    plan_stored(&store, &config, &symbols).map(|p| (p, pages)).map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e),
+            };
+            match planned {
+                Ok(p) => p,
+                Err(e) => return not_started(&info, &emitter, e),
+            }
+        }
+    };
+    info = run_info(&config, &source, &plan, &store, net.settings(), net.pacer.rate_per_min());
+    info.reference_requests = reference_pages;
+    let store = tell_about_the_store(store, &emitter);
+    let adjusted = store.adjusted();
     let (store, run_id) = match record_start(store, &info).await {
         Ok(x) => x,
         Err(e) => return not_started(&info, &emitter, e),
     };
     info.run_id = run_id;
     let for_writer = emitter.clone();
-    let writer = match Writer::spawn(store, run_id, move |e| for_writer.emit(Event::from_writer(e))) {
+    let (writer, writer_tx) = match Writer::spawn(store, run_id, move |e| for_writer.emit(Event::from_writer(e))) {
         Ok(w) => w,
-        Err(e) => return not_started(&info, &emitter, e.to_string()),
+        Err(e) => return not_started(&info, &emitter, format!("cannot start the database writer: {e}")),
     };
-    let (settings_tx, settings_rx) = watch::channel(settings);
-    let ctx = Arc::new(context(&config, &plan, client, pacer, emitter, writer.1, settings_rx));
+    let settled_through = crate::calendar::settled_through(config.today);
+    let ctx = Arc::new(context(adjusted, settled_through, &plan, net, writer_tx));
     announce(&ctx, &info, &plan);
     let outcome = coordinate(&ctx, &settings_tx, commands).await;
-    finish(ctx, &info, &plan, writer.0, outcome).await
+    finish(ctx, &info, &plan, writer, outcome).await
+}
+
+/// The network side of a run, shared by every phase.
+pub(super) fn network(
+    config: &Config,
+    client: Client,
+    emitter: Arc<Emitter>,
+    settings: watch::Receiver<Settings>,
+) -> Net {
+    Net {
+        client,
+        pacer: Pacer::new(config.quota_per_min, config.headroom_pct, config.quota_window),
+        budget: RetryBudget::new(config.retry.budget, config.retry.budget_ratio),
+        settings,
+        emitter,
+        cancel: CancellationToken::new(),
+        max_attempts: config.retry.max_attempts,
+        jitter: config.retry.jitter,
+        wait_scale: config.retry.wait_scale,
+        fatal: Mutex::new(None),
+    }
+}
+
+/// Resolves the configured universe on its own, for `barfill tickers`: the tickers and
+/// the reference requests they took (paced at the quota like any run's).
+pub async fn list_universe(config: &Config, source: &Source) -> anyhow::Result<(Vec<TickerRef>, u64)> {
+    let spec = UniverseSpec::from_config(config).ok_or_else(|| anyhow::anyhow!("no universe is configured"))?;
+    let client = Client::new(&source.base_url, source.key.clone(), config.timeout)?;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let emitter = Arc::new(Emitter::new(tx));
+    let (_settings_tx, settings_rx) = watch::channel(initial_settings(config));
+    let net = network(config, client, emitter.clone(), settings_rx);
+    let (tickers, _) = universe::resolve(&net, spec).await.map_err(anyhow::Error::msg)?;
+    Ok((tickers, emitter.tally().requests))
+}
+
+/// The universe's tickers from reference data, and the pages that took.
+async fn universe_symbols(net: &Net, spec: UniverseSpec) -> Result<(Vec<String>, u64), String> {
+    net.emitter.notice(Level::Info, format!("listing the universe '{}' from reference data", spec.universe));
+    let (tickers, pages) = universe::resolve(net, spec).await?;
+    if tickers.is_empty() {
+        return Err(format!("the universe '{}' resolved to no ticker", spec.universe));
+    }
+    let delisted = tickers.iter().filter(|t| !t.active).count();
+    net.emitter.notice(
+        Level::Info,
+        format!("universe '{}': {} tickers ({delisted} delisted since)", spec.universe, tickers.len()),
+    );
+    Ok((tickers.into_iter().map(|t| t.ticker).collect(), pages))
+}
+
+/// Runs a phase before the workers start, still taking commands: a stop ends it, and a
+/// switch holds for what follows.
+async fn steered<T>(
+    net: &Net,
+    settings_tx: &watch::Sender<Settings>,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    phase: impl std::future::Future<Output = T>,
+) -> T {
+    tokio::pin!(phase);
+    loop {
+        tokio::select! {
+            out = &mut phase => return out,
+            Some(cmd) = commands.recv() => {
+                if cmd == Command::Stop {
+                    net.cancel.cancel();
+                } else {
+                    apply_settings(net, settings_tx, cmd);
+                }
+            }
+        }
+    }
 }
 
 fn run_info(config: &Config, source: &Source, plan: &Plan, store: &Store, settings: Settings, pace: f64) -> RunInfo {
@@ -166,7 +277,28 @@ fn run_info(config: &Config, source: &Source, plan: &Plan, store: &Store, settin
         max_attempts: config.retry.max_attempts,
         jitter: config.retry.jitter,
         refetch: config.refetch,
+        reference_requests: 0,
     }
+}
+
+/// Says once what an adjusted database means, and that a schema-1 file was migrated.
+fn tell_about_the_store(mut store: Store, emitter: &Emitter) -> Store {
+    if let Some(m) = store.migrated() {
+        emitter.notice(
+            Level::Info,
+            format!(
+                "database upgraded in place from schema {} ({} bars in {} series kept)",
+                m.from_version, m.bars, m.series
+            ),
+        );
+    }
+    if let Some(text) = store.adjusted_notice() {
+        emitter.notice(Level::Warn, text);
+        if let Err(e) = store.acknowledge_adjusted_notice() {
+            tracing::warn!(error = %crate::store::explain(&e), "could not record that the notice was shown");
+        }
+    }
+    store
 }
 
 /// Records the run as started, on a blocking thread; hands the store back for the writer.
@@ -203,13 +335,11 @@ fn not_started(info: &RunInfo, emitter: &Emitter, reason: String) -> Report {
 }
 
 fn context(
-    config: &Config,
+    adjusted: bool,
+    settled_through: crate::calendar::Day,
     plan: &Plan,
-    client: Client,
-    pacer: Pacer,
-    emitter: Arc<Emitter>,
+    net: Arc<Net>,
     writer: mpsc::Sender<WriteMsg>,
-    settings: watch::Receiver<Settings>,
 ) -> Ctx {
     let rows: Vec<RowMeta> = plan
         .rows
@@ -227,26 +357,18 @@ fn context(
         .filter(|(_, r)| r.timeframe.is_daily())
         .map(|(i, r)| (r.ticker.clone(), i))
         .collect();
-    let batching = settings.borrow().fixes.batching;
+    let batching = net.settings().fixes.batching;
     Ctx {
-        client,
-        pacer,
-        budget: RetryBudget::new(config.retry.budget, config.retry.budget_ratio),
-        settings,
+        net,
         sched: Mutex::new(Scheduler::new(plan, batching)),
         work_changed: Notify::new(),
-        emitter,
         writer,
-        cancel: CancellationToken::new(),
         seen: Mutex::new(vec![Seen::default(); rows.len()]),
         rows,
         daily_rows,
-        adjusted: config.adjusted,
-        max_attempts: config.retry.max_attempts,
-        jitter: config.retry.jitter,
-        wait_scale: config.retry.wait_scale,
-        fatal: Mutex::new(None),
-        settled_through: crate::calendar::settled_through(config.today),
+        adjusted,
+        settled_through,
+        range: plan.range,
     }
 }
 
@@ -355,6 +477,18 @@ async fn coordinate(
 /// Applies a command; returns whether the settings changed.
 fn apply(ctx: &Ctx, settings_tx: &watch::Sender<Settings>, cmd: Command) -> bool {
     let before = ctx.settings();
+    let Some(s) = apply_settings(ctx, settings_tx, cmd) else { return false };
+    if s.fixes.batching != before.fixes.batching {
+        ctx.sched.lock().rebalance(s.fixes.batching);
+    }
+    ctx.work_changed.notify_waiters();
+    true
+}
+
+/// The settings a command asks for, sent to every worker and told to the faces; `None`
+/// when nothing changed.
+fn apply_settings(net: &Net, settings_tx: &watch::Sender<Settings>, cmd: Command) -> Option<Settings> {
+    let before = net.settings();
     let mut s = before;
     match cmd {
         Command::ToggleFix(fix) => s.fixes.set(fix, !s.fixes.get(fix)),
@@ -367,24 +501,20 @@ fn apply(ctx: &Ctx, settings_tx: &watch::Sender<Settings>, cmd: Command) -> bool
         Command::Stop => {}
     }
     if s == before {
-        return false;
-    }
-    if s.fixes.batching != before.fixes.batching {
-        ctx.sched.lock().rebalance(s.fixes.batching);
+        return None;
     }
     let _ = settings_tx.send(s);
     for fix in Fix::ALL {
         if s.fixes.get(fix) != before.fixes.get(fix) {
             let state = if s.fixes.get(fix) { "ON" } else { "OFF" };
-            ctx.emitter.notice(Level::Info, format!("fix {} ({}) {state}", fix.number(), fix.name()));
+            net.emitter.notice(Level::Info, format!("fix {} ({}) {state}", fix.number(), fix.name()));
         }
     }
     if s.paused != before.paused {
-        ctx.emitter.notice(Level::Info, if s.paused { "paused" } else { "resumed" });
+        net.emitter.notice(Level::Info, if s.paused { "paused" } else { "resumed" });
     }
-    ctx.emit(Event::Settings(s));
-    ctx.work_changed.notify_waiters();
-    true
+    net.emit(Event::Settings(s));
+    Some(s)
 }
 
 async fn finish(ctx: Arc<Ctx>, info: &RunInfo, plan: &Plan, writer: Writer, outcome: Outcome) -> Report {
@@ -435,7 +565,7 @@ fn figures(ctx: &Ctx, info: &RunInfo, plan: &Plan, outcome: &Outcome) -> Report 
     };
     let mut report = tally.report(info, outcome.wall_s, end);
     let base: Vec<u64> = ctx.seen.lock().iter().map(|s| s.base).collect();
-    report.floor_requests = plan.floor_after(&base);
+    report.floor_requests = plan.floor_after(&base) + info.reference_requests;
     let request_s = if tally.requests > 0 { tally.api_s / tally.requests as f64 } else { 0.0 };
     report.floor_s = report::floor_seconds(report.floor_requests, info.quota_per_min as f64, request_s);
     report.planned_requests = info.estimate.requests;

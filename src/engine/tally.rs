@@ -25,6 +25,8 @@ pub struct Tally {
     pub writer_blocked_s: f64,
     pub bytes: u64,
     pub bars: u64,
+    /// Of `bars`, those new or different from what the database held.
+    pub bars_changed: u64,
     pub windows_done: u64,
     pub windows_failed: u64,
     pub pace_per_min: f64,
@@ -75,8 +77,9 @@ impl Tally {
             }
             Event::LimiterWait { secs } => self.limiter_s += secs,
             Event::WriterBlocked { secs } => self.writer_blocked_s += secs,
-            Event::Stored { rows, secs, windows } => {
+            Event::Stored { rows, changed, secs, windows } => {
                 self.bars += rows;
+                self.bars_changed += changed;
                 self.db_s += secs;
                 self.windows_done += windows.iter().filter(|w| w.last).count() as u64;
             }
@@ -161,6 +164,7 @@ impl Tally {
             suspect_examples: self.suspect_examples.clone(),
             peak_in_window: self.peak_in_window,
             quota_window_s: info.quota_window_s,
+            bars_changed: self.bars_changed,
         }
     }
 }

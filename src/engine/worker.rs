@@ -144,9 +144,25 @@ fn settle_row(ctx: &Ctx, row: usize, after: RowAfter) {
         if let (Some(first), Some(last)) = (seen.first_ts, seen.last_ts) {
             let (first, last) = (calendar::ny_day_of_ms(first), calendar::ny_day_of_ms(last));
             ctx.emit(Event::RowBounds { row, first, last });
+            log_life(ctx, row, first, last);
         }
     }
     ctx.emit(Event::RowState { row, state });
+}
+
+/// A row whose bars begin or end inside the range: listed, delisted or renamed then.
+fn log_life(ctx: &Ctx, row: usize, first: calendar::Day, last: calendar::Day) {
+    let meta = &ctx.rows[row];
+    let opens = calendar::nth_session_from(ctx.range.from, 1);
+    if meta.tf.is_daily() && first > opens {
+        tracing::info!(ticker = %meta.ticker, first = %calendar::format_day(first), "bars begin inside the range");
+    }
+    if meta.tf.is_daily()
+        && last < ctx.range.to.min(ctx.settled_through)
+        && calendar::sessions_between(last + 1, ctx.range.to.min(ctx.settled_through)) > 0
+    {
+        tracing::info!(ticker = %meta.ticker, last = %calendar::format_day(last), "bars end inside the range");
+    }
 }
 
 /// Hands a page to the writer; the time spent waiting for room is the database on the

@@ -150,15 +150,31 @@ impl Client {
         url.path().to_string()
     }
 
+    /// An aggregates answer (range or grouped daily).
     pub async fn get(&self, url: &Url) -> Result<Page, FetchError> {
         let started = Instant::now();
-        // A server could echo the key back in any message, a 200 body included.
-        let mut page = self.fetch(url, started).await.map_err(|e| self.scrub(e))?;
+        let (mut page, _) = self.get_as(url, parse_page).await?;
         page.elapsed = started.elapsed();
         Ok(page)
     }
 
-    async fn fetch(&self, url: &Url, started: Instant) -> Result<Page, FetchError> {
+    /// Any answer, decoded by `parse`; also returns the body's size.
+    pub async fn get_as<T>(
+        &self,
+        url: &Url,
+        parse: fn(&[u8]) -> Result<T, FetchError>,
+    ) -> Result<(T, usize), FetchError> {
+        let started = Instant::now();
+        // A server could echo the key back in any message, a 200 body included.
+        self.fetch(url, started, parse).await.map_err(|e| self.scrub(e))
+    }
+
+    async fn fetch<T>(
+        &self,
+        url: &Url,
+        started: Instant,
+        parse: fn(&[u8]) -> Result<T, FetchError>,
+    ) -> Result<(T, usize), FetchError> {
         let mut req = self.http.get(url.clone());
         if let Some(auth) = &self.auth {
             req = req.header(AUTHORIZATION, auth.clone());
@@ -170,7 +186,7 @@ impl Client {
         if status != StatusCode::OK {
             return Err(classify_status(status.as_u16(), &body, retry_after.as_deref()));
         }
-        parse_page(&body)
+        Ok((parse(&body)?, body.len()))
     }
 
     fn transport_error(&self, e: reqwest::Error, started: Instant) -> FetchError {

@@ -1,7 +1,24 @@
 //! The SQLite file: schema, opening with clear errors, and reads. Writes happen on the
 //! writer thread (`writer`), which owns the connection while a run goes on.
+//!
+//! Schema 2 (`schema`): bars live in `series_bars`, keyed by an integer series id and the
+//! timestamp; `bars` and `bars_adjusted` are views. A schema-1 file is migrated in place
+//! when barfill opens it to write; read-only opens (`plan`, `status`) never write.
 
+pub mod coverage;
+mod days;
+pub mod pages;
+pub mod schema;
+pub mod splits;
+pub mod tickers;
+#[doc(hidden)]
+pub mod v1;
 pub mod writer;
+
+#[cfg(test)]
+mod migration_tests;
+#[cfg(test)]
+mod writer_tests;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -10,66 +27,12 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use thiserror::Error;
 
 use crate::calendar::{self, Range};
+pub use schema::{Migrated, SCHEMA_VERSION};
 
 /// Covered ranges read from the progress table, per symbol and timeframe.
 pub type Covered = std::collections::HashMap<(String, String), Vec<Range>>;
 
 pub const APP_ID: &str = "barfill";
-pub const SCHEMA_VERSION: i64 = 1;
-
-const SCHEMA: &str = "
-CREATE TABLE meta(
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE bars(
-    ticker TEXT NOT NULL,
-    timeframe TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    open REAL NOT NULL,
-    high REAL NOT NULL,
-    low REAL NOT NULL,
-    close REAL NOT NULL,
-    volume REAL NOT NULL,
-    vwap REAL,
-    trades INTEGER,
-    PRIMARY KEY (ticker, timeframe, ts)
-) WITHOUT ROWID;
-CREATE TABLE progress(
-    ticker TEXT NOT NULL,
-    timeframe TEXT NOT NULL,
-    from_date TEXT NOT NULL,
-    to_date TEXT NOT NULL,
-    bars INTEGER NOT NULL,
-    requests INTEGER NOT NULL,
-    run_id INTEGER,
-    finished_at INTEGER NOT NULL,
-    PRIMARY KEY (ticker, timeframe, from_date, to_date)
-) WITHOUT ROWID;
-CREATE TABLE runs(
-    id INTEGER PRIMARY KEY,
-    started_at INTEGER NOT NULL,
-    finished_at INTEGER,
-    status TEXT NOT NULL,
-    source TEXT NOT NULL,
-    fixes TEXT NOT NULL,
-    concurrency INTEGER NOT NULL,
-    quota_per_min INTEGER NOT NULL,
-    wall_s REAL,
-    api_s REAL,
-    db_s REAL,
-    backoff_s REAL,
-    limiter_s REAL,
-    requests INTEGER,
-    rate_limit_hits INTEGER,
-    retries INTEGER,
-    failed_jobs INTEGER,
-    bars INTEGER,
-    success_rate REAL,
-    note TEXT,
-    report TEXT
-);
-";
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -79,6 +42,10 @@ pub enum StoreError {
     Foreign { path: PathBuf, tables: String },
     #[error("database {path} holds {held} bars and this run asks for {asked} ones; use another --db")]
     AdjustedMismatch { path: PathBuf, held: String, asked: String },
+    #[error(
+        "database {path} was written by a newer barfill (schema {version}; this one knows {SCHEMA_VERSION}); upgrade barfill or use another --db"
+    )]
+    Newer { path: PathBuf, version: i64 },
     #[error("database {path} is in use by another barfill run; wait for it or use another --db")]
     InUse { path: PathBuf },
     #[error("database write failed: {0}")]
@@ -124,79 +91,101 @@ pub fn explain_on(conn: &Connection, e: &rusqlite::Error) -> String {
     explain(e)
 }
 
-/// An open database, checked, with the run lock held.
+/// How `Store::open_with` treats the kind of bars (raw or split-adjusted).
+#[derive(Clone, Copy, Debug)]
+pub struct OpenOptions {
+    /// The kind a new file holds: the config's `adjusted` (false by default).
+    pub adjusted: bool,
+    /// For an existing file: `true` refuses one of the other kind (the rule before schema
+    /// 2, for a caller that requests the configured kind); `false` opens it as it is, and
+    /// the caller requests what `Store::adjusted()` says.
+    pub require_kind: bool,
+    /// Create a missing parent directory (only for the default location; a typo in
+    /// `--db` is an error).
+    pub create_dir: bool,
+}
+
+/// What barfill says, once, to the owner of a database of split-adjusted bars.
+pub const ADJUSTED_NOTICE: &str = "this database holds split-adjusted bars (the API's default, which barfill used \
+before): when a split comes after they were stored, they stay on the old scale while bars fetched later \
+come on the new one. barfill keeps filling this file with adjusted bars, never both kinds. New databases \
+store raw bars and adjust them on read (the bars_adjusted view), so they never go stale; to move, \
+backfill into a new file, e.g. `barfill run --db barfill-raw.db --refetch`.";
+
+/// An open database, checked and migrated to the current schema, with the run lock held.
 pub struct Store {
     pub path: PathBuf,
     pub conn: Connection,
+    adjusted: bool,
+    notice_pending: bool,
+    migrated: Option<Migrated>,
     _lock: File,
 }
 
 impl Store {
-    /// Opens (creating if new) and checks the database. `create_dir` creates a missing
-    /// parent directory (only for the default location; a typo in `--db` is an error).
+    /// Opens (creating if new) and checks the database, refusing one that holds the
+    /// other kind of bars than `adjusted` asks for (`OpenOptions::require_kind`).
     pub fn open(path: &Path, adjusted: bool, create_dir: bool) -> Result<Store, StoreError> {
+        Store::open_with(path, OpenOptions { adjusted, require_kind: true, create_dir })
+    }
+
+    /// Opens (creating if new), checks, and migrates a schema-1 file in place.
+    pub fn open_with(path: &Path, options: OpenOptions) -> Result<Store, StoreError> {
         let err = |message: String| StoreError::Open { path: path.to_path_buf(), message };
-        if path.is_dir() {
-            return Err(err("is a directory; give a file path".into()));
-        }
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        if !parent.exists() {
-            if create_dir {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| err(format!("cannot create directory {}: {e}", parent.display())))?;
-            } else {
-                return Err(err(format!("directory {} does not exist", parent.display())));
-            }
-        }
+        check_path(path, options.create_dir)?;
         // An existing file is checked through a read-only handle first, so a database that
-        // is refused (foreign, corrupt, the other kind of bars) gets nothing written to it
-        // or beside it.
+        // is refused (foreign, corrupt, newer, the other kind of bars) gets nothing written
+        // to it or beside it.
         if path.exists() {
-            let ro =
-                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                    .map_err(|e| err(explain(&e)))?;
-            ro.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| err(explain(&e)))?;
-            check_existing(&ro, path, adjusted)?;
+            let ro = open_read_only(path)?;
+            check_existing(&ro, path, &options)?;
         }
-        let lock_path = lock_path(path);
-        // Another user's lock file can still be locked through a read-only handle.
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .or_else(|e| if lock_path.exists() { File::open(&lock_path) } else { Err(e) })
-            .map_err(|e| err(format!("cannot create lock file {}: {e}", lock_path.display())))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::InUse { path: path.to_path_buf() }),
-            Err(std::fs::TryLockError::Error(e)) => return Err(err(format!("cannot lock: {e}"))),
-        }
+        let lock = take_lock(path)?;
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| err(explain(&e)))?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| err(explain(&e)))?;
-        let tables = table_names(&conn).map_err(|e| err(explain(&e)))?;
-        if tables.is_empty() {
-            conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| err(explain(&e)))?;
-            let tx = conn.unchecked_transaction().map_err(|e| err(explain(&e)))?;
-            tx.execute_batch(SCHEMA).map_err(|e| err(explain(&e)))?;
-            tx.execute("INSERT INTO meta(key, value) VALUES ('app', ?1)", [APP_ID]).map_err(|e| err(explain(&e)))?;
-            tx.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?1)", [SCHEMA_VERSION.to_string()])
-                .map_err(|e| err(explain(&e)))?;
-            tx.execute("INSERT INTO meta(key, value) VALUES ('adjusted', ?1)", [adjusted.to_string()])
-                .map_err(|e| err(explain(&e)))?;
-            tx.commit().map_err(|e| err(explain(&e)))?;
-        } else {
-            check_existing(&conn, path, adjusted)?;
-            conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| err(explain(&e)))?;
-            // Prove we can write before any request is made.
-            conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").map_err(|e| err(explain(&e)))?;
+        // Before a migration, so its one big transaction's WAL is cut back afterwards.
+        tune(&conn).map_err(|e| err(explain(&e)))?;
+        let mut migrated = None;
+        match check_existing(&conn, path, &options)? {
+            None => schema::create(&conn, options.adjusted).map_err(|e| err(explain_on(&conn, &e)))?,
+            Some(held) => {
+                conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| err(explain(&e)))?;
+                // Prove we can write before any request is made.
+                conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").map_err(|e| err(explain(&e)))?;
+                if held.version == 1 {
+                    migrated = Some(migrate(&conn, path, held.adjusted)?);
+                }
+            }
         }
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| err(explain(&e)))?;
-        Ok(Store { path: path.to_path_buf(), conn, _lock: lock })
+        let held = schema::held(&conn).map_err(|e| err(explain(&e)))?.ok_or_else(|| err("meta is missing".into()))?;
+        let notice_pending = held.adjusted && meta(&conn, "adjusted_notice").map_err(|e| err(explain(&e)))?.is_none();
+        Ok(Store { path: path.to_path_buf(), conn, adjusted: held.adjusted, notice_pending, migrated, _lock: lock })
+    }
+
+    /// Whether the database holds split-adjusted bars: what the engine must request.
+    pub fn adjusted(&self) -> bool {
+        self.adjusted
+    }
+
+    /// `ADJUSTED_NOTICE` until `acknowledge_adjusted_notice` is called for this file.
+    pub fn adjusted_notice(&self) -> Option<&'static str> {
+        self.notice_pending.then_some(ADJUSTED_NOTICE)
+    }
+
+    /// Records that the notice was shown, so later runs do not repeat it.
+    pub fn acknowledge_adjusted_notice(&mut self) -> rusqlite::Result<()> {
+        self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('adjusted_notice', 'shown')", [])?;
+        self.notice_pending = false;
+        Ok(())
+    }
+
+    /// The migration this open performed, if the file was schema 1.
+    pub fn migrated(&self) -> Option<&Migrated> {
+        self.migrated.as_ref()
     }
 
     /// Ranges finished by earlier runs, merged per symbol and timeframe.
@@ -254,21 +243,132 @@ impl Store {
     }
 }
 
+/// Pragmas for the writer's connection, each safe with WAL (README "Storage" has the
+/// measurements behind them):
+/// - `synchronous=NORMAL`: WAL stays consistent; a commit can be lost to a power cut,
+///   never to a crash of barfill, and its window is then simply fetched again.
+/// - `wal_autocheckpoint=4096` (16 MiB of WAL instead of 4): a checkpoint syncs the WAL
+///   and the file on the writer's thread; this halves those syncs (66 to 30 per 2 M bars).
+/// - `journal_size_limit` (64 MiB): the WAL is cut back after a checkpoint, so one big
+///   transaction (the schema-1 migration) does not leave a WAL as big as the data.
+///
+/// Left at SQLite's defaults, measured or reasoned: `cache_size` (a larger cache gained
+/// nothing measurable: appends touch a few pages per series, and the OS caches the rest),
+/// `temp_store` (statement journals of one insert stay under SQLite's in-memory
+/// threshold; a memory temp store would hold a large sort in RAM), `mmap_size` (no gain on
+/// this write path, and an I/O error through a mapping is a signal instead of an error).
+fn tune(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "wal_autocheckpoint", 4_096)?;
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    Ok(())
+}
+
+fn migrate(conn: &Connection, path: &Path, adjusted: bool) -> Result<Migrated, StoreError> {
+    let started = std::time::Instant::now();
+    tracing::info!(db = %path.display(), "migrating the database from schema 1 to 2, in place");
+    let done = schema::migrate_v1(conn, adjusted).map_err(|e| StoreError::Open {
+        path: path.to_path_buf(),
+        message: format!("migrating from schema 1 to 2 failed, nothing changed: {}", explain_on(conn, &e)),
+    })?;
+    tracing::info!(
+        bars = done.bars,
+        series = done.series,
+        secs = started.elapsed().as_secs_f64(),
+        "migrated to schema 2"
+    );
+    Ok(done)
+}
+
+fn check_path(path: &Path, create_dir: bool) -> Result<(), StoreError> {
+    let err = |message: String| StoreError::Open { path: path.to_path_buf(), message };
+    if path.is_dir() {
+        return Err(err("is a directory; give a file path".into()));
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.exists() {
+        if create_dir {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| err(format!("cannot create directory {}: {e}", parent.display())))?;
+        } else {
+            return Err(err(format!("directory {} does not exist", parent.display())));
+        }
+    }
+    Ok(())
+}
+
+fn take_lock(path: &Path) -> Result<File, StoreError> {
+    let err = |message: String| StoreError::Open { path: path.to_path_buf(), message };
+    let lock_path = lock_path(path);
+    // Another user's lock file can still be locked through a read-only handle.
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .or_else(|e| if lock_path.exists() { File::open(&lock_path) } else { Err(e) })
+        .map_err(|e| err(format!("cannot create lock file {}: {e}", lock_path.display())))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse { path: path.to_path_buf() }),
+        Err(std::fs::TryLockError::Error(e)) => Err(err(format!("cannot lock: {e}"))),
+    }
+}
+
+fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    let err = |e: rusqlite::Error| StoreError::Open { path: path.to_path_buf(), message: explain(&e) };
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
+    Ok(conn)
+}
+
 /// Progress of an existing database, read-only; an absent file has none. For `plan`,
-/// which must not create or change anything.
+/// which must not create or change anything. Schema 1 keeps its progress table as
+/// schema 2 does, so it is read as it is, unmigrated.
 pub fn read_covered(path: &Path) -> Result<Covered, StoreError> {
     if !path.exists() {
         return Ok(Covered::new());
     }
+    let conn = open_read_only(path)?;
     let err = |e: rusqlite::Error| StoreError::Open { path: path.to_path_buf(), message: explain(&e) };
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(err)?;
     let tables = table_names(&conn).map_err(err)?;
     if !tables.iter().any(|t| t == "meta") || !tables.iter().any(|t| t == "progress") {
         return Err(StoreError::Foreign { path: path.to_path_buf(), tables: tables.join(", ") });
     }
-    let store_like = Store::covered_from(&conn).map_err(err)?;
-    Ok(store_like)
+    if let Some(held) = schema::held(&conn).map_err(err)?
+        && held.version > SCHEMA_VERSION
+    {
+        return Err(StoreError::Newer { path: path.to_path_buf(), version: held.version });
+    }
+    Store::covered_from(&conn).map_err(err)
+}
+
+/// A schema-2 database opened read-only, for reads that need its tables (`status`). A
+/// schema-1 file is refused with what to do: reading must not migrate it.
+pub fn open_for_reading(path: &Path) -> Result<Connection, StoreError> {
+    let err = |message: String| StoreError::Open { path: path.to_path_buf(), message };
+    if !path.exists() {
+        return Err(err("does not exist; a run creates it".into()));
+    }
+    let conn = open_read_only(path)?;
+    let held = match schema::held(&conn).map_err(|e| err(explain(&e)))? {
+        Some(h) => h,
+        None => {
+            let tables = table_names(&conn).map_err(|e| err(explain(&e)))?;
+            return Err(StoreError::Foreign { path: path.to_path_buf(), tables: tables.join(", ") });
+        }
+    };
+    match held.version {
+        SCHEMA_VERSION => Ok(conn),
+        1 => {
+            Err(err("was written by an earlier barfill (schema 1). Reading it must not change it: run `barfill run` \
+             on it once, which migrates it in place (one transaction, every bar kept), then ask again"
+                .into()))
+        }
+        v if v > SCHEMA_VERSION => Err(StoreError::Newer { path: path.to_path_buf(), version: v }),
+        v => Err(err(format!("schema version {v} is not one this barfill knows"))),
+    }
 }
 
 /// Marks a run failed when its writer could not (the disk was full, say).
@@ -282,43 +382,36 @@ pub fn record_failed_run(path: &Path, run_id: i64, note: &str) -> rusqlite::Resu
     Ok(())
 }
 
-/// A database barfill may use: its own schema and version, and the same kind of bars.
-fn check_existing(conn: &Connection, path: &Path, adjusted: bool) -> Result<(), StoreError> {
+fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()
+}
+
+/// A database barfill may use: its own schema, a version it knows, and (when asked) the
+/// same kind of bars. `None` for an empty file, which becomes a barfill database.
+fn check_existing(conn: &Connection, path: &Path, options: &OpenOptions) -> Result<Option<schema::Held>, StoreError> {
     let err = |message: String| StoreError::Open { path: path.to_path_buf(), message };
     let tables = table_names(conn).map_err(|e| err(explain(&e)))?;
     if tables.is_empty() {
-        return Ok(()); // an empty file: it becomes a barfill database
+        return Ok(None);
     }
-    let app: Option<String> = if tables.iter().any(|t| t == "meta") {
-        conn.query_row("SELECT value FROM meta WHERE key = 'app'", [], |r| r.get(0))
-            .optional()
-            .map_err(|e| err(explain(&e)))?
-    } else {
-        None
-    };
-    if app.as_deref() != Some(APP_ID) {
+    let Some(held) = schema::held(conn).map_err(|e| err(explain(&e)))? else {
         return Err(StoreError::Foreign { path: path.to_path_buf(), tables: tables.join(", ") });
+    };
+    if held.version > SCHEMA_VERSION {
+        return Err(StoreError::Newer { path: path.to_path_buf(), version: held.version });
     }
-    let version: i64 = conn
-        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get::<_, String>(0))
-        .map_err(|e| err(explain(&e)))?
-        .parse()
-        .unwrap_or(0);
-    if version != SCHEMA_VERSION {
-        return Err(err(format!("schema version {version} is not the {SCHEMA_VERSION} this barfill knows")));
+    if held.version < 1 {
+        return Err(err(format!("schema version {} is not one this barfill knows", held.version)));
     }
-    let held: String = conn
-        .query_row("SELECT value FROM meta WHERE key = 'adjusted'", [], |r| r.get(0))
-        .map_err(|e| err(explain(&e)))?;
-    if held != adjusted.to_string() {
-        let word = |a: &str| if a == "true" { "split-adjusted" } else { "unadjusted" }.to_string();
+    if options.require_kind && held.adjusted != options.adjusted {
+        let word = |a: bool| if a { "split-adjusted" } else { "unadjusted" }.to_string();
         return Err(StoreError::AdjustedMismatch {
             path: path.to_path_buf(),
-            held: word(&held),
-            asked: word(&adjusted.to_string()),
+            held: word(held.adjusted),
+            asked: word(options.adjusted),
         });
     }
-    Ok(())
+    Ok(Some(held))
 }
 
 pub fn lock_path(db: &Path) -> PathBuf {

@@ -1,22 +1,33 @@
-//! The writer thread: the only owner of the connection during a run. Each page is one
-//! transaction; a window's progress row commits with its last page, so a window is either
-//! wholly recorded or fetched again.
+//! The writer thread: the only owner of the connection during a run. A page commits in
+//! one transaction with its windows' progress rows, so a window is either wholly recorded
+//! or fetched again. When pages queue up faster than they commit, the writer takes every
+//! queued page into one transaction (up to `WriterOptions::batch_rows` bars): fewer
+//! commits, the same guarantee per page.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
+use super::pages::{PageRef, SeriesIds, Written, write_pages};
+use super::splits::{SplitRecord, store_splits};
+use super::tickers::{TickerRecord, upsert_tickers};
 use super::{Store, explain, explain_on, now_ms};
 use crate::bar::Bar;
-use crate::calendar::{self, Range};
+use crate::calendar::Range;
 use crate::report::Report;
 
-/// Pages in flight to the writer before a worker waits. Small: SQLite is ~1M rows/s,
-/// the API a few pages a second, so a full queue means the disk is in trouble.
+/// Messages queued to the writer before a worker waits. Small: a full queue means the
+/// database is behind, and the wait is what the report calls "writer held workers". The
+/// writer drains the queue into its transaction, so up to `QUEUE_PAGES` pages wait in
+/// the queue and up to `batch_rows` bars in the transaction being written.
 pub const QUEUE_PAGES: usize = 8;
+
+/// Bars one transaction takes at most when pages queue up (four full 50,000-bar pages):
+/// bounds the memory held and the time before a batch's windows are reported.
+pub const BATCH_ROWS: usize = 200_000;
 
 pub struct BarGroup {
     pub ticker: Arc<str>,
@@ -38,8 +49,10 @@ pub struct WindowDone {
 /// What the writer tells its owner.
 #[derive(Clone, Debug, PartialEq)]
 pub enum WriterEvent {
-    /// A page committed: rows written, seconds in the transaction, windows it finished.
-    Committed { rows: u64, secs: f64, windows: Vec<WindowDone> },
+    /// One transaction committed: bars written and bars actually inserted or changed
+    /// (an identical re-sent bar is not), the pages it held, seconds in it, and the
+    /// windows it finished.
+    Committed { rows: u64, changed: u64, pages: usize, secs: f64, windows: Vec<WindowDone> },
     /// A page could not be written; the writer stops, and later sends fail.
     Failed(String),
 }
@@ -63,6 +76,32 @@ pub enum WriteMsg {
     Flush(oneshot::Sender<()>),
     /// The run's final figures, for the runs table.
     Finish(Box<Report>),
+    /// Splits from the API, upserted; the answer lists those the database had not seen
+    /// (`store_splits`), or the database error in words.
+    Splits {
+        splits: Vec<SplitRecord>,
+        reply: oneshot::Sender<Result<Vec<SplitRecord>, String>>,
+    },
+    /// Reference data for tickers, upserted; the answer is the rows changed.
+    Tickers {
+        tickers: Vec<TickerRecord>,
+        reply: oneshot::Sender<Result<usize, String>>,
+    },
+}
+
+/// How the writer works; `Default` is what a run uses.
+#[derive(Clone, Debug)]
+pub struct WriterOptions {
+    /// Test knob: sleep this long per page before writing it, to play a slow disk.
+    pub slow_per_page: Duration,
+    /// Most bars one transaction takes when pages queue up; 0 writes each page alone.
+    pub batch_rows: usize,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions { slow_per_page: Duration::ZERO, batch_rows: BATCH_ROWS }
+    }
 }
 
 pub struct Writer {
@@ -77,10 +116,20 @@ impl Writer {
         run_id: i64,
         emit: impl Fn(WriterEvent) + Send + 'static,
     ) -> std::io::Result<(Writer, mpsc::Sender<WriteMsg>)> {
+        Writer::spawn_with(store, run_id, WriterOptions::default(), emit)
+    }
+
+    /// `spawn` with options (a slowed writer for tests, the batch size).
+    pub fn spawn_with(
+        store: Store,
+        run_id: i64,
+        options: WriterOptions,
+        emit: impl Fn(WriterEvent) + Send + 'static,
+    ) -> std::io::Result<(Writer, mpsc::Sender<WriteMsg>)> {
         let (tx, rx) = mpsc::channel(QUEUE_PAGES);
         let handle = std::thread::Builder::new()
             .name("barfill-writer".into())
-            .spawn(move || writer_loop(store, run_id, rx, emit))?;
+            .spawn(move || writer_loop(store, run_id, rx, options, emit))?;
         Ok((Writer { handle }, tx))
     }
 
@@ -90,31 +139,32 @@ impl Writer {
     }
 }
 
+type Owned = (Vec<BarGroup>, Vec<Finished>);
+
 fn writer_loop(
     store: Store,
     run_id: i64,
     mut rx: mpsc::Receiver<WriteMsg>,
+    options: WriterOptions,
     emit: impl Fn(WriterEvent),
 ) -> Result<(), String> {
     let conn = &store.conn;
-    while let Some(msg) = rx.blocking_recv() {
+    let mut ids = SeriesIds::default();
+    let mut next: Option<WriteMsg> = None;
+    loop {
+        let msg = match next.take() {
+            Some(m) => m,
+            None => match rx.blocking_recv() {
+                Some(m) => m,
+                None => break,
+            },
+        };
         match msg {
             WriteMsg::Page { groups, finished } => {
-                let started = Instant::now();
-                match write_page(conn, run_id, &groups, &finished) {
-                    Ok(rows) => emit(WriterEvent::Committed {
-                        rows,
-                        secs: started.elapsed().as_secs_f64(),
-                        windows: finished.into_iter().map(|f| f.done).collect(),
-                    }),
-                    Err(e) => {
-                        let message = explain_on(conn, &e);
-                        tracing::error!(%message, "page not written; the run stops");
-                        emit(WriterEvent::Failed(message.clone()));
-                        // Dropping the receiver makes every worker's next send fail.
-                        return Err(message);
-                    }
-                }
+                let mut batch = vec![(groups, finished)];
+                next = gather(&mut rx, &mut batch, options.batch_rows);
+                // On failure, returning drops the receiver: every worker's next send fails.
+                store_batch(conn, run_id, &mut ids, &options, &batch, &emit)?;
             }
             WriteMsg::Flush(done) => {
                 let _ = done.send(());
@@ -124,65 +174,99 @@ fn writer_loop(
                     tracing::error!(error = %explain(&e), "could not record the run");
                 }
             }
+            WriteMsg::Splits { splits, reply } => {
+                let _ = reply.send(store_splits(conn, run_id, &splits).map_err(|e| explain_on(conn, &e)));
+            }
+            WriteMsg::Tickers { tickers, reply } => {
+                let _ = reply.send(upsert_tickers(conn, &tickers).map_err(|e| explain_on(conn, &e)));
+            }
         }
     }
     let _ = conn.execute_batch("PRAGMA optimize;");
     Ok(())
 }
 
-const UPSERT: &str = "INSERT INTO bars(ticker, timeframe, ts, open, high, low, close, volume, vwap, trades)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-ON CONFLICT(ticker, timeframe, ts) DO UPDATE SET
-    open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
-    volume = excluded.volume, vwap = excluded.vwap, trades = excluded.trades
-WHERE bars.open IS NOT excluded.open OR bars.high IS NOT excluded.high OR bars.low IS NOT excluded.low
-    OR bars.close IS NOT excluded.close OR bars.volume IS NOT excluded.volume
-    OR bars.vwap IS NOT excluded.vwap OR bars.trades IS NOT excluded.trades";
-
-/// One page in one transaction; returns the rows written.
-pub fn write_page(conn: &Connection, run_id: i64, groups: &[BarGroup], finished: &[Finished]) -> rusqlite::Result<u64> {
-    let tx = conn.unchecked_transaction()?;
-    let mut rows = 0u64;
-    {
-        let mut stmt = tx.prepare_cached(UPSERT)?;
-        for g in groups {
-            for b in &g.bars {
-                stmt.execute(params![
-                    &*g.ticker,
-                    &*g.timeframe,
-                    b.ts,
-                    b.open,
-                    b.high,
-                    b.low,
-                    b.close,
-                    b.volume,
-                    b.vwap,
-                    b.trades
-                ])?;
-                rows += 1;
+/// Takes the pages already queued behind the first, up to `max_rows` bars; returns the
+/// first other message met, which must wait until these pages commit.
+fn gather(rx: &mut mpsc::Receiver<WriteMsg>, batch: &mut Vec<Owned>, max_rows: usize) -> Option<WriteMsg> {
+    let rows = |p: &Owned| p.0.iter().map(|g| g.bars.len()).sum::<usize>();
+    let mut held: usize = batch.iter().map(rows).sum();
+    while held < max_rows {
+        match rx.try_recv() {
+            Ok(WriteMsg::Page { groups, finished }) => {
+                let page = (groups, finished);
+                held += rows(&page);
+                batch.push(page);
             }
-        }
-        let mut progress = tx.prepare_cached(
-            "INSERT OR REPLACE INTO progress(ticker, timeframe, from_date, to_date, bars, requests, run_id, finished_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
-        let now = now_ms();
-        for f in finished {
-            let Some(to) = f.record_to else { continue };
-            progress.execute(params![
-                &*f.ticker,
-                &*f.timeframe,
-                calendar::format_day(f.done.range.from),
-                calendar::format_day(to),
-                f.done.bars as i64,
-                f.done.requests,
-                run_id,
-                now
-            ])?;
+            Ok(other) => return Some(other),
+            Err(_) => return None,
         }
     }
-    tx.commit()?;
-    Ok(rows)
+    None
+}
+
+/// Writes a batch in one transaction. If that fails, the pages are written one per
+/// transaction, so every page before the failing one is kept, as when each page was
+/// its own transaction. Returns the failure in words after reporting it.
+fn store_batch(
+    conn: &Connection,
+    run_id: i64,
+    ids: &mut SeriesIds,
+    options: &WriterOptions,
+    batch: &[Owned],
+    emit: &impl Fn(WriterEvent),
+) -> Result<(), String> {
+    let pages: Vec<PageRef> = batch.iter().map(|(g, f)| PageRef { groups: g, finished: f }).collect();
+    let started = Instant::now();
+    if !options.slow_per_page.is_zero() {
+        std::thread::sleep(options.slow_per_page * pages.len() as u32);
+    }
+    let first = write_pages(conn, run_id, ids, &pages);
+    let retry = match first {
+        Ok(w) => {
+            emit(committed(w, &pages, started));
+            return Ok(());
+        }
+        Err(e) if pages.len() > 1 => e,
+        Err(e) => return Err(failed(conn, &e, emit)),
+    };
+    tracing::warn!(error = %explain_on(conn, &retry), pages = pages.len(), "a batch failed; writing its pages one at a time");
+    for page in pages {
+        let started = Instant::now();
+        match write_pages(conn, run_id, ids, &[page]) {
+            Ok(w) => emit(committed(w, &[page], started)),
+            Err(e) => return Err(failed(conn, &e, emit)),
+        }
+    }
+    Ok(())
+}
+
+fn committed(w: Written, pages: &[PageRef], started: Instant) -> WriterEvent {
+    WriterEvent::Committed {
+        rows: w.rows,
+        changed: w.changed,
+        pages: pages.len(),
+        secs: started.elapsed().as_secs_f64(),
+        windows: pages.iter().flat_map(|p| p.finished.iter().map(|f| f.done.clone())).collect(),
+    }
+}
+
+fn failed(conn: &Connection, e: &rusqlite::Error, emit: &impl Fn(WriterEvent)) -> String {
+    let message = explain_on(conn, e);
+    tracing::error!(%message, "page not written; the run stops");
+    emit(WriterEvent::Failed(message.clone()));
+    message
+}
+
+/// One page in one transaction; returns the bars written and changed. For callers
+/// without a writer thread (tests, benchmarks, tools).
+pub fn write_page(
+    conn: &Connection,
+    run_id: i64,
+    groups: &[BarGroup],
+    finished: &[Finished],
+) -> rusqlite::Result<Written> {
+    write_pages(conn, run_id, &mut SeriesIds::default(), &[PageRef { groups, finished }])
 }
 
 fn finish_run(conn: &Connection, r: &Report) -> rusqlite::Result<()> {
@@ -219,6 +303,7 @@ fn finish_run(conn: &Connection, r: &Report) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calendar;
 
     fn bar(ts: i64, close: f64) -> Bar {
         Bar { ts, open: 1.0, high: 2.0, low: 0.5, close, volume: 10.5, vwap: Some(1.2), trades: None }
@@ -252,8 +337,19 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(&tmp.path().join("b.db"), true, false).unwrap();
         let c = &store.conn;
-        assert_eq!(write_page(c, 1, &group(vec![bar(1, 1.0), bar(2, 1.0)]), &[]).unwrap(), 2);
-        assert_eq!(write_page(c, 1, &group(vec![bar(2, 1.5), bar(3, 1.0)]), &[]).unwrap(), 2);
+        assert_eq!(
+            write_page(c, 1, &group(vec![bar(1, 1.0), bar(2, 1.0)]), &[]).unwrap(),
+            Written { rows: 2, changed: 2 }
+        );
+        assert_eq!(
+            write_page(c, 1, &group(vec![bar(2, 1.5), bar(3, 1.0)]), &[]).unwrap(),
+            Written { rows: 2, changed: 2 }
+        );
+        // Sent again unchanged: written, not rewritten.
+        assert_eq!(
+            write_page(c, 1, &group(vec![bar(2, 1.5), bar(3, 1.0)]), &[]).unwrap(),
+            Written { rows: 2, changed: 0 }
+        );
         assert_eq!(count(c), 3);
         let close: f64 = c.query_row("SELECT close FROM bars WHERE ts = 2", [], |r| r.get(0)).unwrap();
         assert_eq!(close, 1.5);

@@ -50,6 +50,7 @@ pub fn info() -> RunInfo {
         max_attempts: 8,
         jitter: false,
         refetch: false,
+        reference_requests: 0,
     }
 }
 
@@ -94,6 +95,7 @@ pub fn script() -> Vec<(f64, Event)> {
             1.1,
             Event::Stored {
                 rows: 49_920,
+                changed: 49_920,
                 secs: 0.05,
                 windows: vec![WindowDone {
                     row: 0,
@@ -119,6 +121,7 @@ pub fn script() -> Vec<(f64, Event)> {
             4.1,
             Event::Stored {
                 rows: 49_920,
+                changed: 49_920,
                 secs: 0.06,
                 windows: vec![WindowDone {
                     row: 2,
@@ -162,15 +165,64 @@ pub fn many_rows(t0: Instant, n: usize, covered: impl Fn(u32) -> u32) -> App {
     app
 }
 
+/// The simulator's synthetic names, `ZAAA`, `ZAAB`, ...
+pub fn synthetic(i: u32) -> String {
+    let letters: String = [i / 676, (i / 26) % 26, i % 26].iter().map(|k| (b'A' + *k as u8) as char).collect();
+    format!("Z{letters}")
+}
+
+/// A run of `tickers` x `1/minute`, `1/day` a while in: most rows done (some stored by an
+/// earlier run, a few empty), a few fetching or waiting, some failed, the rest queued.
+pub fn universe(t0: Instant, tickers: u32) -> App {
+    let mut info = info();
+    info.rows = (0..tickers * 2)
+        .map(|i| RowInfo {
+            ticker: synthetic(i / 2),
+            timeframe: if i % 2 == 0 { "1/minute" } else { "1/day" }.parse().unwrap(),
+            sessions: 88,
+            covered_sessions: if i % 10 == 9 { 88 } else { 0 },
+        })
+        .collect();
+    let n = info.rows.len();
+    let mut app = App::new(t0, "simulator", "http://127.0.0.1:9090", "/tmp/bars.db", settings())
+        .with_range(range("2024-01-02", "2024-05-07"));
+    app.on_event(Event::RunStarted(Box::new(info)), t0);
+    for i in 0..n {
+        let state = match i {
+            _ if i % 10 == 9 => RowState::Done,
+            _ if i % 83 == 5 => RowState::Failed("403 NOT_AUTHORIZED: plan starts 2024-02-01".into()),
+            _ if i % 97 == 11 => RowState::Empty,
+            _ if i * 5 < n * 3 => RowState::Done,
+            _ if i % 7 == 0 => RowState::Fetching,
+            _ if i % 29 == 1 => RowState::Backoff { secs: 8.0, reason: "429".into() },
+            _ => RowState::Queued,
+        };
+        if state == RowState::Done && i % 10 != 9 {
+            let (ticker, tf) = (synthetic(i as u32 / 2), if i % 2 == 0 { "minute" } else { "day" });
+            let path = format!("/v2/aggs/ticker/{ticker}/range/1/{tf}/2024-01-02/2024-05-07");
+            app.on_event(ok(Some(i), &path, if i % 2 == 0 { 34_320 } else { 88 }, 0.3), t0 + secs(1.0));
+            let range = range("2024-01-02", "2024-05-07");
+            let windows = vec![WindowDone { row: i, range, bars: 0, requests: 1, last: true }];
+            app.on_event(Event::Stored { rows: 0, changed: 0, secs: 0.01, windows }, t0 + secs(1.0));
+        }
+        app.on_event(Event::RowState { row: i, state }, t0 + secs(2.0));
+    }
+    app.fit_symbols(10);
+    app
+}
+
 /// The app after the script, and the instant of the frame to draw (6 s in).
 pub fn running() -> (App, Instant) {
     let t0 = Instant::now();
-    let mut app = App::new(t0, "simulator", "", "/tmp/bars.db", settings());
+    let mut app =
+        App::new(t0, "simulator", "", "/tmp/bars.db", settings()).with_range(range("2024-01-02", "2024-05-07"));
     for (s, e) in script() {
         app.on_event(e, t0 + secs(s));
     }
     app.push_log(LogLine { at: t0 + secs(5.5), level: Level::Error, text: "a worker panicked: boom".into() });
     app.set_runs(Ok(runs()));
+    // The run loop brings the symbols list up to date before each frame.
+    app.fit_symbols(10);
     (app, t0 + secs(6.0))
 }
 
@@ -192,7 +244,15 @@ pub fn finished() -> (App, Instant) {
     };
     let report = tally.report(&info(), 9.0, end);
     app.on_event(Event::RunFinished(Box::new(report)), t0 + secs(9.0));
+    app.fit_symbols(10);
     (app, t0 + secs(12.0))
+}
+
+/// The report of a run that did nothing, to end one.
+pub fn report_of_nothing() -> Report {
+    let end =
+        RunEnd { status: RunStatus::Done, note: None, fixes: Fixes::ALL, workers: 3, peak_rss_mb: 40.0, cpu_pct: 1.0 };
+    Tally::default().report(&info(), 1.0, end)
 }
 
 pub fn report_of(app: &App) -> &Report {

@@ -1,5 +1,6 @@
-//! The one table of key bindings. Key handling, the footer hints and the `?` overlay all
-//! read it, so what the screen says a key does is what the key does.
+//! The key tables: one for the dashboard, one for while a search is typed. Key handling,
+//! the footer hints and the `?` overlay all read them, so what the screen says a key does
+//! is what the key does.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -13,7 +14,9 @@ pub enum Action {
     LongerStagger,
     ShorterStagger,
     PauseResume,
-    NewRun { refetch: bool },
+    NewRun {
+        refetch: bool,
+    },
     StopRun,
     Quit,
     Help,
@@ -27,6 +30,15 @@ pub enum Action {
     Bottom,
     Open,
     Close,
+    Search,
+    CycleFilter,
+    CycleOrder,
+    Overview,
+    /// While searching: a character of the ticker.
+    SearchType(char),
+    SearchBack,
+    SearchKeep,
+    SearchClear,
 }
 
 pub struct Binding {
@@ -78,6 +90,34 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::ToggleFix(Fix::Parallel),
         help: "fix 3 (parallel workers) on/off",
         footer: Some(("1 2 3", "fixes")),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('/'), NONE)],
+        label: "/",
+        action: Action::Search,
+        help: "search the symbols by ticker as you type (Enter keeps, Esc clears)",
+        footer: Some(("/", "search")),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('f'), NONE)],
+        label: "f",
+        action: Action::CycleFilter,
+        help: "filter the symbols: all, active, failed or empty, done",
+        footer: Some(("f", "filter")),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('o'), NONE)],
+        label: "o",
+        action: Action::CycleOrder,
+        help: "order the symbols: plan, state (follows a live run), 429s, bars, time",
+        footer: Some(("o", "order")),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('v'), NONE)],
+        label: "v",
+        action: Action::Overview,
+        help: "overview: every row as one cell, by state",
+        footer: Some(("v", "overview")),
     },
     Binding {
         keys: &[(KeyCode::Char('+'), NONE), (KeyCode::Char('='), NONE)],
@@ -202,20 +242,76 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[(KeyCode::Esc, NONE)],
         label: "Esc",
         action: Action::Close,
-        help: "close the overlay",
+        help: "close the overlay, or clear the search",
         footer: None,
     },
 ];
 
-/// The action bound to a key press, if any.
-pub fn action_for(key: KeyEvent) -> Option<Action> {
+/// While a search is typed (after `/`): these keys, and any other character is part of
+/// the ticker.
+pub const SEARCH_BINDINGS: &[Binding] = &[
+    Binding {
+        keys: &[(KeyCode::Enter, NONE)],
+        label: "Enter",
+        action: Action::SearchKeep,
+        help: "keep the rows found and stop typing",
+        footer: Some(("Enter", "keep")),
+    },
+    Binding {
+        keys: &[(KeyCode::Esc, NONE)],
+        label: "Esc",
+        action: Action::SearchClear,
+        help: "clear the search: every row again",
+        footer: Some(("Esc", "clear")),
+    },
+    Binding {
+        keys: &[(KeyCode::Backspace, NONE)],
+        label: "Bksp",
+        action: Action::SearchBack,
+        help: "delete the last character",
+        footer: None,
+    },
+    Binding {
+        keys: &[(KeyCode::Up, NONE)],
+        label: "Up",
+        action: Action::Up,
+        help: "move up in the rows found",
+        footer: None,
+    },
+    Binding {
+        keys: &[(KeyCode::Down, NONE)],
+        label: "Down",
+        action: Action::Down,
+        help: "move down in the rows found",
+        footer: Some(("Up Down", "move")),
+    },
+    Binding { keys: &[(KeyCode::Char('c'), CTRL)], label: "Ctrl-C", action: Action::Quit, help: "quit", footer: None },
+];
+
+/// How typing a ticker is told in the `?` overlay (it has no binding of its own).
+pub const SEARCH_TYPING: (&str, &str) = ("A-Z 0-9", "any part of a ticker; the list narrows as you type");
+
+/// The action bound to a key press, if any; `typing` while a search is typed.
+pub fn action_for(key: KeyEvent, typing: bool) -> Option<Action> {
+    if !typing {
+        return lookup(BINDINGS, key);
+    }
+    lookup(SEARCH_BINDINGS, key).or(match key.code {
+        KeyCode::Char(c) if !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => {
+            Some(Action::SearchType(c))
+        }
+        _ => None,
+    })
+}
+
+fn lookup(table: &[Binding], key: KeyEvent) -> Option<Action> {
     // Terminals differ on whether a shifted character also carries SHIFT; the character
     // itself already says it, so SHIFT alone never changes the meaning of a char key.
     let mods = match key.code {
         KeyCode::Char(_) => key.modifiers - KeyModifiers::SHIFT,
         _ => key.modifiers,
     };
-    BINDINGS.iter().find_map(|b| {
+    table.iter().find_map(|b| {
         b.keys
             .iter()
             .any(|&(code, m)| {
@@ -229,9 +325,9 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
     })
 }
 
-/// The footer's hints, in table order.
-pub fn footer_hints() -> impl Iterator<Item = (&'static str, &'static str)> {
-    BINDINGS.iter().filter_map(|b| b.footer)
+/// The footer's hints, in table order; `typing` while a search is typed.
+pub fn footer_hints(typing: bool) -> impl Iterator<Item = (&'static str, &'static str)> {
+    (if typing { SEARCH_BINDINGS } else { BINDINGS }).iter().filter_map(|b| b.footer)
 }
 
 #[cfg(test)]
@@ -244,30 +340,45 @@ mod tests {
 
     #[test]
     fn every_binding_resolves_to_its_own_action() {
-        for b in BINDINGS {
-            for &(code, m) in b.keys {
-                assert_eq!(action_for(key(code, m)), Some(b.action), "{} {code:?} {m:?}", b.label);
+        for (table, typing) in [(BINDINGS, false), (SEARCH_BINDINGS, true)] {
+            for b in table {
+                for &(code, m) in b.keys {
+                    assert_eq!(action_for(key(code, m), typing), Some(b.action), "{} {code:?} {m:?}", b.label);
+                }
             }
         }
     }
 
     #[test]
     fn no_key_is_bound_twice() {
-        let mut seen = Vec::new();
-        for b in BINDINGS {
-            for &(code, m) in b.keys {
-                let m = if matches!(code, KeyCode::Char(_)) { m - KeyModifiers::SHIFT } else { m };
-                assert!(!seen.contains(&(code, m)), "{code:?} {m:?} bound twice");
-                seen.push((code, m));
+        for table in [BINDINGS, SEARCH_BINDINGS] {
+            let mut seen = Vec::new();
+            for b in table {
+                for &(code, m) in b.keys {
+                    let m = if matches!(code, KeyCode::Char(_)) { m - KeyModifiers::SHIFT } else { m };
+                    assert!(!seen.contains(&(code, m)), "{code:?} {m:?} bound twice");
+                    seen.push((code, m));
+                }
             }
         }
     }
 
     #[test]
+    fn while_searching_letters_are_the_ticker_and_ctrl_c_still_quits() {
+        assert_eq!(action_for(key(KeyCode::Char('q'), NONE), true), Some(Action::SearchType('q')));
+        assert_eq!(action_for(key(KeyCode::Char('Z'), SHIFT), true), Some(Action::SearchType('Z')));
+        assert_eq!(action_for(key(KeyCode::Char('/'), NONE), true), Some(Action::SearchType('/')));
+        assert_eq!(action_for(key(KeyCode::Char('c'), CTRL), true), Some(Action::Quit));
+        assert_eq!(action_for(key(KeyCode::Esc, NONE), true), Some(Action::SearchClear));
+        assert_eq!(action_for(key(KeyCode::Tab, NONE), true), None);
+        assert_eq!(action_for(key(KeyCode::Char('q'), NONE), false), Some(Action::Quit));
+    }
+
+    #[test]
     fn plain_c_is_not_quit_but_ctrl_c_is() {
-        assert_eq!(action_for(key(KeyCode::Char('c'), NONE)), None);
-        assert_eq!(action_for(key(KeyCode::Char('c'), CTRL)), Some(Action::Quit));
-        assert_eq!(action_for(key(KeyCode::Char('+'), SHIFT)), Some(Action::MoreWorkers));
-        assert_eq!(action_for(key(KeyCode::Char('?'), SHIFT)), Some(Action::Help));
+        assert_eq!(action_for(key(KeyCode::Char('c'), NONE), false), None);
+        assert_eq!(action_for(key(KeyCode::Char('c'), CTRL), false), Some(Action::Quit));
+        assert_eq!(action_for(key(KeyCode::Char('+'), SHIFT), false), Some(Action::MoreWorkers));
+        assert_eq!(action_for(key(KeyCode::Char('?'), SHIFT), false), Some(Action::Help));
     }
 }

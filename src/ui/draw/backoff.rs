@@ -45,37 +45,46 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
     } else {
         [rest, Rect::default()]
     };
+    frame.render_widget(Paragraph::new(waits(app, now, waits_area)), waits_area);
+    if show_histogram {
+        histogram(frame, hist_area, app);
+    }
+}
+
+/// Waits in progress, longest left first, as many as fit.
+fn waits(app: &App, now: Instant, area: Rect) -> Vec<Line<'static>> {
     let waits = app.waits(now);
     let mut lines = Vec::new();
     if waits.is_empty() {
         lines.push(Line::styled("no wait in progress", dim()));
-    } else {
-        let room = waits_area.height as usize;
-        let shown = if waits.len() > room { room.saturating_sub(1) } else { waits.len() };
-        for w in waits.iter().take(shown) {
-            let text = format!("{:>5.1}s  {} ({})", w.left, w.who, w.reason);
-            lines.push(Line::styled(clip(&text, waits_area.width as usize), warn()));
-        }
-        if waits.len() > shown {
-            lines.push(Line::styled(format!("… {} more waiting", waits.len() - shown), dim()));
-        }
+        return lines;
     }
-    frame.render_widget(Paragraph::new(lines), waits_area);
+    let room = area.height as usize;
+    let shown = if waits.len() > room { room.saturating_sub(1) } else { waits.len() };
+    for w in waits.iter().take(shown) {
+        let text = format!("{:>5.1}s  {} ({})", w.left, w.who, w.reason);
+        lines.push(Line::styled(clip(&text, area.width as usize), warn()));
+    }
+    if waits.len() > shown {
+        lines.push(Line::styled(format!("… {} more waiting", waits.len() - shown), dim()));
+    }
+    lines
+}
 
-    if show_histogram {
-        let bars: Vec<Bar> = WAIT_EDGES
-            .iter()
-            .zip(app.backoff.histogram)
-            .map(|(edge, n)| Bar::new(n).label(Line::from(format!("{edge:.0}s"))).text_value(n.to_string()))
-            .collect();
-        let chart = BarChart::default()
-            .data(BarGroup::default().bars(&bars))
-            .bar_width(3)
-            .bar_gap(1)
-            .bar_style(Style::new().fg(Color::Yellow))
-            .value_style(Style::new().fg(Color::Black).bg(Color::Yellow));
-        let [label, chart_area] = hist_area.layout(&Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]));
-        frame.render_widget(Line::styled("retry waits by length (≥)", dim()), label);
-        frame.render_widget(chart, chart_area);
-    }
+/// Retry waits by length.
+fn histogram(frame: &mut Frame, area: Rect, app: &App) {
+    let bars: Vec<Bar> = WAIT_EDGES
+        .iter()
+        .zip(app.backoff.histogram)
+        .map(|(edge, n)| Bar::new(n).label(Line::from(format!("{edge:.0}s"))).text_value(n.to_string()))
+        .collect();
+    let chart = BarChart::default()
+        .data(BarGroup::default().bars(&bars))
+        .bar_width(3)
+        .bar_gap(1)
+        .bar_style(Style::new().fg(Color::Yellow))
+        .value_style(Style::new().fg(Color::Black).bg(Color::Yellow));
+    let [label, chart_area] = area.layout(&Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]));
+    frame.render_widget(Line::styled("retry waits by length (≥)", dim()), label);
+    frame.render_widget(chart, chart_area);
 }

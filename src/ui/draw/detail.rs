@@ -10,9 +10,10 @@ use ratatui::widgets::{Cell, Clear, Paragraph, Row, Table, Wrap};
 
 use super::symbols::state_text;
 use super::{bad, centered, dim, field, good, pane, stamp, warn};
+use crate::calendar::format_day;
 use crate::polygon::outcome::ErrorKind;
-use crate::ui::app::App;
-use crate::ui::format::{clip, thousands};
+use crate::ui::app::{App, RowView};
+use crate::ui::format::{clip, duration, thousands};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
     let Some(row) = app.selected_row() else { return };
@@ -24,34 +25,51 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
     frame.render_widget(Clear, popup);
     frame.render_widget(block, popup);
 
-    let (state, style) = state_text(row, now, true);
-    let mut facts: Vec<Span> = vec![Span::styled(state, style.add_modifier(Modifier::BOLD)), Span::raw("  ")];
-    facts.extend(field("trading days ", format!("{}/{}", row.days_done, row.sessions), Style::new()));
-    facts.push(Span::raw("  "));
-    facts.extend(field("bars ", thousands(row.bars()), Style::new()));
-    facts.push(Span::raw("  "));
-    facts.extend(field("requests ", row.requests().to_string(), Style::new()));
-    facts.push(Span::raw("  "));
-    facts.extend(field(
-        "429s ",
-        row.rate_limited.to_string(),
-        if row.rate_limited > 0 { warn() } else { Style::new() },
-    ));
-    let mut lines = vec![Line::from(facts)];
-    if let Some(f) = &row.last_failure {
-        lines.push(Line::styled(format!("{} failed window(s), last: {f}", row.failed_windows), bad()));
-    }
+    let lines = facts(app, row, now);
     let [top, table_area] =
         inner.layout(&Layout::vertical([Constraint::Length(lines.len() as u16 + 1), Constraint::Fill(1)]));
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), top);
-
     if row.recent.is_empty() {
         frame.render_widget(Line::styled("no request for this row yet", dim()), table_area);
         return;
     }
+    requests(frame, table_area, app, row);
+}
+
+/// The row's state in full, its figures, and its last failure.
+fn facts<'a>(app: &App, row: &RowView, now: Instant) -> Vec<Line<'a>> {
+    let (state, style) = state_text(app, row, now, true);
+    let hits_style = if row.rate_limited > 0 { warn() } else { Style::new() };
+    let mut items = vec![
+        vec![Span::styled(state, style.add_modifier(Modifier::BOLD))],
+        field("trading days ", format!("{}/{}", row.days_done, row.sessions), Style::new()).to_vec(),
+        field("bars ", thousands(row.bars()), Style::new()).to_vec(),
+        field("requests ", row.requests().to_string(), Style::new()).to_vec(),
+        field("429s ", row.rate_limited.to_string(), hits_style).to_vec(),
+        field("in requests ", duration(row.api_s), Style::new()).to_vec(),
+    ];
+    if let Some((first, last)) = row.bounds {
+        items.push(field("bars on ", format!("{} to {}", format_day(first), format_day(last)), Style::new()).to_vec());
+    }
+    let mut spans: Vec<Span> = Vec::new();
+    for item in items {
+        if !spans.is_empty() {
+            spans.push(Span::raw("  "));
+        }
+        spans.extend(item);
+    }
+    let mut lines = vec![Line::from(spans)];
+    if let Some(f) = &row.last_failure {
+        lines.push(Line::styled(format!("{} failed window(s), last: {f}", row.failed_windows), bad()));
+    }
+    lines
+}
+
+/// The row's recent requests, newest first.
+fn requests(frame: &mut Frame, area: Rect, app: &App, row: &RowView) {
     let prefix = format!("/v2/aggs/ticker/{}/range/{}/", row.ticker, row.timeframe);
-    let path_w = table_area.width.saturating_sub(5 + 7 + 6 + 7 + 4) as usize;
-    let rows = row.recent.iter().rev().take(table_area.height.saturating_sub(1) as usize).map(|(at, r)| {
+    let path_w = area.width.saturating_sub(5 + 7 + 6 + 7 + 4) as usize;
+    let rows = row.recent.iter().rev().take(area.height.saturating_sub(1) as usize).map(|(at, r)| {
         // The status when there is one, else what went wrong (timeout, reset, malformed).
         let (outcome, style) = match (r.status, r.error) {
             (Some(s), None) => (s.to_string(), good()),
@@ -81,5 +99,5 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
         Constraint::Length(7),
         Constraint::Fill(1),
     ];
-    frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), table_area);
+    frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), area);
 }

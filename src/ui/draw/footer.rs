@@ -19,7 +19,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let room = (area.width as usize).saturating_sub(right.width() + 1);
     let mut spans = Vec::new();
     let mut used = 0;
-    for (key, what) in keys::footer_hints() {
+    if app.list.typing {
+        let query = format!(" search /{}▏ ", app.list.query);
+        used += query.chars().count() + 1;
+        spans.push(Span::styled(query, Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)));
+        spans.push(Span::raw(" "));
+    }
+    for (key, what) in keys::footer_hints(app.list.typing) {
         let text = format!(" {what}  ");
         let w = key.chars().count() + text.chars().count();
         if used + w > room {

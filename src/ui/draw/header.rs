@@ -25,7 +25,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
         title.push(Span::raw(" "));
     }
     let block = pane(Line::from(title), false);
+    let width = block.inner(area).width;
+    // One line each; what does not fit on a narrow screen is left out, least important last.
+    let lines: Vec<Line> = [figures(app, now), switches(app)]
+        .into_iter()
+        .filter_map(|items| flow(items, width).into_iter().next())
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
 
+/// The run's state, time, ETA, bars and success rate.
+fn figures(app: &App, now: Instant) -> Vec<Vec<Span<'static>>> {
     let status = app.status();
     let status_style = match status {
         "running" | "done" => good(),
@@ -48,7 +58,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
     let rate = app.report.as_ref().map(|r| r.success_rate).unwrap_or_else(|| app.tally.success_rate());
     let rate_style = if rate < 1.0 { warn() } else { Style::new() };
     figures.push(field("success ", format!("{:.1}%", rate * 100.0), rate_style).to_vec());
+    figures
+}
 
+/// The three fixes as ON/OFF badges with their keys, and the knobs of fix 3.
+fn switches(app: &App) -> Vec<Vec<Span<'static>>> {
     let s = &app.settings;
     let mut switches: Vec<Vec<Span>> = Vec::new();
     for fix in Fix::ALL {
@@ -71,12 +85,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
             dim(),
         )]);
     }
-
-    let width = block.inner(area).width;
-    // One line each; what does not fit on a narrow screen is left out, least important last.
-    let lines: Vec<Line> =
-        [figures, switches].into_iter().filter_map(|items| flow(items, width).into_iter().next()).collect();
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+    switches
 }
 
 /// `5`, `2.5`: whole seconds without a fraction.

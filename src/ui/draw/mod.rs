@@ -10,6 +10,11 @@
 //! ┌ log ────────────────────────────────────────────────────────────────────┐
 //!  footer: the main keys
 //! ```
+//!
+//! Overlays on keys: `?` the keys, `Enter` a row's requests, `v` the overview of every
+//! row. With `NO_COLOR` set, the finished frame loses its colours in one last pass;
+//! nothing on screen is told by colour alone (states are words, the overview has a
+//! character per state, the selection is reversed).
 
 pub mod backoff;
 pub mod breakdown;
@@ -18,6 +23,7 @@ pub mod footer;
 pub mod header;
 pub mod help;
 pub mod log;
+pub mod overview;
 pub mod rate_limit;
 pub mod resources;
 pub mod runs;
@@ -26,6 +32,7 @@ pub mod symbols;
 use std::time::Instant;
 
 use ratatui::Frame;
+use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -82,12 +89,32 @@ pub fn symbol_rows_visible(area: Rect) -> usize {
     symbols::visible_rows(areas(area).symbols)
 }
 
+/// Before a frame of `area`: the symbols list brought up to date with its selection on
+/// screen, and an overlay's scrolling kept within what it has to show. Drawing itself
+/// only reads the state.
+pub fn prepare(app: &mut App, area: Rect) {
+    app.fit_symbols(symbol_rows_visible(area));
+    let max = match app.view.overlay {
+        Overlay::Help => help::max_scroll(area),
+        Overlay::Overview => overview::max_scroll(area, app),
+        Overlay::None | Overlay::Detail => 0,
+    };
+    app.view.overlay_scroll = app.view.overlay_scroll.min(max);
+}
+
 pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
     let area = frame.area();
     if too_small(area) {
         draw_too_small(frame, area);
-        return;
+    } else {
+        draw_panes(frame, area, app, now);
     }
+    if !app.view.colour {
+        strip_colour(frame.buffer_mut());
+    }
+}
+
+fn draw_panes(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
     let a = areas(area);
     header::render(frame, a.header, app, now);
     symbols::render(frame, a.symbols, app, now);
@@ -99,9 +126,33 @@ pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
     log::render(frame, a.log, app);
     footer::render(frame, a.footer, app);
     match app.view.overlay {
-        Overlay::Help => help::render(frame, area),
+        Overlay::Help => help::render(frame, area, app),
         Overlay::Detail => detail::render(frame, area, app, now),
+        Overlay::Overview => overview::render(frame, area, app),
         Overlay::None => {}
+    }
+}
+
+/// `NO_COLOR` (https://no-color.org): every cell back to the terminal's own colours;
+/// bold, dim and reverse stay.
+pub fn strip_colour(buffer: &mut Buffer) {
+    for cell in buffer.content.iter_mut() {
+        cell.set_fg(Color::Reset).set_bg(Color::Reset);
+    }
+}
+
+/// Whether `NO_COLOR` asks for no colour: present and not empty.
+pub fn colour_from_env(no_color: Option<std::ffi::OsString>) -> bool {
+    no_color.is_none_or(|v| v.is_empty())
+}
+
+/// The selected row: a background colour, or reversed without colours.
+pub fn selection(app: &App, focused: bool) -> Style {
+    let style = Style::new().add_modifier(Modifier::BOLD);
+    match (app.view.colour, focused) {
+        (false, _) => style.add_modifier(Modifier::REVERSED),
+        (true, true) => style.bg(Color::Blue),
+        (true, false) => style.bg(Color::DarkGray),
     }
 }
 

@@ -71,9 +71,13 @@ fn render_chart(frame: &mut Frame, area: Rect, app: &App, now: Instant, quota: f
     let top = if top > 0.0 { top } else { 1.0 };
     let quota_line = [(start, quota), (end, quota)];
     let pace_line = [(start, app.tally.pace_per_min), (end, app.tally.pace_per_min)];
+    // Without colours the three lines differ by their dots: the quota is drawn in bullets,
+    // the pace in bars, the requests in braille.
+    let (quota_marker, pace_marker) =
+        if app.view.colour { (Marker::Braille, Marker::Braille) } else { (Marker::Dot, Marker::Bar) };
     let mut datasets = vec![
         Dataset::default()
-            .marker(Marker::Braille)
+            .marker(quota_marker)
             .graph_type(GraphType::Line)
             .style(Style::new().fg(Color::Red))
             .data(&quota_line),
@@ -81,7 +85,7 @@ fn render_chart(frame: &mut Frame, area: Rect, app: &App, now: Instant, quota: f
     if app.settings.fixes.batching && app.tally.pace_per_min > 0.0 {
         datasets.push(
             Dataset::default()
-                .marker(Marker::Braille)
+                .marker(pace_marker)
                 .graph_type(GraphType::Line)
                 .style(Style::new().fg(Color::Yellow))
                 .data(&pace_line),

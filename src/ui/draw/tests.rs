@@ -24,7 +24,7 @@ fn pane_at(width: u16, height: u16, render: impl FnOnce(&mut Frame, Rect)) -> St
 }
 
 fn whole(app: &mut App, now: Instant, width: u16, height: u16) -> String {
-    app.fit_symbols(symbol_rows_visible(Rect::new(0, 0, width, height)));
+    prepare(app, Rect::new(0, 0, width, height));
     screen(width, height, |f| draw(f, app, now))
 }
 
@@ -68,7 +68,8 @@ fn symbols_narrow() {
 fn symbols_build_only_the_rows_on_screen() {
     let t0 = Instant::now();
     let mut app = fixtures::many_rows(t0, 500, |i| i % 11);
-    app.view.selected = 250;
+    app.fit_symbols(5);
+    app.list.select_row(250);
     app.fit_symbols(5);
     let text = pane_at(90, 8, |f, a| symbols::render(f, a, &app, t0));
     // Positions count from 1; the tickers from 0.
@@ -153,16 +154,18 @@ fn footer_from_the_key_table() {
 fn help_overlay_lists_every_binding() {
     let (mut app, now) = fixtures::running();
     app.view.overlay = Overlay::Help;
-    let text = whole(&mut app, now, 100, 30);
-    for b in crate::ui::keys::BINDINGS {
+    let text = whole(&mut app, now, 100, 45);
+    for b in crate::ui::keys::BINDINGS.iter().chain(crate::ui::keys::SEARCH_BINDINGS) {
         assert!(text.contains(b.help), "{} missing", b.help);
     }
+    assert!(text.contains("while searching (after /):"), "{text}");
     insta::assert_snapshot!(text);
 }
 
 #[test]
 fn detail_popup_shows_the_rows_requests() {
     let (mut app, now) = fixtures::running();
+    app.list.select_row(0);
     app.view.overlay = Overlay::Detail;
     let text = whole(&mut app, now, 120, 30);
     assert!(text.contains("AAPL 1/minute · recent requests"), "{text}");
@@ -201,9 +204,135 @@ fn too_small_says_so() {
 #[test]
 fn a_tiny_terminal_does_not_panic() {
     let (mut app, now) = fixtures::running();
-    for (w, h) in [(1, 1), (10, 2), (0, 0), (80, 1), (1, 24), (80, 24), (81, 25)] {
-        app.fit_symbols(symbol_rows_visible(Rect::new(0, 0, w, h)));
-        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-        terminal.draw(|f| draw(f, &app, now)).unwrap();
+    for overlay in [Overlay::None, Overlay::Help, Overlay::Detail, Overlay::Overview] {
+        app.view.overlay = overlay;
+        app.view.overlay_scroll = 1000;
+        for (w, h) in [(1, 1), (10, 2), (0, 0), (80, 1), (1, 24), (80, 24), (81, 25)] {
+            prepare(&mut app, Rect::new(0, 0, w, h));
+            let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+            terminal.draw(|f| draw(f, &app, now)).unwrap();
+        }
     }
+}
+
+/// Whether any cell of the frame has a colour of its own.
+fn coloured_cells(app: &mut App, now: Instant, width: u16, height: u16) -> usize {
+    prepare(app, Rect::new(0, 0, width, height));
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| draw(f, app, now)).unwrap();
+    let reset = ratatui::style::Color::Reset;
+    terminal.backend().buffer().content.iter().filter(|c| c.fg != reset || c.bg != reset).count()
+}
+
+#[test]
+fn symbols_follow_a_thousand_rows_with_the_ones_needing_attention_on_top() {
+    let t0 = Instant::now();
+    let mut app = fixtures::universe(t0, 500);
+    app.fit_symbols(11);
+    let text = pane_at(100, 14, |f, a| symbols::render(f, a, &app, t0 + fixtures::secs(4.0)));
+    assert!(text.contains("1,000 rows: 626 done, 51 fetching, 10 backoff, 292 queued, 10 empty, 11 failed"), "{text}");
+    assert!(text.contains("order: state, following the run"), "{text}");
+    let states: Vec<&str> = text.lines().skip(2).take(11).collect();
+    assert!(states[..8].iter().all(|l| l.contains("failed: 403")), "failed rows first:\n{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn symbols_filtered_to_the_failed_and_empty_rows() {
+    let t0 = Instant::now();
+    let mut app = fixtures::universe(t0, 500);
+    app.list.cycle_filter();
+    app.list.cycle_filter();
+    app.fit_symbols(11);
+    let text = pane_at(100, 14, |f, a| symbols::render(f, a, &app, t0));
+    assert!(text.contains("filter: failed or empty") && text.contains("1-11 of 21"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn symbols_while_a_search_is_typed_and_once_kept() {
+    let t0 = Instant::now();
+    let mut app = fixtures::universe(t0, 500);
+    for key in "/zas".chars() {
+        app.on_key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(key)), t0);
+    }
+    app.fit_symbols(5);
+    let typing = pane_at(100, 8, |f, a| symbols::render(f, a, &app, t0));
+    assert!(typing.contains("search: /ZAS▏") && typing.contains("of 52"), "{typing}");
+    let footer = pane_at(100, 1, |f, a| footer::render(f, a, &app));
+    assert!(footer.contains("search /ZAS▏") && footer.contains("Enter keep  Esc clear"), "{footer}");
+    app.on_key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Enter), t0);
+    app.fit_symbols(5);
+    let kept = pane_at(100, 8, |f, a| symbols::render(f, a, &app, t0));
+    assert!(kept.contains("search: /ZAS (Esc clears)"), "{kept}");
+    insta::assert_snapshot!(format!("{typing}\n{footer}\n{kept}"));
+}
+
+#[test]
+fn overview_shows_every_row_as_one_cell() {
+    let t0 = Instant::now();
+    let mut app = fixtures::universe(t0, 500);
+    app.view.overlay = Overlay::Overview;
+    let text = whole(&mut app, t0, 120, 30);
+    // Alone on a blank screen: the grid's lines follow the legend's two.
+    let alone = pane_at(120, 30, |f, a| overview::render(f, a, &app));
+    let grid = alone.lines().skip_while(|l| !l.contains("the reversed cell")).skip(1);
+    let grid = grid.take_while(|l| !l.contains("Esc or v closes"));
+    let cells: usize = grid.map(|l| l.chars().filter(|c| "X!>·#=o".contains(*c)).count()).sum();
+    assert_eq!(cells, 1000, "{alone}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn overview_scrolls_when_the_rows_outnumber_the_cells() {
+    let t0 = Instant::now();
+    let mut app = fixtures::universe(t0, 5000);
+    app.view.overlay = Overlay::Overview;
+    app.view.overlay_scroll = usize::MAX;
+    let text = whole(&mut app, t0, 80, 24);
+    // 74 cells a line, 16 lines below a legend of three: scrolled to the end, the last 16
+    // lines of 136.
+    assert!(text.contains("rows 8,881-10,000 · Up/Down scroll"), "{text}");
+}
+
+#[test]
+fn no_color_leaves_no_colour_and_every_state_in_words() {
+    let (mut app, now) = fixtures::running();
+    assert!(coloured_cells(&mut app, now, 120, 36) > 0, "colours by default");
+    app.view.colour = false;
+    assert_eq!(coloured_cells(&mut app, now, 120, 36), 0);
+    let text = whole(&mut app, now, 120, 36);
+    for words in ["failed: 403", "backoff 4s", "stored earlier", "done", "[1] backoff  OFF", "ERROR", "WARN"] {
+        assert!(text.contains(words), "{words}\n{text}");
+    }
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn no_color_overview_tells_states_by_character() {
+    let t0 = Instant::now();
+    let mut app = fixtures::universe(t0, 500);
+    app.view.colour = false;
+    app.view.overlay = Overlay::Overview;
+    assert_eq!(coloured_cells(&mut app, t0, 120, 30), 0);
+    let text = whole(&mut app, t0, 120, 30);
+    for legend in [
+        "X failed 11",
+        "! backoff 10",
+        "> fetching 51",
+        "· queued 292",
+        "# done 526",
+        "= stored earlier 100",
+        "o empty 10",
+    ] {
+        assert!(text.contains(legend), "{legend}\n{text}");
+    }
+}
+
+#[test]
+fn no_color_means_present_and_not_empty() {
+    assert!(colour_from_env(None));
+    assert!(colour_from_env(Some("".into())));
+    assert!(!colour_from_env(Some("1".into())));
+    assert!(!colour_from_env(Some("0".into())), "any value but the empty one");
 }

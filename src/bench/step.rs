@@ -1,0 +1,189 @@
+//! The steps of each profile and one step's run: a fresh embedded simulator, an empty
+//! database, the engine driven to its end, and what the report does not say measured
+//! around it.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::workload::Workload;
+use super::{Kind, measure};
+use crate::calendar;
+use crate::config::{Concurrency, Config, Dirs, Fixes};
+use crate::engine::{self, Event, Source, Tally};
+use crate::report::Report;
+use crate::sim::Sim;
+
+/// The original plan's timings: baseline 487.2 s, then ~430, ~380 and ~240 s.
+const ORIGINAL_BASELINE_S: f64 = 487.2;
+
+/// The progression's step names, in order.
+pub const PROGRESSION: [&str; 5] = ["baseline", "fix1", "fix1+2", "fix1+2+3", "best"];
+
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub name: &'static str,
+    pub fixes: Fixes,
+    pub concurrency: Concurrency,
+    pub stagger_s: f64,
+    /// The original plan's expectation, as a share of the baseline.
+    pub expected_ratio: Option<f64>,
+    /// Run when `--steps` does not name the steps.
+    pub by_default: bool,
+}
+
+impl Step {
+    fn new(name: &'static str, fixes: Fixes, workers: u32, stagger_s: f64) -> Step {
+        Step {
+            name,
+            fixes,
+            concurrency: Concurrency::Fixed(workers),
+            stagger_s,
+            expected_ratio: None,
+            by_default: true,
+        }
+    }
+
+    /// What a user gets with no flag: the configuration's defaults, whatever they become.
+    pub fn defaults() -> Step {
+        let c = Config::defaults(&Dirs { config: PathBuf::new(), data: PathBuf::new() });
+        Step {
+            name: "defaults",
+            fixes: c.fixes,
+            concurrency: c.concurrency,
+            stagger_s: c.stagger.as_secs_f64(),
+            expected_ratio: None,
+            by_default: true,
+        }
+    }
+
+    /// Workers the step starts with.
+    pub fn workers(&self) -> u32 {
+        if self.fixes.parallel { self.concurrency.initial_workers() } else { 1 }
+    }
+}
+
+/// Every step of the workload's profile, those run by default marked.
+pub fn steps(w: &Workload, headroom_pct: f64) -> Vec<Step> {
+    let best = Step::new("best", Fixes::ALL, w.best_concurrency(headroom_pct), 0.0);
+    match w.profile.kind() {
+        Kind::Progression => progression(w, best),
+        Kind::Floor => {
+            // Decoding and writing a page keep a worker busy beyond the server's latency:
+            // at least 4 workers, so the pacer never waits for one to come back.
+            let best = Step { concurrency: Concurrency::Fixed(w.best_concurrency(headroom_pct).max(4)), ..best };
+            let baseline = Step { by_default: false, ..Step::new("baseline", Fixes::NONE, 1, 0.0) };
+            vec![baseline, Step::defaults(), best]
+        }
+        Kind::Throughput => {
+            let fixed = |name, n| Step::new(name, Fixes::ALL, n, 0.0);
+            vec![Step::defaults(), fixed("fixed1", 1), fixed("fixed4", 4), fixed("fixed8", 8), fixed("fixed16", 16)]
+        }
+    }
+}
+
+fn progression(w: &Workload, best: Step) -> Vec<Step> {
+    let fx = |b, g, p| Fixes { backoff: b, batching: g, parallel: p };
+    let expect = |s: Step, secs: f64| Step { expected_ratio: Some(secs / ORIGINAL_BASELINE_S), ..s };
+    let seed_fix3 = Step {
+        concurrency: Concurrency::SEED_FIX3,
+        stagger_s: Concurrency::SEED_FIX3_STAGGER.as_secs_f64(),
+        ..Step::new("fix1+2+3", Fixes::ALL, 0, 0.0)
+    };
+    let mut all = vec![
+        expect(Step::new("baseline", Fixes::NONE, 1, 0.0), ORIGINAL_BASELINE_S),
+        expect(Step::new("fix1", fx(true, false, false), 1, 0.0), 430.0),
+        expect(Step::new("fix1+2", fx(true, true, false), 1, 0.0), 380.0),
+        expect(seed_fix3, 240.0),
+        best,
+    ];
+    if w.profile == super::Profile::Latency {
+        // A quota no one reaches: the steps without fix 2 only show latency again.
+        all.iter_mut().take(2).for_each(|s| s.by_default = false);
+    }
+    all
+}
+
+/// What a step measured beside its report.
+#[derive(Clone, Debug, Default)]
+pub struct Measured {
+    /// CPU of the whole process during the step, simulator included.
+    pub process_cpu_s: f64,
+    /// CPU of the simulator's own threads.
+    pub sim_cpu_s: f64,
+    /// The database file after a checkpoint.
+    pub db_bytes: u64,
+    /// Requests the server saw for tickers with no bar in range.
+    pub no_bar_requests: u64,
+}
+
+fn step_config(w: &Workload, step: &Step, dir: &Path) -> Config {
+    let mut config = Config::defaults(&Dirs { config: dir.to_path_buf(), data: dir.to_path_buf() });
+    config.db = dir.join("bench.db");
+    config.db_is_default = false;
+    config.symbols = w.symbols.clone();
+    config.timeframes = w.tfs();
+    config.from = calendar::parse_date(w.from).expect("a valid date");
+    config.to = calendar::parse_date(w.to).expect("a valid date");
+    config.quota_per_min = w.quota_per_min;
+    config.quota_window = w.quota_window();
+    config.fixes = step.fixes;
+    config.concurrency = step.concurrency;
+    config.stagger = Duration::from_secs_f64(step.stagger_s);
+    // The baseline must be allowed to flounder as the original did, not be cut short.
+    config.retry.budget = 1e9;
+    config
+}
+
+/// Runs one step on a fresh simulator and an empty database.
+pub async fn run_step(
+    w: &Workload,
+    step: &Step,
+    no_bar: &HashSet<String>,
+    scratch: &Path,
+    progress: &dyn Fn(&str),
+) -> anyhow::Result<(Report, Measured)> {
+    let sim = Sim::start_local(w.sim_options()).await?;
+    let dir = scratch.join(step.name.replace('+', "_"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let config = step_config(w, step, &dir);
+    let (sim_cpu0, cpu0) = (sim.cpu_seconds(), measure::process_cpu_s());
+    let (store, plan) = engine::prepare(&config)?;
+    let source = Source { label: "simulator".into(), base_url: sim.base_url(), key: None };
+    measure::reset_peak_rss();
+    let handle = engine::start(Arc::new(config), source, store, plan)?;
+    let mut last = Instant::now();
+    let mut tally = Tally::default();
+    let report = handle
+        .drive(|e, _| {
+            tally.apply(&e);
+            if matches!(e, Event::Request(_)) && last.elapsed() > Duration::from_secs(5) {
+                last = Instant::now();
+                progress(&format!(
+                    "  {}: {} requests, {} 429s, {} bars so far",
+                    step.name, tally.requests, tally.rate_limit_hits, tally.bars
+                ));
+            }
+        })
+        .await?;
+    let sim_cpu_s = sim.cpu_seconds() - sim_cpu0;
+    let process_cpu_s = measure::process_cpu_s() - cpu0;
+    let no_bar_requests = requests_for(&sim, no_bar);
+    sim.stop().await;
+    let db_bytes = measure::db_bytes(&dir.join("bench.db"))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((report, Measured { process_cpu_s, sim_cpu_s, db_bytes, no_bar_requests }))
+}
+
+/// Range requests the server saw for these tickers, whatever it answered.
+fn requests_for(sim: &Sim, tickers: &HashSet<String>) -> u64 {
+    let seen = sim.stats.snapshot();
+    seen.log.iter().filter(|(path, _)| ticker_of(path).is_some_and(|t| tickers.contains(t))).count() as u64
+}
+
+/// The ticker of a range request's path.
+fn ticker_of(path: &str) -> Option<&str> {
+    path.strip_prefix("/v2/aggs/ticker/").and_then(|r| r.split('/').next())
+}

@@ -1,0 +1,187 @@
+//! `barfill status`: what the database holds and where the holes are, per ticker and
+//! timeframe, from the database alone (read-only; never the API).
+
+use std::fmt::Write;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::{Flags, exit, load_config};
+use crate::calendar::{self, Range};
+use crate::store::coverage::{Query, RowCoverage, read_coverage};
+
+/// Missing ranges a table line shows before it abbreviates.
+const RANGES_SHOWN: usize = 3;
+
+/// The JSON document: stable keys, one object per row.
+#[derive(Serialize)]
+struct StatusJson<'a> {
+    db: String,
+    from: String,
+    to: String,
+    sessions: u32,
+    rows: &'a [RowCoverage],
+}
+
+pub(super) fn status_command(flags: &Flags, json: bool) -> ExitCode {
+    let config = match load_config(flags) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    // Without --symbols or --timeframes, every row the database holds: the question is
+    // "what do I have", not "what does my config ask for".
+    let tickers = (flags.symbols.is_some() || flags.symbols_file.is_some()).then(|| config.symbols.clone());
+    let timeframes: Option<Vec<String>> =
+        flags.timeframes.as_ref().map(|_| config.timeframes.iter().map(|t| t.to_string()).collect());
+    let range = Range { from: config.from, to: config.to };
+    let query = Query { range, tickers: tickers.as_deref(), timeframes: timeframes.as_deref() };
+    let rows = match read_coverage(&config.db, &query) {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::BAD_INPUT);
+        }
+    };
+    if json {
+        let doc = StatusJson {
+            db: config.db.display().to_string(),
+            from: calendar::format_day(range.from),
+            to: calendar::format_day(range.to),
+            sessions: range.sessions(),
+            rows: &rows,
+        };
+        match serde_json::to_string_pretty(&doc) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(exit::FAILED);
+            }
+        }
+    } else {
+        print!("{}", describe_status(&config.db.display().to_string(), range, &rows));
+    }
+    ExitCode::SUCCESS
+}
+
+/// The table: one line per row, then a summary.
+pub fn describe_status(db: &str, range: Range, rows: &[RowCoverage]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Stored in {db}, against {range} ({} NYSE sessions)", range.sessions());
+    if rows.is_empty() {
+        let _ = writeln!(s, "No rows stored yet (or none match --symbols / --timeframes).");
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "{:<10} {:<10} {:<10} {:<10} {:>11} {:>8}  missing",
+        "ticker", "timeframe", "first", "last", "sessions", "last run"
+    );
+    let day = |d: Option<calendar::Day>| d.map(calendar::format_day).unwrap_or_else(|| "-".into());
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{:<10} {:<10} {:<10} {:<10} {:>11} {:>8}  {}",
+            r.ticker,
+            r.timeframe,
+            day(r.first_day),
+            day(r.last_day),
+            format!("{}/{}", r.sessions_stored, r.sessions_expected),
+            r.last_run.map(|id| format!("#{id}")).unwrap_or_else(|| "-".into()),
+            missing_text(r)
+        );
+    }
+    let complete = rows.iter().filter(|r| r.missing.is_empty()).count();
+    let empty = rows.iter().filter(|r| r.first_ts.is_none()).count();
+    let _ = writeln!(
+        s,
+        "{} rows: {complete} complete, {} with gaps ({empty} with no bars at all)",
+        rows.len(),
+        rows.len() - complete
+    );
+    s
+}
+
+/// `2024-03-01, 2024-04-02..04-05 +2 more (9 sessions)`, or `-` when nothing is missing.
+fn missing_text(r: &RowCoverage) -> String {
+    if r.missing.is_empty() {
+        return "-".into();
+    }
+    let shown: Vec<String> = r
+        .missing
+        .iter()
+        .take(RANGES_SHOWN)
+        .map(|m| {
+            let (from, to) = (calendar::format_day(m.from), calendar::format_day(m.to));
+            if m.from == m.to {
+                from
+            } else if from[..4] == to[..4] {
+                format!("{from}..{}", &to[5..])
+            } else {
+                format!("{from}..{to}")
+            }
+        })
+        .collect();
+    let mut text = shown.join(", ");
+    if r.missing.len() > RANGES_SHOWN {
+        let rest = &r.missing[RANGES_SHOWN..];
+        let sessions: u32 = rest.iter().map(|m| m.sessions).sum();
+        let _ = write!(text, " +{} more ({sessions} sessions)", rest.len());
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::coverage::Missing;
+
+    fn day(s: &str) -> calendar::Day {
+        calendar::parse_date(s).unwrap()
+    }
+
+    fn row(missing: Vec<Missing>) -> RowCoverage {
+        RowCoverage {
+            ticker: "AAPL".into(),
+            timeframe: "1/minute".into(),
+            first_ts: Some(calendar::ny_midnight_ms(day("2024-01-02"))),
+            last_ts: Some(calendar::ny_midnight_ms(day("2024-01-31"))),
+            first_day: Some(day("2024-01-02")),
+            last_day: Some(day("2024-01-31")),
+            sessions_expected: 21,
+            sessions_stored: 21 - missing.iter().map(|m| m.sessions).sum::<u32>(),
+            missing,
+            listed: None,
+            delisted: None,
+            last_run: Some(3),
+        }
+    }
+
+    fn gap(from: &str, to: &str, sessions: u32) -> Missing {
+        Missing { from: day(from), to: day(to), sessions }
+    }
+
+    #[test]
+    fn a_line_per_row_with_missing_ranges_abbreviated() {
+        let range = Range { from: day("2024-01-01"), to: day("2024-01-31") };
+        let rows = vec![
+            row(vec![]),
+            row(vec![
+                gap("2024-01-03", "2024-01-03", 1),
+                gap("2024-01-08", "2024-01-10", 3),
+                gap("2024-01-12", "2024-01-16", 2),
+                gap("2024-01-18", "2024-01-18", 1),
+                gap("2024-01-22", "2024-01-23", 2),
+            ]),
+        ];
+        let text = describe_status("b.db", range, &rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "Stored in b.db, against 2024-01-01..2024-01-31 (21 NYSE sessions)");
+        assert!(lines[2].ends_with("21/21       #3  -"), "{}", lines[2]);
+        assert!(
+            lines[3].ends_with("12/21       #3  2024-01-03, 2024-01-08..01-10, 2024-01-12..01-16 +2 more (3 sessions)"),
+            "{}",
+            lines[3]
+        );
+        assert_eq!(lines[4], "2 rows: 1 complete, 1 with gaps (0 with no bars at all)");
+    }
+}

@@ -1,0 +1,95 @@
+//! New York days of bar timestamps, for `series_days`: computed once per day, not per
+//! bar, since a page's bars come in time order and a day holds hundreds of them.
+
+use crate::calendar::{self, Day};
+
+/// Timestamps the time zone code can place (years 1900..9000). A bar outside them
+/// (a server's garbage) is stored but records no day, rather than stopping the writer.
+const MIN_MS: i64 = -2_208_988_800_000;
+const MAX_MS: i64 = 221_845_392_000_000;
+
+/// One New York civil day and its bounds in epoch milliseconds, `[start_ms, end_ms)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DaySpan {
+    pub day: Day,
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+impl DaySpan {
+    pub fn of(ts: i64) -> Option<DaySpan> {
+        if !(MIN_MS..=MAX_MS).contains(&ts) {
+            return None;
+        }
+        let day = calendar::ny_day_of_ms(ts);
+        Some(DaySpan { day, start_ms: calendar::ny_midnight_ms(day), end_ms: calendar::ny_midnight_ms(day + 1) })
+    }
+
+    pub fn contains(&self, ts: i64) -> bool {
+        self.start_ms <= ts && ts < self.end_ms
+    }
+}
+
+/// Collects the distinct days of a run of timestamps, cheaply when they are in order.
+#[derive(Default)]
+pub struct DayCollector {
+    current: Option<DaySpan>,
+    pub spans: Vec<DaySpan>,
+}
+
+impl DayCollector {
+    #[inline]
+    pub fn see(&mut self, ts: i64) {
+        if let Some(span) = self.current
+            && span.contains(ts)
+        {
+            return;
+        }
+        if let Some(span) = DaySpan::of(ts) {
+            self.spans.push(span);
+            self.current = Some(span);
+        }
+    }
+
+    /// The distinct days seen, sorted (bars out of order may have repeated a day).
+    pub fn take(&mut self) -> Vec<DaySpan> {
+        self.current = None;
+        let mut spans = std::mem::take(&mut self.spans);
+        spans.sort_unstable();
+        spans.dedup();
+        spans
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_follow_new_york_midnight_across_daylight_saving() {
+        // 2024-03-10 is 23 hours long in New York, 2024-11-03 is 25.
+        for date in ["2024-03-10", "2024-11-03", "2024-07-01", "2024-01-02"] {
+            let day = calendar::parse_date(date).unwrap();
+            let start = calendar::ny_midnight_ms(day);
+            let end = calendar::ny_midnight_ms(day + 1);
+            for ts in [start, start + 1, end - 1] {
+                assert_eq!(DaySpan::of(ts).unwrap(), DaySpan { day, start_ms: start, end_ms: end }, "{date}");
+            }
+            assert_eq!(DaySpan::of(end).unwrap().day, day + 1);
+        }
+        assert_eq!(DaySpan::of(i64::MAX), None);
+    }
+
+    #[test]
+    fn collector_dedups_days_seen_out_of_order() {
+        let d = calendar::parse_date("2024-01-02").unwrap();
+        let at = |day: Day, h: i8| calendar::ny_local_ms(day, h, 0);
+        let mut c = DayCollector::default();
+        for ts in [at(d, 9), at(d, 10), at(d + 1, 9), at(d, 11), at(d + 1, 4)] {
+            c.see(ts);
+        }
+        let days: Vec<Day> = c.take().iter().map(|s| s.day).collect();
+        assert_eq!(days, vec![d, d + 1]);
+        assert!(c.take().is_empty());
+    }
+}
