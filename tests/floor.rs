@@ -133,7 +133,14 @@ async fn the_reports_floor_is_the_simulators_own_fewest_requests_and_the_run_mee
     let timeframes: Vec<_> = tfs.iter().map(|t| t.parse().unwrap()).collect();
     let fewest = barfill::sim::market::fewest_requests(&universe, &tickers, &timeframes, year.0, year.1);
     assert_eq!(report.floor_requests, fewest, "{}", report.to_text());
-    assert_eq!(report.requests, fewest, "all fixes on: not one request above the floor");
+    let failed: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Request(r) if r.error.is_some() => Some((r.path.clone(), r.message.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(report.requests, fewest, "all fixes on: not one request above the floor; failed: {failed:?}");
     assert_eq!(report.empty_tickers, ["NOPE"]);
     // The listed and delisted tickers end where their lives do.
     let info = events.iter().find_map(|e| if let Event::RunStarted(i) = e { Some(i.clone()) } else { None }).unwrap();

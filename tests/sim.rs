@@ -21,7 +21,7 @@ fn day(s: &str) -> Day {
 }
 
 async fn sim_with(f: impl FnOnce(&mut SimOptions)) -> Sim {
-    let mut opts = SimOptions::fast();
+    let mut opts = crate::common::fast_sim_options();
     f(&mut opts);
     Sim::start_local(opts).await.unwrap()
 }
@@ -336,7 +336,7 @@ async fn all_tickers(sim: &Sim, q: &TickersQuery<'_>) -> Vec<barfill::polygon::r
 async fn the_tickers_list_pages_through_every_active_ticker_once() {
     let sim = sim_with(|_| {}).await;
     let universe = sim.universe();
-    let today = calendar::today_ny();
+    let today = crate::common::today();
     let got = all_tickers(&sim, &TickersQuery { limit: Some(40), ..Default::default() }).await;
     let names: Vec<&str> = got.iter().map(|t| t.ticker.as_str()).collect();
     let mut want: Vec<&str> =

@@ -15,7 +15,7 @@ fn day(s: &str) -> Day {
 
 /// The simulator's own answer to "active common stocks and ETFs", sorted.
 fn active_stocks(sim: &Sim) -> Vec<String> {
-    let today = calendar::today_ny();
+    let today = today();
     let mut names: Vec<String> = sim
         .universe()
         .tickers()
@@ -30,7 +30,7 @@ fn active_stocks(sim: &Sim) -> Vec<String> {
 #[tokio::test]
 async fn a_universe_resolves_through_paged_reference_answers() {
     // Thousands of tickers: the list comes in pages of 1000, followed through next_url.
-    let sim = Sim::start_local(SimOptions { extra_tickers: 2500, ..SimOptions::fast() }).await.unwrap();
+    let sim = Sim::start_local(SimOptions { extra_tickers: 2500, ..fast_sim_options() }).await.unwrap();
     let (_t, dir) = tmp();
     let mut config = config(&dir, &[], &["1/day"], "2025-01-02", "2025-01-31");
     config.universe = Some(Universe::Stocks);

@@ -24,6 +24,9 @@ pub struct SimOptions {
     pub stall: Duration,
     /// Only `barfill sim --api-key` sets one; a run's embedded simulator needs none.
     pub api_key: Option<ApiKey>,
+    /// The day the reference endpoints count as today (which tickers are active); `None`
+    /// is today in New York. Tests fix it so their answers do not change with the date.
+    pub today: Option<Day>,
 }
 
 impl Default for SimOptions {
@@ -40,6 +43,7 @@ impl Default for SimOptions {
             faults: Faults::default(),
             stall: Duration::from_secs(60),
             api_key: None,
+            today: None,
         }
     }
 }

@@ -216,7 +216,7 @@ pub async fn tickers(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let today = calendar::today_ny();
+    let today = state.opts.today.unwrap_or_else(calendar::today_ny);
     let (selected, limit) = match (select_tickers(&state.universe, &p, today), super::state::limit(&p, 100, 1000)) {
         (Ok(s), Ok(l)) => (s, l),
         (Err(e), _) | (_, Err(e)) => return state.bad_request(&gate, &e),
@@ -243,7 +243,7 @@ pub async fn ticker_details(
     let Ok(Path(ticker)) = path else {
         return state.bad_request(&gate, "Could not parse the path");
     };
-    let today = calendar::today_ny();
+    let today = state.opts.today.unwrap_or_else(calendar::today_ny);
     let date = match date_param(&params, "date") {
         Ok(d) => d,
         Err(e) => return state.bad_request(&gate, &e),

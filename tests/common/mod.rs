@@ -26,17 +26,31 @@ pub fn config(dir: &Path, symbols: &[&str], timeframes: &[&str], from: &str, to:
     c.fixes = Fixes::ALL;
     c.stagger = Duration::ZERO;
     c.quota_per_min = 100_000;
-    c.timeout = Duration::from_secs(5);
+    // Only the stall tests want a timeout to fire (they set their own). Anywhere else, an
+    // answer held up by a loaded machine must not turn into a retry the test did not
+    // expect.
+    c.timeout = Duration::from_secs(60);
     // Retries wait a hundredth of their real time: the schedule keeps its shape, a test
     // does not sleep whole seconds. A test that measures waits sets it back to 1.
     c.retry.wait_scale = 0.01;
     // Nothing in a test depends on the day it runs: "today" is fixed, after every range.
-    c.today = calendar::parse_date(TODAY).unwrap();
+    c.today = today();
     c
 }
 
-/// The day the tests' runs count as today.
-pub const TODAY: &str = "2025-06-30";
+/// The day the tests' runs and simulators count as today: after every range a test
+/// fetches, so all their sessions are settled.
+pub const TODAY: &str = "2026-01-30";
+
+/// [`TODAY`] as a day.
+pub fn today() -> calendar::Day {
+    calendar::parse_date(TODAY).unwrap()
+}
+
+/// The fast simulator, with today fixed at [`TODAY`].
+pub fn fast_sim_options() -> SimOptions {
+    SimOptions { today: Some(today()), ..SimOptions::fast() }
+}
 
 pub fn source(sim: &Sim) -> Source {
     Source { label: "simulator".into(), base_url: sim.base_url(), key: None }
@@ -52,7 +66,7 @@ pub async fn run(config: &Config, source: Source) -> (Report, Vec<Event>) {
 }
 
 pub async fn fast_sim() -> Sim {
-    Sim::start_local(SimOptions::fast()).await.unwrap()
+    Sim::start_local(fast_sim_options()).await.unwrap()
 }
 
 /// One stored bar: ticker, timeframe, ts, open, high, low, close, volume, vwap, trades.
