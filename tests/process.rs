@@ -29,30 +29,21 @@ fn barfill(dir: &Path) -> Command {
     cmd
 }
 
+/// The workload the interrupted runs fetch: 30 requests, each window of 52 sessions a
+/// request, so a run can be stopped between windows and inside a row. Both timeframes
+/// count base minute bars against the page limit like `1/minute` does, but carry a fifth
+/// and a sixtieth of its bars: the same windows for much less work.
+const SYMBOLS: &str = "AAPL,MSFT,NVDA";
+const TIMEFRAMES: &str = "5/minute,1/hour";
+const FROM: &str = "2024-01-01";
+const TO: &str = "2024-12-31";
+const QUOTA: u32 = 900;
+
 fn workload_args(db: &Path, base_url: &str) -> Vec<String> {
-    [
-        "run",
-        "--headless",
-        "--db",
-        db.to_str().unwrap(),
-        "--base-url",
-        base_url,
-        "--symbols",
-        "AAPL,MSFT,NVDA",
-        "--timeframes",
-        "1/minute,1/hour",
-        "--from",
-        "2024-01-01",
-        "--to",
-        "2024-12-31",
-        "--quota",
-        "900",
-        "--stagger",
-        "0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    let quota = QUOTA.to_string();
+    let args = ["run", "--headless", "--db", db.to_str().unwrap(), "--base-url", base_url, "--symbols", SYMBOLS];
+    let rest = ["--timeframes", TIMEFRAMES, "--from", FROM, "--to", TO, "--quota", &quota, "--stagger", "0"];
+    args.iter().chain(&rest).map(|s| s.to_string()).collect()
 }
 
 fn windows_stored(db: &Path) -> usize {
@@ -113,8 +104,10 @@ async fn reference_dump() -> Vec<Row> {
         .get_or_init(|| async {
             let sim = fast_sim().await;
             let (_t, dir) = tmp();
-            let mut c = config(&dir, &["AAPL", "MSFT", "NVDA"], &["1/minute", "1/hour"], "2024-01-01", "2024-12-31");
-            c.quota_per_min = 900;
+            let symbols: Vec<&str> = SYMBOLS.split(',').collect();
+            let timeframes: Vec<&str> = TIMEFRAMES.split(',').collect();
+            let mut c = config(&dir, &symbols, &timeframes, FROM, TO);
+            c.quota_per_min = QUOTA;
             let (r, _) = run(&c, source(&sim)).await;
             assert_eq!((r.status, r.failed_jobs), (RunStatus::Done, 0), "the reference run: {}", r.to_text());
             dump(&c.db)
@@ -130,7 +123,7 @@ async fn kill_9_at_several_points_then_restart_gives_the_uninterrupted_database(
     let (_t, dir) = tmp();
     let db = dir.join("killed.db");
     let args = workload_args(&db, &sim.base_url());
-    // 36 windows in all; kill after these many are stored.
+    // 30 windows in all; kill after these many are stored.
     for kill_at in [4usize, 13, 25] {
         let finished_before: Vec<_> = if db.exists() { progress(&db) } else { vec![] };
         let log_start = sim.stats.snapshot().log.len();
@@ -491,12 +484,12 @@ async fn a_full_disk_stops_the_run_clearly_and_loses_nothing_stored() {
     let (_t, dir) = tmp();
     let db = dir.join("full.db");
     let args = workload_args(&db, &sim.base_url());
-    // A file-size limit makes writes past 10 MB fail with EFBIG, which SQLite reports as a
-    // full disk. SIGXFSZ is ignored (and stays ignored across exec) so the write fails
-    // instead of the signal killing the process.
+    // A file-size limit makes writes past 5 MB (about half the database) fail with EFBIG,
+    // which SQLite reports as a full disk. SIGXFSZ is ignored (and stays ignored across
+    // exec) so the write fails instead of the signal killing the process.
     let out = Command::new("sh")
         .arg("-c")
-        .arg("trap '' XFSZ; ulimit -f 20000; exec \"$0\" \"$@\"")
+        .arg("trap '' XFSZ; ulimit -f 10000; exec \"$0\" \"$@\"")
         .arg(BIN)
         .args(&args)
         .env("HOME", dir.join("home"))
