@@ -419,6 +419,9 @@ async fn the_api_key_appears_in_no_output_of_a_run() {
                 "2024-01-01",
                 "--to",
                 "2024-03-29",
+                // Not paced at the default 150/min: the requests, not their pace, are the test.
+                "--quota",
+                "60000",
             ])
             .env("BARFILL_LOG", "barfill=trace");
     };
