@@ -104,6 +104,14 @@ pub struct Report {
     /// unchanged history writes none).
     #[serde(default)]
     pub bars_changed: u64,
+    /// Whether the engine set the worker count (`--concurrency auto`) when the run
+    /// ended, why the count last changed, and the most workers the run had at once.
+    #[serde(default)]
+    pub concurrency_auto: bool,
+    #[serde(default)]
+    pub concurrency_why: String,
+    #[serde(default)]
+    pub peak_workers: u32,
 }
 
 /// One list of names for the report and the live tally, so the faces cannot drift apart.
@@ -118,6 +126,15 @@ pub fn share(secs: f64, total: f64) -> String {
 }
 
 impl Report {
+    /// ` on auto, at most 9: the quota is the limit`, or nothing for a count set by hand.
+    fn workers_note(&self) -> String {
+        if !self.concurrency_auto {
+            return String::new();
+        }
+        let why = if self.concurrency_why.is_empty() { String::new() } else { format!("; {}", self.concurrency_why) };
+        format!(" on auto, at most {}{why}", self.peak_workers.max(self.concurrency))
+    }
+
     /// The four ways worker time went, in the baseline's terms.
     pub fn breakdown(&self) -> [(&'static str, f64); 4] {
         breakdown(self.api_s, self.db_s, self.backoff_s, self.limiter_s)
@@ -127,14 +144,15 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "barfill run #{}: {} in {:.1}s ({}, fixes {}, {} worker{})",
+            "barfill run #{}: {} in {:.1}s ({}, fixes {}, {} worker{}{})",
             self.run_id,
             self.status,
             self.wall_s,
             self.source,
             self.fixes,
             self.concurrency,
-            if self.concurrency == 1 { "" } else { "s" }
+            if self.concurrency == 1 { "" } else { "s" },
+            self.workers_note()
         );
         if let Some(note) = &self.note {
             let _ = writeln!(s, "  {note}");

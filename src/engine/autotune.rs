@@ -30,6 +30,10 @@ pub mod why {
     pub const WRITER: &str = "the database writer held workers";
     pub const QUOTA: &str = "the quota is the limit";
     pub const PROBE: &str = "probing for more throughput";
+    pub const START: &str = "auto: starting count, tuned as the run goes";
+    pub const AUTO_AGAIN: &str = "auto again: tuned as the run goes";
+    pub const BY_HAND: &str = "set by hand (a: auto)";
+    pub const FIXED: &str = "fixed by --concurrency";
 }
 
 pub const MAX_WORKERS: u32 = 64;
@@ -119,8 +123,9 @@ impl Tuner {
         }
     }
 
-    /// The run changed regime (429s, a slow writer): earlier figures no longer hold.
-    fn forget(&mut self) {
+    /// The run changed regime (429s, a slow writer, a switch flipped by hand): earlier
+    /// figures no longer hold.
+    pub fn forget(&mut self) {
         self.last = None;
         self.best = None;
         self.hold = 0;

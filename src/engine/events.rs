@@ -20,6 +20,11 @@ pub struct Settings {
     /// Seconds between worker starts when fix 3 is on.
     pub stagger_secs: f64,
     pub paused: bool,
+    /// The engine sets the count as the run goes (`--concurrency auto`); a count set by
+    /// hand turns this off until auto is asked for again.
+    pub auto: bool,
+    /// Why the count last changed, in words the faces show as they are.
+    pub why: &'static str,
 }
 
 impl Settings {
@@ -33,7 +38,10 @@ impl Settings {
 pub enum Command {
     ToggleFix(Fix),
     SetFix(Fix, bool),
+    /// A count set by hand: it sticks until [`Command::Auto`].
     SetConcurrency(u32),
+    /// Hand the count back to the engine.
+    Auto,
     SetStagger(f64),
     Pause,
     Resume,

@@ -12,6 +12,7 @@ pub mod resources;
 mod run;
 pub mod scheduler;
 pub mod tally;
+mod tuning;
 pub mod universe;
 mod worker;
 

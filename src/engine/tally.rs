@@ -38,6 +38,7 @@ pub struct Tally {
     pub suspect_examples: Vec<String>,
     /// The most requests sent within any one quota window: what the server counts.
     pub peak_in_window: u64,
+    pub peak_workers: u32,
     quota_window: Duration,
     sent: VecDeque<Instant>,
 }
@@ -48,7 +49,9 @@ const SUSPECT_EXAMPLES: usize = 5;
 impl Tally {
     pub fn apply(&mut self, event: &Event) {
         match event {
+            Event::Settings(s) => self.peak_workers = self.peak_workers.max(s.workers()),
             Event::RunStarted(info) => {
+                self.peak_workers = self.peak_workers.max(info.settings.workers());
                 self.pace_per_min = info.pace_per_min;
                 self.quota_window = Duration::from_secs_f64(info.quota_window_s);
             }
@@ -165,6 +168,9 @@ impl Tally {
             peak_in_window: self.peak_in_window,
             quota_window_s: info.quota_window_s,
             bars_changed: self.bars_changed,
+            concurrency_auto: false,
+            concurrency_why: String::new(),
+            peak_workers: self.peak_workers,
         }
     }
 }

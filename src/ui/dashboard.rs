@@ -322,10 +322,9 @@ impl Dashboard {
 fn with_settings(config: &Config, s: Settings) -> Config {
     let mut c = config.clone();
     c.fixes = s.fixes;
-    // A count set by hand (`+`/`-`) is kept; untouched, auto stays auto.
-    if s.concurrency != config.concurrency.initial_workers() {
-        c.concurrency = crate::config::Concurrency::Fixed(s.concurrency);
-    }
+    // A count set by hand (`+`/`-`) is kept for the next run; on auto it starts afresh.
+    c.concurrency =
+        if s.auto { crate::config::Concurrency::Auto } else { crate::config::Concurrency::Fixed(s.concurrency) };
     c.stagger = Duration::from_secs_f64(s.stagger_secs);
     c
 }

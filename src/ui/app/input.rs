@@ -6,6 +6,7 @@ use std::time::Instant;
 use crossterm::event::KeyEvent;
 
 use super::{App, Effect, Focus, Overlay, Phase};
+use crate::engine::autotune::why;
 use crate::engine::events::Command;
 use crate::ui::keys::{self, Action};
 
@@ -21,6 +22,7 @@ impl App {
             Action::ToggleFix(_)
             | Action::MoreWorkers
             | Action::FewerWorkers
+            | Action::AutoWorkers
             | Action::LongerStagger
             | Action::ShorterStagger
             | Action::PauseResume
@@ -49,6 +51,10 @@ impl App {
             }
             Action::MoreWorkers => self.set_concurrency(self.settings.concurrency.saturating_add(1).min(64)),
             Action::FewerWorkers => self.set_concurrency(self.settings.concurrency.saturating_sub(1).max(1)),
+            Action::AutoWorkers => {
+                (self.settings.auto, self.settings.why) = (true, why::AUTO_AGAIN);
+                self.live().then_some(Effect::Engine(Command::Auto))
+            }
             Action::LongerStagger => self.set_stagger((self.settings.stagger_secs + 1.0).min(120.0)),
             Action::ShorterStagger => self.set_stagger((self.settings.stagger_secs - 1.0).max(0.0)),
             Action::PauseResume => {
@@ -153,6 +159,7 @@ impl App {
 
     fn set_concurrency(&mut self, c: u32) -> Option<Effect> {
         self.settings.concurrency = c;
+        (self.settings.auto, self.settings.why) = (false, why::BY_HAND);
         self.live().then_some(Effect::Engine(Command::SetConcurrency(c)))
     }
 

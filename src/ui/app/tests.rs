@@ -134,8 +134,11 @@ fn keys_send_the_right_commands() {
     assert_eq!(app.on_key(key('+'), now), Some(Effect::Engine(Command::SetConcurrency(4))));
     assert_eq!(app.on_key(key('+'), now), Some(Effect::Engine(Command::SetConcurrency(5))), "no lost press");
     assert_eq!(app.on_key(key('-'), now), Some(Effect::Engine(Command::SetConcurrency(4))));
-    assert_eq!(app.on_key(key(']'), now), Some(Effect::Engine(Command::SetStagger(6.0))));
-    assert_eq!(app.on_key(key('['), now), Some(Effect::Engine(Command::SetStagger(5.0))));
+    assert!(!app.settings.auto, "a count set by hand turns auto off");
+    assert_eq!(app.on_key(key('a'), now), Some(Effect::Engine(Command::Auto)));
+    assert!(app.settings.auto);
+    assert_eq!(app.on_key(key(']'), now), Some(Effect::Engine(Command::SetStagger(1.0))));
+    assert_eq!(app.on_key(key('['), now), Some(Effect::Engine(Command::SetStagger(0.0))));
     assert_eq!(app.on_key(key('p'), now), Some(Effect::Engine(Command::Pause)));
     assert_eq!(app.status(), "paused");
     assert_eq!(app.on_key(key('p'), now), Some(Effect::Engine(Command::Resume)));

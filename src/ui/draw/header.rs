@@ -75,9 +75,13 @@ fn switches(app: &App) -> Vec<Vec<Span<'static>>> {
         let key = Span::styled(format!("[{n}]"), Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD));
         switches.push(vec![key, Span::raw(format!(" {name} ")), badge]);
     }
-    switches.push(field("workers ", s.workers().to_string(), Style::new()).to_vec());
+    let count = if s.fixes.parallel && s.auto { format!("{} auto", s.workers()) } else { s.workers().to_string() };
+    switches.push(field("workers ", count, Style::new()).to_vec());
     if s.fixes.parallel {
         switches.push(field("stagger ", format!("{}s", trim(s.stagger_secs)), Style::new()).to_vec());
+        if !s.why.is_empty() {
+            switches.push(vec![Span::styled(format!("({})", s.why), dim())]);
+        }
     } else {
         // The knobs of fix 3 still change with + - [ ]; say what they are set to.
         switches.push(vec![Span::styled(
