@@ -89,7 +89,7 @@ impl Tuning {
         self.base = now;
         let Some((workers, why)) = change else { return false };
         let next = Settings { concurrency: workers, why, ..s };
-        tracing::info!(from = s.concurrency, to = workers, why, bars_per_s = sample.bars as f64 / secs, "workers");
+        tracing::debug!(bars_per_s = sample.bars as f64 / secs, "throughput over the window");
         let _ = settings_tx.send(next);
         ctx.emit(Event::Settings(next));
         ctx.emitter.notice(Level::Info, format!("workers {} -> {workers}: {why}", s.concurrency));

@@ -149,6 +149,21 @@ pub struct App {
     done_weight: f64,
     /// Rows waiting in backoff, for the backoff pane's countdowns.
     in_backoff: BTreeSet<usize>,
+    /// When the pace in force began (the run's start, or the last change of a switch or
+    /// of the worker count) and the progress then: the ETA is measured from here only.
+    pace_from: Option<(Instant, f64)>,
+}
+
+/// What the header says of the time left.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Eta {
+    /// Work left at the pace measured since the switches in force were set.
+    About(f64),
+    /// Too soon after the start or a change to know; the quota alone needs at least this.
+    Measuring {
+        at_least: Option<f64>,
+    },
+    Paused,
 }
 
 impl App {
@@ -181,6 +196,7 @@ impl App {
             planned_weight: 0,
             done_weight: 0.0,
             in_backoff: BTreeSet::new(),
+            pace_from: None,
             view: ViewState {
                 focus: Focus::Symbols,
                 overlay: Overlay::None,

@@ -10,7 +10,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{bad, bold, dim, field, flow, good, pane, warn};
 use crate::config::Fix;
-use crate::ui::app::App;
+use crate::ui::app::{App, Eta};
 use crate::ui::format::{duration, thousands};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
@@ -49,8 +49,12 @@ fn figures(app: &App, now: Instant) -> Vec<Vec<Span<'static>>> {
     }
     figures.push(field("elapsed ", duration(app.elapsed(now)), bold()).to_vec());
     figures.push(match (app.eta(now), &app.report) {
-        (Some((secs, true)), _) => field("ETA ", format!("≥{}", duration(secs)), Style::new()).to_vec(),
-        (Some((secs, false)), _) => field("ETA ", format!("~{}", duration(secs)), Style::new()).to_vec(),
+        (Some(Eta::About(secs)), _) => field("ETA ", format!("~{}", duration(secs)), Style::new()).to_vec(),
+        (Some(Eta::Measuring { at_least: Some(secs) }), _) => {
+            field("ETA ", format!("≥{} (measuring)", duration(secs)), Style::new()).to_vec()
+        }
+        (Some(Eta::Measuring { at_least: None }), _) => field("ETA ", "measuring".into(), Style::new()).to_vec(),
+        (Some(Eta::Paused), _) => field("ETA ", "paused".into(), Style::new()).to_vec(),
         (None, Some(_)) if !app.quitting => vec![Span::styled("r: new run", dim())],
         (None, _) => field("ETA ", "-".into(), Style::new()).to_vec(),
     });
