@@ -35,6 +35,7 @@ pub enum Action {
     CycleFilter,
     CycleOrder,
     Overview,
+    Coverage,
     /// While searching: a character of the ticker.
     SearchType(char),
     SearchBack,
@@ -119,6 +120,13 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::Overview,
         help: "overview: every row as one cell, by state",
         footer: Some(("v", "overview")),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('c'), NONE)],
+        label: "c",
+        action: Action::Coverage,
+        help: "coverage: what the database holds per row, and its holes (read from the file)",
+        footer: None,
     },
     Binding {
         keys: &[(KeyCode::Char('+'), NONE), (KeyCode::Char('='), NONE)],
@@ -383,8 +391,8 @@ mod tests {
     }
 
     #[test]
-    fn plain_c_is_not_quit_but_ctrl_c_is() {
-        assert_eq!(action_for(key(KeyCode::Char('c'), NONE), false), None);
+    fn plain_c_is_coverage_not_quit_but_ctrl_c_quits() {
+        assert_eq!(action_for(key(KeyCode::Char('c'), NONE), false), Some(Action::Coverage));
         assert_eq!(action_for(key(KeyCode::Char('c'), CTRL), false), Some(Action::Quit));
         assert_eq!(action_for(key(KeyCode::Char('+'), SHIFT), false), Some(Action::MoreWorkers));
         assert_eq!(action_for(key(KeyCode::Char('?'), SHIFT), false), Some(Action::Help));

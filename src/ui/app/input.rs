@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crossterm::event::KeyEvent;
 
-use super::{App, Effect, Focus, Overlay, Phase};
+use super::{App, CoverageView, Effect, Focus, Overlay, Phase};
 use crate::engine::autotune::why;
 use crate::engine::events::Command;
 use crate::ui::keys::{self, Action};
@@ -29,6 +29,14 @@ impl App {
             | Action::StopRun
             | Action::NewRun { .. }
             | Action::Quit => self.act_on_run(action, at),
+            Action::Coverage => {
+                self.toggle_overlay(Overlay::Coverage);
+                // Read afresh each time it opens: a run may have stored more since.
+                (self.view.overlay == Overlay::Coverage).then(|| {
+                    self.coverage = CoverageView::Reading;
+                    Effect::ReadCoverage
+                })
+            }
             _ => {
                 self.act_on_view(action);
                 None
@@ -174,7 +182,7 @@ impl App {
         let step = |v: usize, by: isize, len: usize| -> usize {
             (v as isize).saturating_add(by).clamp(0, len.saturating_sub(1) as isize) as usize
         };
-        if matches!(self.view.overlay, Overlay::Help | Overlay::Overview) {
+        if matches!(self.view.overlay, Overlay::Help | Overlay::Overview | Overlay::Coverage) {
             // Clamped to what the screen shows before the next frame.
             self.view.overlay_scroll = step(self.view.overlay_scroll, by, usize::MAX / 4);
             return;
