@@ -39,6 +39,8 @@ pub mod why {
 pub const MAX_WORKERS: u32 = 64;
 /// Windows to hold a count found best before probing above it again.
 const HOLD_WINDOWS: u32 = 8;
+/// Requests at this share of the pacer's rate or more: the quota is what limits the run.
+const QUOTA_FULL: f64 = 0.9;
 /// A gain smaller than this share is noise.
 const GAIN: f64 = 0.05;
 
@@ -80,7 +82,10 @@ impl Tuner {
             self.forget();
             return Some((n - 1, why::WRITER));
         }
-        if s.limiter_s > 0.5 * worker_s {
+        // The quota binds when workers mostly wait on the pacer, or when the pacer is in
+        // use and the requests sent already fill its pace: more workers would only queue.
+        let pace_full = s.limiter_s > 0.0 && s.requests as f64 >= QUOTA_FULL * s.pace_per_min / 60.0 * s.secs;
+        if s.limiter_s > 0.5 * worker_s || pace_full {
             return self.quota_bound(n, s);
         }
         self.climb(n, s.bars as f64 / s.secs)
@@ -185,5 +190,16 @@ mod tests {
         let s = Sample { limiter_s: 30.0, pace_per_min: 150.0, requests: 5, api_s: 2.5, ..sample(10) };
         assert_eq!(t.observe(16, &s), Some((3, why::QUOTA)));
         assert_eq!(t.observe(3, &s), None);
+    }
+
+    #[test]
+    fn a_pace_already_filled_is_the_quota_binding_even_with_little_waiting() {
+        let mut t = Tuner::new();
+        // 2.5 requests a second at a pace of 150 a minute: full. The workers wait on the
+        // pacer only a fifth of their time, yet another worker would gain nothing.
+        let s = Sample { secs: 4.0, requests: 10, limiter_s: 2.4, api_s: 5.0, pace_per_min: 150.0, ..sample(10) };
+        assert_eq!(t.observe(3, &s), None, "3 workers are what 2.5/s x 0.5 s needs");
+        assert_eq!(t.observe(3, &s), None, "and it never probes above them");
+        assert_eq!(t.observe(6, &s), Some((3, why::QUOTA)));
     }
 }
