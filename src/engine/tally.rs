@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::events::{Event, RunInfo};
 use crate::config::Fixes;
 use crate::polygon::outcome::ErrorKind;
-use crate::report::{Report, RunStatus, breakdown};
+use crate::report::{Report, RunStatus, SplitNews, breakdown};
 
 /// Running totals, folded from events by the engine and by each face alike.
 #[derive(Clone, Debug, Default)]
@@ -38,6 +38,8 @@ pub struct Tally {
     pub suspect_examples: Vec<String>,
     /// The most requests sent within any one quota window: what the server counts.
     pub peak_in_window: u64,
+    /// Splits that came after bars already stored, as they were told.
+    pub new_splits: Vec<SplitNews>,
     quota_window: Duration,
     sent: VecDeque<Instant>,
 }
@@ -91,6 +93,7 @@ impl Tally {
                     self.suspect_examples.push(format!("{ticker} {when}: {}", b.what));
                 }
             }
+            Event::NewSplit(news) => self.new_splits.push(news.clone()),
             Event::Pace { per_min } => self.pace_per_min = *per_min,
             Event::Resources { cpu_pct, rss_mb } => {
                 self.peak_rss_mb = self.peak_rss_mb.max(*rss_mb);
@@ -165,6 +168,8 @@ impl Tally {
             peak_in_window: self.peak_in_window,
             quota_window_s: info.quota_window_s,
             bars_changed: self.bars_changed,
+            split_requests: info.split_requests,
+            new_splits: self.new_splits.clone(),
         }
     }
 }
