@@ -291,3 +291,31 @@ async fn an_adjusted_database_stays_adjusted_asks_for_no_splits_and_says_how_to_
     assert_eq!(notices.len(), 1, "said once: {notices:?}");
     assert!(notices[0].contains("--db") && notices[0].contains("raw"), "{}", notices[0]);
 }
+
+#[tokio::test]
+async fn a_stop_while_splits_are_asked_for_ends_the_run_as_stopped_before_any_bar() {
+    // Slow answers, so the stop comes while the split request is in flight.
+    let opts = barfill::sim::SimOptions { latency_ms: 500, ..barfill::sim::SimOptions::fast() };
+    let sim = Sim::start_local(opts).await.unwrap();
+    let (_t, dir) = tmp();
+    let mut config = config(&dir, &["AAPL"], &["1/day"], "2024-01-02", "2024-01-31");
+    config.fetch_splits = true;
+    let (store, plan) = barfill::engine::prepare(&config).unwrap();
+    let handle = barfill::engine::start(std::sync::Arc::new(config.clone()), source(&sim), store, plan).expect("start");
+    let report = handle
+        .drive(|e, commands| {
+            if matches!(e, Event::RunStarted(_)) {
+                let _ = commands.send(barfill::engine::Command::Stop);
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.status, RunStatus::Stopped, "{}", report.to_text());
+    assert!(report.note.as_deref().unwrap_or_default().contains("resumes"), "{:?}", report.note);
+    let asked = sim.stats.snapshot().by_endpoint;
+    assert_eq!((report.bars, asked.range, asked.grouped), (0, 0, 0), "no worker began");
+    // The next run does the whole job.
+    let (again, _) = run(&config, source(&sim)).await;
+    assert_eq!(again.status, RunStatus::Done, "{}", again.to_text());
+    assert_eq!(again.split_requests, 1);
+}
