@@ -321,7 +321,7 @@ fn a_new_split_is_a_log_line_and_a_figure_of_the_run() {
         let line = "new split: AAPL 4-for-1 on 2020-08-31; bars_adjusted follows, nothing refetched";
         // With the tracing feed the engine's own log line is the one shown: never twice.
         assert_eq!(app.log.iter().any(|l| l.text == line), !fed_from_tracing);
-        assert_eq!(app.tally.new_splits, [split.clone()]);
+        assert_eq!(app.tally.new_splits, std::slice::from_ref(&split));
     }
 }
 
