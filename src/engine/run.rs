@@ -175,7 +175,8 @@ async fn run(
     announce(&net, &info, &plan);
     let started = Instant::now();
     // An adjusted database has its bars on the scale of the day they were fetched: splits
-    // would change nothing it reads.
+    // would change nothing it reads. The phase runs before the workers' context is made,
+    // so a switch of fix 2 meanwhile is the one the scheduler starts with.
     if !adjusted && config.fetch_splits {
         let refreshing = splits::refresh(&net, &writer_tx, &plan.symbols);
         info.split_requests = steered(&net, &settings_tx, &mut commands, refreshing).await;
@@ -381,11 +382,11 @@ fn context(adjusted: bool, plan: &Plan, net: Arc<Net>, writer: mpsc::Sender<Writ
 }
 
 /// The run's start for the faces, and the rows earlier runs finished.
-fn announce(ctx: &Net, info: &RunInfo, plan: &Plan) {
-    ctx.emit(Event::RunStarted(Box::new(info.clone())));
+fn announce(net: &Net, info: &RunInfo, plan: &Plan) {
+    net.emit(Event::RunStarted(Box::new(info.clone())));
     for (i, row) in plan.rows.iter().enumerate().filter(|(_, r)| r.pending.is_empty()) {
         let state = if row.stored_bars == 0 { RowState::Empty } else { RowState::Done };
-        ctx.emit(Event::RowState { row: i, state });
+        net.emit(Event::RowState { row: i, state });
     }
 }
 
