@@ -75,6 +75,7 @@ fn app_with(rows: usize) -> (App, Instant) {
         jitter: false,
         refetch: false,
         reference_requests: 0,
+        split_requests: 0,
     };
     app.on_event(Event::RunStarted(Box::new(info)), t0);
     for i in 0..rows {

@@ -140,6 +140,7 @@ impl Headless {
                     .unwrap_or_default();
                 self.say(&format!("failed: {name} {range}: {reason}"));
             }
+            Event::NewSplit(news) => self.say(&news.line()),
             Event::Notice { level, text } => {
                 let tag = match level {
                     Level::Info => "",

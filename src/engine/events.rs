@@ -6,7 +6,7 @@ use crate::config::{Fix, Fixes};
 use crate::plan::Estimate;
 use crate::polygon::check::Suspect;
 use crate::polygon::outcome::ErrorKind;
-use crate::report::Report;
+use crate::report::{Report, SplitNews};
 pub use crate::store::writer::WindowDone;
 use crate::store::writer::WriterEvent;
 use crate::timeframe::Timeframe;
@@ -99,6 +99,8 @@ pub struct RunInfo {
     pub refetch: bool,
     /// Pages of reference data this run took before its rows (a universe's list).
     pub reference_requests: u64,
+    /// Pages of splits this run took for its tickers (known once they are fetched).
+    pub split_requests: u64,
 }
 
 /// One answered (or failed) request.
@@ -173,6 +175,9 @@ pub enum Event {
         ticker: String,
         bars: Vec<Suspect>,
     },
+    /// A split the database had not seen, after bars it already held: their adjusted
+    /// reading changes, no stored row does.
+    NewSplit(SplitNews),
     WindowFailed {
         row: usize,
         range: Range,

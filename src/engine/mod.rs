@@ -11,6 +11,7 @@ mod range;
 pub mod resources;
 mod run;
 pub mod scheduler;
+mod splits;
 pub mod tally;
 mod tuning;
 pub mod universe;

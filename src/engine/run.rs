@@ -16,6 +16,7 @@ use super::emitter::Emitter;
 use super::events::{Command, Event, Level, RowInfo, RowState, RunInfo, Settings};
 use super::resources::{ResourceProbe, peak_rss_mb};
 use super::scheduler::Scheduler;
+use super::splits;
 use super::tally::RunEnd;
 use super::tuning::Tuning;
 use super::universe::{self, UniverseSpec};
@@ -180,9 +181,23 @@ async fn run(
         Ok(w) => w,
         Err(e) => return not_started(&info, &emitter, format!("cannot start the database writer: {e}")),
     };
+    announce(&net, &info, &plan);
+    let started = Instant::now();
+    // An adjusted database has its bars on the scale of the day they were fetched: splits
+    // would change nothing it reads. The phase runs before the workers' context is made,
+    // so a switch of fix 2 meanwhile is the one the scheduler starts with.
+    if !adjusted && config.fetch_splits {
+        let refreshing = splits::refresh(&net, &writer_tx, &plan.symbols);
+        info.split_requests = steered(&net, &settings_tx, &mut commands, refreshing).await;
+    }
     let ctx = Arc::new(context(adjusted, &plan, net, writer_tx));
-    announce(&ctx, &info, &plan);
-    let outcome = coordinate(&ctx, &settings_tx, commands).await;
+    let outcome = if ctx.cancel.is_cancelled() {
+        // Stopped (or failed) before any worker began.
+        let stopped_by_user = ctx.fatal.lock().is_none();
+        Outcome { wall_s: started.elapsed().as_secs_f64(), cpu_pct: 0.0, stopped_by_user }
+    } else {
+        coordinate(&ctx, &settings_tx, commands, started).await
+    };
     finish(ctx, &info, &plan, writer, outcome).await
 }
 
@@ -286,6 +301,7 @@ fn run_info(config: &Config, source: &Source, plan: &Plan, store: &Store, settin
         jitter: config.retry.jitter,
         refetch: config.refetch,
         reference_requests: 0,
+        split_requests: 0,
     }
 }
 
@@ -375,11 +391,11 @@ fn context(adjusted: bool, plan: &Plan, net: Arc<Net>, writer: mpsc::Sender<Writ
 }
 
 /// The run's start for the faces, and the rows earlier runs finished.
-fn announce(ctx: &Ctx, info: &RunInfo, plan: &Plan) {
-    ctx.emit(Event::RunStarted(Box::new(info.clone())));
+fn announce(net: &Net, info: &RunInfo, plan: &Plan) {
+    net.emit(Event::RunStarted(Box::new(info.clone())));
     for (i, row) in plan.rows.iter().enumerate().filter(|(_, r)| r.pending.is_empty()) {
         let state = if row.stored_bars == 0 { RowState::Empty } else { RowState::Done };
-        ctx.emit(Event::RowState { row: i, state });
+        net.emit(Event::RowState { row: i, state });
     }
 }
 
@@ -435,12 +451,13 @@ struct Outcome {
     stopped_by_user: bool,
 }
 
+/// Runs the workers to the end of the work; `started` is when the run's requests began.
 async fn coordinate(
     ctx: &Arc<Ctx>,
     settings_tx: &watch::Sender<Settings>,
     mut commands: mpsc::UnboundedReceiver<Command>,
+    started: Instant,
 ) -> Outcome {
-    let started = Instant::now();
     let mut probe = ResourceProbe::new();
     let mut workers = Workers { set: JoinSet::new(), alive: HashSet::new() };
     let mut stopped_by_user = false;
@@ -579,7 +596,7 @@ fn figures(ctx: &Ctx, info: &RunInfo, plan: &Plan, outcome: &Outcome) -> Report 
     report.concurrency_auto = settings.auto && settings.fixes.parallel;
     report.concurrency_why = settings.why.to_string();
     let base: Vec<u64> = ctx.seen.lock().iter().map(|s| s.base).collect();
-    report.floor_requests = plan.floor_after(&base) + info.reference_requests;
+    report.floor_requests = plan.floor_after(&base) + info.reference_requests + info.split_requests;
     let request_s = if tally.requests > 0 { tally.api_s / tally.requests as f64 } else { 0.0 };
     report.floor_s = report::floor_seconds(report.floor_requests, info.quota_per_min as f64, request_s);
     report.planned_requests = info.estimate.requests;

@@ -58,6 +58,7 @@ pub fn info() -> RunInfo {
         jitter: false,
         refetch: false,
         reference_requests: 0,
+        split_requests: 0,
     }
 }
 

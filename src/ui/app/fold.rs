@@ -65,6 +65,12 @@ impl App {
                 let text = format!("{} suspect bars stored for {ticker}{}", bars.len(), first.unwrap_or_default());
                 self.push_log(LogLine { at, level: Level::Warn, text: self.clean(&text) });
             }
+            Event::NewSplit(news) => {
+                // The engine logs the line too; a pane fed from the log has it already.
+                if self.notices_to_log {
+                    self.push_log(LogLine { at, level: Level::Info, text: self.clean(&news.line()) });
+                }
+            }
             Event::WriterBlocked { .. } | Event::Pace { .. } => {}
         }
     }

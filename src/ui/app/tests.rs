@@ -318,6 +318,27 @@ fn notices_reach_the_log_only_without_the_tracing_feed() {
 }
 
 #[test]
+fn a_new_split_is_a_log_line_and_a_figure_of_the_run() {
+    let t0 = Instant::now();
+    let split = crate::report::SplitNews {
+        ticker: "AAPL".into(),
+        execution_date: "2020-08-31".into(),
+        split_from: 1.0,
+        split_to: 4.0,
+    };
+    for fed_from_tracing in [false, true] {
+        let mut app = App::new(t0, "simulator", "", "", fixtures::settings());
+        app.notices_to_log = !fed_from_tracing;
+        app.on_event(Event::RunStarted(Box::new(fixtures::info())), t0);
+        app.on_event(Event::NewSplit(split.clone()), t0);
+        let line = "new split: AAPL 4-for-1 on 2020-08-31; bars_adjusted follows, nothing refetched";
+        // With the tracing feed the engine's own log line is the one shown: never twice.
+        assert_eq!(app.log.iter().any(|l| l.text == line), !fed_from_tracing);
+        assert_eq!(app.tally.new_splits, std::slice::from_ref(&split));
+    }
+}
+
+#[test]
 fn a_key_in_server_text_is_never_kept() {
     let t0 = Instant::now();
     let mut app = App::new(t0, "live API", "", "", fixtures::settings())
