@@ -41,6 +41,8 @@ pub const MAX_WORKERS: u32 = 64;
 const HOLD_WINDOWS: u32 = 8;
 /// Requests at this share of the pacer's rate or more: the quota is what limits the run.
 const QUOTA_FULL: f64 = 0.9;
+/// A gain at least this large is followed by a longer step up.
+const BIG_GAIN: f64 = 0.25;
 /// A gain smaller than this share is noise.
 const GAIN: f64 = 0.05;
 
@@ -51,6 +53,8 @@ pub struct Tuner {
     /// The best count seen and its throughput.
     best: Option<(u32, f64)>,
     hold: u32,
+    /// No window seen yet: the first one probes at once rather than wait a window.
+    fresh: bool,
 }
 
 impl Default for Tuner {
@@ -61,7 +65,7 @@ impl Default for Tuner {
 
 impl Tuner {
     pub fn new() -> Tuner {
-        Tuner { last: None, best: None, hold: 0 }
+        Tuner { last: None, best: None, hold: 0, fresh: true }
     }
 
     /// The next worker count for `n` workers that produced `s`, and why; `None` keeps it.
@@ -121,9 +125,13 @@ impl Tuner {
                 self.last = None;
                 (best != n).then_some((best, why::NO_GAIN))
             }
+            // A step that paid well is followed by a longer one: a run of seconds still
+            // reaches the count it needs.
+            Some((pn, pr)) if n > pn && rate >= pr * (1.0 + BIG_GAIN) => Some((leap(n), why::GREW)),
             Some((pn, _)) if n > pn => Some((grow(n), why::GREW)),
             Some((pn, _)) if n == pn => Some((n + 1, why::PROBE)).filter(|(m, _)| *m <= MAX_WORKERS),
-            // The count just came down or this is the first window: see what it gives.
+            None if std::mem::take(&mut self.fresh) => Some((grow(n), why::PROBE)),
+            // The count just came down: see what it gives.
             _ => None,
         }
     }
@@ -135,6 +143,11 @@ impl Tuner {
         self.best = None;
         self.hold = 0;
     }
+}
+
+/// Grows by a half, at least one.
+fn leap(n: u32) -> u32 {
+    (n + (n / 2).max(1)).min(MAX_WORKERS)
 }
 
 /// Grows by a quarter, at least one.

@@ -12,8 +12,8 @@ use super::events::{Event, Level, Settings};
 use super::tally::Tally;
 
 /// Long enough for a window to hold several pages at a paid plan's pace, short enough
-/// that a run of a minute settles within its first quarter.
-const WINDOW: Duration = Duration::from_secs(3);
+/// that a run of half a minute settles within its first third.
+const WINDOW: Duration = Duration::from_secs(2);
 
 /// The running totals a window is the difference of.
 #[derive(Clone, Copy, Default)]
