@@ -48,7 +48,8 @@ fn request(row: usize, bars: u64) -> Event {
 /// a few failed or empty, some fetching or waiting, the rest queued.
 fn app_with(rows: usize) -> (App, Instant) {
     let t0 = Instant::now();
-    let settings = Settings { fixes: Fixes::ALL, concurrency: 3, stagger_secs: 5.0, paused: false };
+    let settings =
+        Settings { fixes: Fixes::ALL, concurrency: 3, stagger_secs: 5.0, paused: false, auto: false, why: "" };
     let mut app = App::new(t0, "simulator", "http://127.0.0.1:9090", "/tmp/bench.db", settings);
     let info = RunInfo {
         run_id: 1,
@@ -74,6 +75,7 @@ fn app_with(rows: usize) -> (App, Instant) {
         jitter: false,
         refetch: false,
         reference_requests: 0,
+        split_requests: 0,
     };
     app.on_event(Event::RunStarted(Box::new(info)), t0);
     for i in 0..rows {

@@ -295,6 +295,33 @@ impl std::fmt::Display for Range {
     }
 }
 
+/// Timestamps the time zone code can place (years 1900..9000). A bar outside them
+/// (a server's garbage) is stored but records no day, rather than stopping the writer.
+const MIN_MS: i64 = -2_208_988_800_000;
+const MAX_MS: i64 = 221_845_392_000_000;
+
+/// One New York civil day and its bounds in epoch milliseconds, `[start_ms, end_ms)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DaySpan {
+    pub day: Day,
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+impl DaySpan {
+    pub fn of(ts: i64) -> Option<DaySpan> {
+        if !(MIN_MS..=MAX_MS).contains(&ts) {
+            return None;
+        }
+        let day = ny_day_of_ms(ts);
+        Some(DaySpan { day, start_ms: ny_midnight_ms(day), end_ms: ny_midnight_ms(day + 1) })
+    }
+
+    pub fn contains(&self, ts: i64) -> bool {
+        self.start_ms <= ts && ts < self.end_ms
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

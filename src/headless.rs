@@ -81,45 +81,7 @@ impl Headless {
     pub fn on_event(&mut self, event: &Event) {
         self.tally.apply(event);
         match event {
-            Event::RunStarted(info) => {
-                let mut per_tf: BTreeMap<String, usize> = BTreeMap::new();
-                for row in &info.rows {
-                    let key = row.timeframe.to_string();
-                    let next = self.progress.bars.len();
-                    let idx = *per_tf.entry(key.clone()).or_insert_with(|| {
-                        let pb = self.multi.add(ProgressBar::new(0).with_style(style()).with_prefix(key));
-                        self.progress.bars.push((pb, 0, 0));
-                        next
-                    });
-                    self.progress.row_bar.push(idx);
-                    let b = &mut self.progress.bars[idx];
-                    b.1 += row.sessions as u64;
-                    b.2 += row.covered_sessions as u64;
-                }
-                let mut total = (0, 0);
-                for (pb, len, pos) in &self.progress.bars {
-                    pb.set_length(*len);
-                    pb.set_position(*pos);
-                    total.0 += len;
-                    total.1 += pos;
-                }
-                self.overall.set_length(total.0);
-                self.overall.set_position(total.1);
-                let est = &info.estimate;
-                self.say(&format!(
-                    "barfill run #{} on the {} ({}), fixes {}, {} worker(s): {} windows, ~{} requests; floor {:.0}s at {}/min",
-                    info.run_id,
-                    info.source,
-                    info.base_url,
-                    info.settings.fixes.label(),
-                    info.settings.workers(),
-                    est.windows,
-                    est.requests,
-                    info.floor_s,
-                    info.quota_per_min
-                ));
-                self.progress.info = Some((**info).clone());
-            }
+            Event::RunStarted(info) => self.run_started(info),
             Event::Request(_) => self.recent.push_back(Instant::now()),
             Event::Stored { windows, .. } => {
                 for w in windows {
@@ -140,6 +102,7 @@ impl Headless {
                     .unwrap_or_default();
                 self.say(&format!("failed: {name} {range}: {reason}"));
             }
+            Event::NewSplit(news) => self.say(&news.line()),
             Event::Notice { level, text } => {
                 let tag = match level {
                     Level::Info => "",
@@ -150,6 +113,52 @@ impl Headless {
             }
             _ => {}
         }
+        self.show_status();
+    }
+
+    /// One progress bar per timeframe, sized in trading days, and the run's first line.
+    fn run_started(&mut self, info: &RunInfo) {
+        let mut per_tf: BTreeMap<String, usize> = BTreeMap::new();
+        for row in &info.rows {
+            let key = row.timeframe.to_string();
+            let next = self.progress.bars.len();
+            let idx = *per_tf.entry(key.clone()).or_insert_with(|| {
+                let pb = self.multi.add(ProgressBar::new(0).with_style(style()).with_prefix(key));
+                self.progress.bars.push((pb, 0, 0));
+                next
+            });
+            self.progress.row_bar.push(idx);
+            let b = &mut self.progress.bars[idx];
+            b.1 += row.sessions as u64;
+            b.2 += row.covered_sessions as u64;
+        }
+        let mut total = (0, 0);
+        for (pb, len, pos) in &self.progress.bars {
+            pb.set_length(*len);
+            pb.set_position(*pos);
+            total.0 += len;
+            total.1 += pos;
+        }
+        self.overall.set_length(total.0);
+        self.overall.set_position(total.1);
+        let est = &info.estimate;
+        self.say(&format!(
+            "barfill run #{} on the {} ({}), fixes {}, {} worker(s): {} windows, ~{} requests; floor {:.0}s at {}/min",
+            info.run_id,
+            info.source,
+            info.base_url,
+            info.settings.fixes.label(),
+            info.settings.workers(),
+            est.windows,
+            est.requests,
+            info.floor_s,
+            info.quota_per_min
+        ));
+        self.progress.info = Some(info.clone());
+    }
+
+    /// The status on the overall bar, and every 5 s a line when stderr is not a terminal.
+    fn show_status(&mut self) {
         let status = self.status();
         self.overall.set_message(status.clone());
         if !self.interactive && self.last_line.elapsed() >= Duration::from_secs(5) {

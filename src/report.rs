@@ -104,6 +104,45 @@ pub struct Report {
     /// unchanged history writes none).
     #[serde(default)]
     pub bars_changed: u64,
+    /// Whether the engine set the worker count (`--concurrency auto`) when the run
+    /// ended, why the count last changed, and the most workers the run had at once.
+    #[serde(default)]
+    pub concurrency_auto: bool,
+    #[serde(default)]
+    pub concurrency_why: String,
+    #[serde(default)]
+    pub peak_workers: u32,
+    /// Pages of `/stocks/v1/splits` this run asked for (counted in `requests` too).
+    #[serde(default)]
+    pub split_requests: u64,
+    /// Splits first seen by this run that come after bars stored by earlier runs.
+    #[serde(default)]
+    pub new_splits: Vec<SplitNews>,
+}
+
+/// A split the database learned of after holding bars from before it: `bars_adjusted`
+/// reads those bars on the new scale from now on, and no stored row changed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SplitNews {
+    pub ticker: String,
+    /// `YYYY-MM-DD`, the first New York day on the new scale.
+    pub execution_date: String,
+    pub split_from: f64,
+    pub split_to: f64,
+}
+
+/// "AAPL 4-for-1 on 2020-08-31", "XYZ 1-for-10 on 2024-03-04".
+impl fmt::Display for SplitNews {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}-for-{} on {}", self.ticker, self.split_to, self.split_from, self.execution_date)
+    }
+}
+
+impl SplitNews {
+    /// The log line for it.
+    pub fn line(&self) -> String {
+        format!("new split: {self}; bars_adjusted follows, nothing refetched")
+    }
 }
 
 /// One list of names for the report and the live tally, so the faces cannot drift apart.
@@ -118,6 +157,15 @@ pub fn share(secs: f64, total: f64) -> String {
 }
 
 impl Report {
+    /// ` on auto, at most 9: the quota is the limit`, or nothing for a count set by hand.
+    fn workers_note(&self) -> String {
+        if !self.concurrency_auto {
+            return String::new();
+        }
+        let why = if self.concurrency_why.is_empty() { String::new() } else { format!("; {}", self.concurrency_why) };
+        format!(" on auto, at most {}{why}", self.peak_workers.max(self.concurrency))
+    }
+
     /// The four ways worker time went, in the baseline's terms.
     pub fn breakdown(&self) -> [(&'static str, f64); 4] {
         breakdown(self.api_s, self.db_s, self.backoff_s, self.limiter_s)
@@ -127,31 +175,40 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "barfill run #{}: {} in {:.1}s ({}, fixes {}, {} worker{})",
+            "barfill run #{}: {} in {:.1}s ({}, fixes {}, {} worker{}{})",
             self.run_id,
             self.status,
             self.wall_s,
             self.source,
             self.fixes,
             self.concurrency,
-            if self.concurrency == 1 { "" } else { "s" }
+            if self.concurrency == 1 { "" } else { "s" },
+            self.workers_note()
         );
         if let Some(note) = &self.note {
             let _ = writeln!(s, "  {note}");
         }
-        if self.requests == 0 && self.failed_jobs == 0 && self.status == RunStatus::Done {
-            let _ = writeln!(s, "  Nothing to fetch: every window is already stored (0 requests).");
+        // Splits are refreshed on every run: a run that found every window stored still
+        // asks for them, and is still a run with nothing to fetch.
+        if self.requests == self.split_requests && self.failed_jobs == 0 && self.status == RunStatus::Done {
+            let asked = match self.split_requests {
+                0 => "0 requests".to_string(),
+                n => format!("no bar requests; {n} for splits"),
+            };
+            let _ = writeln!(s, "  Nothing to fetch: every window is already stored ({asked}).");
             let _ = writeln!(
                 s,
                 "  To fetch more, widen --from/--to, add --symbols or --timeframes, or use another --db; \
                  --refetch fetches it all again."
             );
             self.write_empty(&mut s);
+            self.write_splits(&mut s);
             return s;
         }
         self.write_time(&mut s);
         self.write_requests(&mut s);
         self.write_data(&mut s);
+        self.write_splits(&mut s);
         self.write_floor(&mut s);
         self.write_criteria(&mut s);
         s
@@ -180,9 +237,13 @@ impl Report {
         } else {
             "no client-side pacing (fix 2 off)".to_string()
         };
+        let splits = match self.split_requests {
+            0 => String::new(),
+            n => format!("{n} for splits; "),
+        };
         let _ = writeln!(
             s,
-            "  Requests:       {} (peak {} of {} in {}; {pace})",
+            "  Requests:       {} ({splits}peak {} of {} in {}; {pace})",
             self.requests,
             self.peak_in_window,
             self.quota_in_window(),
@@ -235,6 +296,13 @@ impl Report {
                 "  No bars in range: {} (unknown to the server, renamed (FB became META in 2022), or not trading then)",
                 self.empty_tickers.join(", ")
             );
+        }
+    }
+
+    fn write_splits(&self, s: &mut String) {
+        if !self.new_splits.is_empty() {
+            let names: Vec<String> = self.new_splits.iter().map(SplitNews::to_string).collect();
+            let _ = writeln!(s, "  New splits:     {} (bars_adjusted follows, nothing refetched)", names.join(", "));
         }
     }
 
@@ -299,5 +367,21 @@ mod tests {
         assert_eq!(share(312.1, 487.2), "312.1s (64%)");
         assert_eq!(share(175.1, 487.2), "175.1s (36%)");
         assert_eq!(share(0.0, 0.0), "0.0s (0%)");
+    }
+
+    #[test]
+    fn splits_read_as_people_say_them() {
+        let news = |from: f64, to: f64| SplitNews {
+            ticker: "AAPL".into(),
+            execution_date: "2020-08-31".into(),
+            split_from: from,
+            split_to: to,
+        };
+        assert_eq!(
+            news(1.0, 4.0).line(),
+            "new split: AAPL 4-for-1 on 2020-08-31; bars_adjusted follows, nothing refetched"
+        );
+        assert_eq!(news(10.0, 1.0).to_string(), "AAPL 1-for-10 on 2020-08-31");
+        assert_eq!(news(2.0, 3.0).to_string(), "AAPL 3-for-2 on 2020-08-31");
     }
 }

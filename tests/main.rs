@@ -9,6 +9,7 @@ mod common;
 
 mod backfill;
 mod bench;
+mod concurrency;
 mod dashboard;
 mod dashboard_state;
 mod echo;
@@ -17,8 +18,10 @@ mod floor;
 mod live_changes;
 mod process;
 mod sim;
+mod splits;
 mod store;
 mod universe;
+mod wrong_data;
 
 /// With `autotests = false` cargo no longer finds test files by itself: a new file in
 /// `tests/` that is not a module above would never run. This says so.

@@ -318,15 +318,19 @@ fn refetch_plans_and_fetches_what_is_already_stored() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
+    // Two windows, and the splits of both tickers in one request, on every run.
     let first = run(&[]);
-    assert!(first.contains("Requests:       2 "), "{first}");
+    assert!(first.contains("Requests:       3 (1 for splits; "), "{first}");
     let again = run(&[]);
     assert!(again.contains("Nothing to fetch") && again.contains("--refetch fetches it all again"), "{again}");
     assert!(plan(&[]).contains("Everything is already stored"));
     let replanned = plan(&["--refetch"]);
     assert!(replanned.contains("With fixes 1,2,3: 2 windows, 2 requests"), "{replanned}");
     let refetched = run(&["--refetch"]);
-    assert!(refetched.contains("Requests:       2 ") && refetched.contains("Bars stored:    42 "), "{refetched}");
+    assert!(
+        refetched.contains("Requests:       3 (1 for splits; ") && refetched.contains("Bars stored:    42 "),
+        "{refetched}"
+    );
     let conn = Connection::open(&db).unwrap();
     let bars: i64 = conn.query_row("SELECT count(*) FROM bars", [], |r| r.get(0)).unwrap();
     assert_eq!(bars, 42, "21 sessions (MLK day closed) x 2 symbols, stored once");

@@ -6,17 +6,18 @@ use std::sync::Arc;
 
 use super::{Flags, exit, load_config};
 use crate::engine;
-use crate::report::Report;
+use crate::report::{Report, RunStatus};
+use crate::ui::Outcome;
 use crate::{headless, logging, ui};
 
 /// A run stopped by a signal exits 130; one stopped from the dashboard's keys (`q`, `s`, or
 /// Ctrl-C, which the dashboard reads as a key) was stopped as asked, and exits 0.
 fn exit_for(report: &Report, signalled: bool) -> ExitCode {
-    match report.status.as_str() {
-        "done" if report.failed_jobs == 0 => ExitCode::SUCCESS,
-        "done" => ExitCode::from(exit::PARTIAL),
-        "stopped" if signalled => ExitCode::from(exit::INTERRUPTED),
-        "stopped" => ExitCode::SUCCESS,
+    match report.status {
+        RunStatus::Done if report.failed_jobs == 0 => ExitCode::SUCCESS,
+        RunStatus::Done => ExitCode::from(exit::PARTIAL),
+        RunStatus::Stopped if signalled => ExitCode::from(exit::INTERRUPTED),
+        RunStatus::Stopped => ExitCode::SUCCESS,
         _ => ExitCode::from(exit::FAILED),
     }
 }
@@ -59,15 +60,7 @@ pub(super) async fn run(flags: &Flags, headless_flag: bool, json: Option<&std::p
         }
     };
     if sim.is_some() {
-        let text = format!(
-            "No API key configured (MASSIVE_API_KEY / POLYGON_API_KEY): running against the embedded simulator at {}.",
-            source.base_url
-        );
-        if dashboard {
-            tracing::info!("{text}");
-        } else {
-            eprintln!("{text}");
-        }
+        say_simulator(&source.base_url, dashboard);
     }
     tracing::info!(source = %source.label, base = %source.base_url, db = %config.db.display(), "run starting");
     let config = Arc::new(config);
@@ -78,33 +71,48 @@ pub(super) async fn run(flags: &Flags, headless_flag: bool, json: Option<&std::p
             return ExitCode::from(exit::FAILED);
         }
     };
-    let (reports, abandoned, run_lost, errors, signalled) = if dashboard {
-        let out = ui::run_dashboard(config.clone(), source, handle, feed).await;
-        (out.reports, out.abandoned, out.run_lost, out.errors, out.signalled)
+    let outcome = if dashboard {
+        ui::run_dashboard(config.clone(), source, handle, feed).await
     } else {
         // Headless, only a signal stops a run.
         match headless::drive(handle).await {
-            Ok(report) => (vec![report], false, false, Vec::new(), true),
-            Err(e) => (Vec::new(), false, true, vec![e.to_string()], true),
+            Ok(report) => Outcome { reports: vec![report], signalled: true, ..Outcome::default() },
+            Err(e) => Outcome { run_lost: true, signalled: true, errors: vec![e.to_string()], ..Outcome::default() },
         }
     };
     if let Some(sim) = sim {
         sim.stop().await;
     }
-    for (i, report) in reports.iter().enumerate() {
+    conclude(&outcome, json)
+}
+
+fn say_simulator(base_url: &str, dashboard: bool) {
+    let text = format!(
+        "No API key configured (MASSIVE_API_KEY / POLYGON_API_KEY): running against the embedded simulator at {base_url}."
+    );
+    if dashboard {
+        tracing::info!("{text}");
+    } else {
+        eprintln!("{text}");
+    }
+}
+
+/// Prints every run's report and what went wrong, writes the JSON, and picks the exit code.
+fn conclude(outcome: &Outcome, json: Option<&std::path::Path>) -> ExitCode {
+    for (i, report) in outcome.reports.iter().enumerate() {
         if i > 0 {
             println!();
         }
         print!("{}", report.to_text());
     }
-    for e in &errors {
+    for e in &outcome.errors {
         eprintln!("error: {e}");
     }
-    if abandoned {
+    if outcome.abandoned {
         eprintln!("barfill: quit without waiting for the run to finish; the next run resumes from what was written");
         return ExitCode::from(exit::INTERRUPTED);
     }
-    let Some(report) = reports.last().filter(|_| !run_lost) else {
+    let Some(report) = outcome.reports.last().filter(|_| !outcome.run_lost) else {
         return ExitCode::from(exit::FAILED);
     };
     if let Some(path) = json
@@ -113,7 +121,7 @@ pub(super) async fn run(flags: &Flags, headless_flag: bool, json: Option<&std::p
         eprintln!("error: cannot write {}: {e}", path.display());
         return ExitCode::from(exit::FAILED);
     }
-    exit_for(report, signalled)
+    exit_for(report, outcome.signalled)
 }
 
 fn check_writable(path: &std::path::Path) -> std::io::Result<()> {

@@ -26,6 +26,7 @@ struct FileConfig {
     from: Option<Spanned<String>>,
     to: Option<Spanned<String>>,
     adjusted: Option<bool>,
+    fetch_splits: Option<bool>,
     db: Option<Spanned<String>>,
     log_dir: Option<Spanned<String>>,
     #[serde(default)]
@@ -274,6 +275,9 @@ fn dates(src: &Source, file: &FileConfig, config: &mut Config, origins: &mut Ori
 fn storage(src: &Source, file: &FileConfig, config: &mut Config) -> Result<(), ConfigError> {
     if let Some(a) = file.adjusted {
         config.adjusted = a;
+    }
+    if let Some(f) = file.fetch_splits {
+        config.fetch_splits = f;
     }
     if let Some(db) = &file.db {
         src.check(db, "db", |s| validate::path(s))?;

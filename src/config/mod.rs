@@ -66,6 +66,9 @@ pub struct Config {
     pub from: Day,
     pub to: Day,
     pub adjusted: bool,
+    /// Ask for the splits of the run's tickers on every run of a raw database, so
+    /// `bars_adjusted` follows splits that come after bars were stored (`fetch_splits`).
+    pub fetch_splits: bool,
     pub db: PathBuf,
     /// The platform default, whose directory barfill may create; a path the user gave
     /// must already have its directory.
@@ -112,6 +115,7 @@ impl Config {
             from: calendar::parse_date(DEFAULT_FROM).unwrap(),
             to: calendar::parse_date(DEFAULT_TO).unwrap(),
             adjusted: false,
+            fetch_splits: true,
             db: dirs.data.join("barfill.db"),
             db_is_default: true,
             log_dir: dirs.data.join("logs"),

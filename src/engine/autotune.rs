@@ -30,11 +30,19 @@ pub mod why {
     pub const WRITER: &str = "the database writer held workers";
     pub const QUOTA: &str = "the quota is the limit";
     pub const PROBE: &str = "probing for more throughput";
+    pub const START: &str = "auto: starting count, tuned as the run goes";
+    pub const AUTO_AGAIN: &str = "auto again: tuned as the run goes";
+    pub const BY_HAND: &str = "set by hand (a: auto)";
+    pub const FIXED: &str = "fixed by --concurrency";
 }
 
 pub const MAX_WORKERS: u32 = 64;
 /// Windows to hold a count found best before probing above it again.
 const HOLD_WINDOWS: u32 = 8;
+/// Requests at this share of the pacer's rate or more: the quota is what limits the run.
+const QUOTA_FULL: f64 = 0.9;
+/// A gain at least this large is followed by a longer step up.
+const BIG_GAIN: f64 = 0.25;
 /// A gain smaller than this share is noise.
 const GAIN: f64 = 0.05;
 
@@ -45,6 +53,8 @@ pub struct Tuner {
     /// The best count seen and its throughput.
     best: Option<(u32, f64)>,
     hold: u32,
+    /// No window seen yet: the first one probes at once rather than wait a window.
+    fresh: bool,
 }
 
 impl Default for Tuner {
@@ -55,7 +65,7 @@ impl Default for Tuner {
 
 impl Tuner {
     pub fn new() -> Tuner {
-        Tuner { last: None, best: None, hold: 0 }
+        Tuner { last: None, best: None, hold: 0, fresh: true }
     }
 
     /// The next worker count for `n` workers that produced `s`, and why; `None` keeps it.
@@ -76,7 +86,10 @@ impl Tuner {
             self.forget();
             return Some((n - 1, why::WRITER));
         }
-        if s.limiter_s > 0.5 * worker_s {
+        // The quota binds when workers mostly wait on the pacer, or when the pacer is in
+        // use and the requests sent already fill its pace: more workers would only queue.
+        let pace_full = s.limiter_s > 0.0 && s.requests as f64 >= QUOTA_FULL * s.pace_per_min / 60.0 * s.secs;
+        if s.limiter_s > 0.5 * worker_s || pace_full {
             return self.quota_bound(n, s);
         }
         self.climb(n, s.bars as f64 / s.secs)
@@ -112,19 +125,29 @@ impl Tuner {
                 self.last = None;
                 (best != n).then_some((best, why::NO_GAIN))
             }
+            // A step that paid well is followed by a longer one: a run of seconds still
+            // reaches the count it needs.
+            Some((pn, pr)) if n > pn && rate >= pr * (1.0 + BIG_GAIN) => Some((leap(n), why::GREW)),
             Some((pn, _)) if n > pn => Some((grow(n), why::GREW)),
             Some((pn, _)) if n == pn => Some((n + 1, why::PROBE)).filter(|(m, _)| *m <= MAX_WORKERS),
-            // The count just came down or this is the first window: see what it gives.
+            None if std::mem::take(&mut self.fresh) => Some((grow(n), why::PROBE)),
+            // The count just came down: see what it gives.
             _ => None,
         }
     }
 
-    /// The run changed regime (429s, a slow writer): earlier figures no longer hold.
-    fn forget(&mut self) {
+    /// The run changed regime (429s, a slow writer, a switch flipped by hand): earlier
+    /// figures no longer hold.
+    pub fn forget(&mut self) {
         self.last = None;
         self.best = None;
         self.hold = 0;
     }
+}
+
+/// Grows by a half, at least one.
+fn leap(n: u32) -> u32 {
+    (n + (n / 2).max(1)).min(MAX_WORKERS)
 }
 
 /// Grows by a quarter, at least one.
@@ -180,5 +203,16 @@ mod tests {
         let s = Sample { limiter_s: 30.0, pace_per_min: 150.0, requests: 5, api_s: 2.5, ..sample(10) };
         assert_eq!(t.observe(16, &s), Some((3, why::QUOTA)));
         assert_eq!(t.observe(3, &s), None);
+    }
+
+    #[test]
+    fn a_pace_already_filled_is_the_quota_binding_even_with_little_waiting() {
+        let mut t = Tuner::new();
+        // 2.5 requests a second at a pace of 150 a minute: full. The workers wait on the
+        // pacer only a fifth of their time, yet another worker would gain nothing.
+        let s = Sample { secs: 4.0, requests: 10, limiter_s: 2.4, api_s: 5.0, pace_per_min: 150.0, ..sample(10) };
+        assert_eq!(t.observe(3, &s), None, "3 workers are what 2.5/s x 0.5 s needs");
+        assert_eq!(t.observe(3, &s), None, "and it never probes above them");
+        assert_eq!(t.observe(6, &s), Some((3, why::QUOTA)));
     }
 }

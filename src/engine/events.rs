@@ -6,7 +6,7 @@ use crate::config::{Fix, Fixes};
 use crate::plan::Estimate;
 use crate::polygon::check::Suspect;
 use crate::polygon::outcome::ErrorKind;
-use crate::report::Report;
+use crate::report::{Report, SplitNews};
 pub use crate::store::writer::WindowDone;
 use crate::store::writer::WriterEvent;
 use crate::timeframe::Timeframe;
@@ -20,6 +20,11 @@ pub struct Settings {
     /// Seconds between worker starts when fix 3 is on.
     pub stagger_secs: f64,
     pub paused: bool,
+    /// The engine sets the count as the run goes (`--concurrency auto`); a count set by
+    /// hand turns this off until auto is asked for again.
+    pub auto: bool,
+    /// Why the count last changed, in words the faces show as they are.
+    pub why: &'static str,
 }
 
 impl Settings {
@@ -33,7 +38,10 @@ impl Settings {
 pub enum Command {
     ToggleFix(Fix),
     SetFix(Fix, bool),
+    /// A count set by hand: it sticks until [`Command::Auto`].
     SetConcurrency(u32),
+    /// Hand the count back to the engine.
+    Auto,
     SetStagger(f64),
     Pause,
     Resume,
@@ -91,6 +99,8 @@ pub struct RunInfo {
     pub refetch: bool,
     /// Pages of reference data this run took before its rows (a universe's list).
     pub reference_requests: u64,
+    /// Pages of splits this run took for its tickers (known once they are fetched).
+    pub split_requests: u64,
 }
 
 /// One answered (or failed) request.
@@ -165,6 +175,9 @@ pub enum Event {
         ticker: String,
         bars: Vec<Suspect>,
     },
+    /// A split the database had not seen, after bars it already held: their adjusted
+    /// reading changes, no stored row does.
+    NewSplit(SplitNews),
     WindowFailed {
         row: usize,
         range: Range,

@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 
 use backon::Retryable;
 use reqwest::Url;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::ctx::Net;
 use super::events::{Event, Level, RequestRecord, RowState};
 use crate::polygon::check::Suspect;
+use crate::polygon::client::Answered;
 use crate::polygon::outcome::Disposition;
 use crate::polygon::{Answer, Client, FetchError, Page};
 use crate::retry::Policy;
@@ -53,6 +55,15 @@ pub struct Fetched<T = Page> {
     pub page: T,
     pub attempts: u32,
     pub suspects: Vec<Suspect>,
+    /// The page's room in memory: dropped once the page is handed to the writer.
+    pub room: Option<OwnedSemaphorePermit>,
+}
+
+/// A page that passed its check, before the retry loop counts its attempts.
+struct Checked<T> {
+    page: T,
+    suspects: Vec<Suspect>,
+    room: Option<OwnedSemaphorePermit>,
 }
 
 /// One page of aggregates with retries under the backoff policy in force.
@@ -108,7 +119,7 @@ pub async fn fetch_answer<T: Answer>(ctx: &Net, ask: Ask<'_, T>) -> Result<Fetch
     .await;
     let attempts = attempts.load(Ordering::Relaxed);
     match result {
-        Ok((page, suspects)) => Ok(Fetched { page, attempts, suspects }),
+        Ok(Checked { page, suspects, room }) => Ok(Fetched { page, attempts, suspects, room }),
         Err(Attempt::Cancelled) => Err(WorkEnd::Cancelled),
         Err(Attempt::Fetch(err)) => Err(give_up(ctx, url, err, attempts, budget_spent.load(Ordering::Relaxed))),
     }
@@ -150,7 +161,7 @@ fn give_up(ctx: &Net, url: &Url, err: FetchError, attempts: u32, budget_spent: b
 
 /// Waits for its turn, then makes the request. `retrying` says a backoff wait came
 /// before: the row shows fetching again.
-async fn attempt<T: Answer>(ctx: &Net, ask: Ask<'_, T>, retrying: bool) -> Result<(T, Vec<Suspect>), Attempt> {
+async fn attempt<T: Answer>(ctx: &Net, ask: Ask<'_, T>, retrying: bool) -> Result<Checked<T>, Attempt> {
     let Ask { row, url, visited, parse, check } = ask;
     let held = wait_turn(ctx, row).await?;
     if let Some(row) = row
@@ -164,8 +175,8 @@ async fn attempt<T: Answer>(ctx: &Net, ask: Ask<'_, T>, retrying: bool) -> Resul
         r = ctx.client.get_as(url, parse) => r,
     };
     let secs = started.elapsed().as_secs_f64();
-    let bytes = result.as_ref().map(|(_, b)| *b as u64).unwrap_or(0);
-    let result = result.and_then(|(page, _)| accept(ctx, page, visited, check)).map_err(|mut e| {
+    let bytes = result.as_ref().map(|a| a.bytes as u64).unwrap_or(0);
+    let result = result.and_then(|a| accept(ctx, a, visited, check)).map_err(|mut e| {
         if let FetchError::Timeout(t) = &mut e {
             *t = secs;
         }
@@ -216,10 +227,11 @@ async fn wait_turn(ctx: &Net, row: Option<usize>) -> Result<bool, Attempt> {
 /// (that would loop for ever) and its bars pass the check.
 fn accept<T: Answer>(
     ctx: &Net,
-    page: T,
+    answered: Answered<T>,
     visited: &HashSet<String>,
     check: Check<'_, T>,
-) -> Result<(T, Vec<Suspect>), FetchError> {
+) -> Result<Checked<T>, FetchError> {
+    let Answered { value: page, room, .. } = answered;
     if let Some(n) = page.next_url().map(|n| ctx.client.resolve_next(n)).transpose()?
         && visited.contains(n.as_str())
     {
@@ -229,7 +241,7 @@ fn accept<T: Answer>(
         )));
     }
     let suspects = check(&page).map_err(FetchError::Malformed)?;
-    Ok((page, suspects))
+    Ok(Checked { page, suspects, room })
 }
 
 /// When a request went, how long it took, and how big its answer was.
@@ -239,14 +251,8 @@ struct Sent {
     bytes: u64,
 }
 
-fn report<T: Answer>(
-    ctx: &Net,
-    row: Option<usize>,
-    url: &Url,
-    result: &Result<(T, Vec<Suspect>), FetchError>,
-    sent: Sent,
-) {
-    let page = result.as_ref().ok().map(|(p, _)| p);
+fn report<T: Answer>(ctx: &Net, row: Option<usize>, url: &Url, result: &Result<Checked<T>, FetchError>, sent: Sent) {
+    let page = result.as_ref().ok().map(|c| &c.page);
     ctx.emit(Event::Request(RequestRecord {
         row,
         path: Client::show(url),

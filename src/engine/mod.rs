@@ -11,7 +11,9 @@ mod range;
 pub mod resources;
 mod run;
 pub mod scheduler;
+mod splits;
 pub mod tally;
+mod tuning;
 pub mod universe;
 mod worker;
 

@@ -99,7 +99,7 @@ impl Chain {
     /// Stores a page with the days it finished: every day before its last bar's day
     /// (which the next page may continue), or the whole rest of the range on the last page.
     async fn store_page(&mut self, ctx: &Ctx, fetched: Fetched, last: bool) -> Result<(), WorkEnd> {
-        let Fetched { page, attempts, suspects } = fetched;
+        let Fetched { page, attempts, suspects, room } = fetched;
         let bars = self.fresh(page.bars);
         let (first, newest) = (bars.first().map(|b| b.ts), bars.last().map(|b| b.ts));
         self.last_ts = newest.or(self.last_ts);
@@ -118,6 +118,7 @@ impl Chain {
             }],
         };
         store(ctx, msg).await.map_err(|_| WorkEnd::Cancelled)?;
+        drop(room);
         ctx.seen.lock()[self.row].add(first, newest, page.base);
         ctx.sched.lock().add_bars(self.row, kept);
         if !suspects.is_empty() {

@@ -10,12 +10,15 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::autotune::{MAX_WORKERS, why};
 use super::ctx::{Ctx, Net, RowMeta, Seen};
 use super::emitter::Emitter;
 use super::events::{Command, Event, Level, RowInfo, RowState, RunInfo, Settings};
 use super::resources::{ResourceProbe, peak_rss_mb};
 use super::scheduler::Scheduler;
+use super::splits;
 use super::tally::RunEnd;
+use super::tuning::Tuning;
 use super::universe::{self, UniverseSpec};
 use super::worker::run_worker;
 use crate::config::{Config, Fix};
@@ -108,19 +111,26 @@ impl RunHandle {
     }
 }
 
+/// Answers read, decoded or waiting to be handed to the writer at once, whatever the
+/// worker count: with the writer's own queue this bounds a run's memory (a full page of
+/// 50,000 minute bars is about 5 MB of JSON and 3.5 MB decoded).
+const PAGES_IN_MEMORY: usize = 6;
+
 pub fn initial_settings(config: &Config) -> Settings {
     Settings {
         fixes: config.fixes,
         concurrency: config.concurrency.initial_workers(),
         stagger_secs: config.stagger.as_secs_f64(),
         paused: false,
+        auto: config.concurrency.is_auto(),
+        why: if config.concurrency.is_auto() { why::START } else { why::FIXED },
     }
 }
 
 /// Starts a run on the current tokio runtime. Everything that touches the disk happens
 /// off the caller's thread, so a dashboard's loop never waits for SQLite.
 pub fn start(config: Arc<Config>, source: Source, store: Store, plan: Plan) -> anyhow::Result<RunHandle> {
-    let client = Client::new(&source.base_url, source.key.clone(), config.timeout)?;
+    let client = Client::new(&source.base_url, source.key.clone(), config.timeout)?.with_page_room(PAGES_IN_MEMORY);
     let (event_tx, event_rx) = mpsc::unbounded_channel();
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let emitter = Arc::new(Emitter::new(event_tx));
@@ -171,10 +181,24 @@ async fn run(
         Ok(w) => w,
         Err(e) => return not_started(&info, &emitter, format!("cannot start the database writer: {e}")),
     };
+    announce(&net, &info, &plan);
+    let started = Instant::now();
+    // An adjusted database has its bars on the scale of the day they were fetched: splits
+    // would change nothing it reads. The phase runs before the workers' context is made,
+    // so a switch of fix 2 meanwhile is the one the scheduler starts with.
+    if !adjusted && config.fetch_splits {
+        let refreshing = splits::refresh(&net, &writer_tx, &plan.symbols);
+        info.split_requests = steered(&net, &settings_tx, &mut commands, refreshing).await;
+    }
     let settled_through = crate::calendar::settled_through(config.today);
     let ctx = Arc::new(context(adjusted, settled_through, &plan, net, writer_tx));
-    announce(&ctx, &info, &plan);
-    let outcome = coordinate(&ctx, &settings_tx, commands).await;
+    let outcome = if ctx.cancel.is_cancelled() {
+        // Stopped (or failed) before any worker began.
+        let stopped_by_user = ctx.fatal.lock().is_none();
+        Outcome { wall_s: started.elapsed().as_secs_f64(), cpu_pct: 0.0, stopped_by_user }
+    } else {
+        coordinate(&ctx, &settings_tx, commands, started).await
+    };
     finish(ctx, &info, &plan, writer, outcome).await
 }
 
@@ -278,6 +302,7 @@ fn run_info(config: &Config, source: &Source, plan: &Plan, store: &Store, settin
         jitter: config.retry.jitter,
         refetch: config.refetch,
         reference_requests: 0,
+        split_requests: 0,
     }
 }
 
@@ -373,11 +398,11 @@ fn context(
 }
 
 /// The run's start for the faces, and the rows earlier runs finished.
-fn announce(ctx: &Ctx, info: &RunInfo, plan: &Plan) {
-    ctx.emit(Event::RunStarted(Box::new(info.clone())));
+fn announce(net: &Net, info: &RunInfo, plan: &Plan) {
+    net.emit(Event::RunStarted(Box::new(info.clone())));
     for (i, row) in plan.rows.iter().enumerate().filter(|(_, r)| r.pending.is_empty()) {
         let state = if row.stored_bars == 0 { RowState::Empty } else { RowState::Done };
-        ctx.emit(Event::RowState { row: i, state });
+        net.emit(Event::RowState { row: i, state });
     }
 }
 
@@ -433,16 +458,18 @@ struct Outcome {
     stopped_by_user: bool,
 }
 
+/// Runs the workers to the end of the work; `started` is when the run's requests began.
 async fn coordinate(
     ctx: &Arc<Ctx>,
     settings_tx: &watch::Sender<Settings>,
     mut commands: mpsc::UnboundedReceiver<Command>,
+    started: Instant,
 ) -> Outcome {
-    let started = Instant::now();
     let mut probe = ResourceProbe::new();
     let mut workers = Workers { set: JoinSet::new(), alive: HashSet::new() };
     let mut stopped_by_user = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tuning = Tuning::new(ctx);
     workers.fill(ctx);
     while !workers.set.is_empty() {
         tokio::select! {
@@ -466,6 +493,10 @@ async fn coordinate(
                 if let Some(p) = probe.as_mut() {
                     let (cpu_pct, rss_mb) = p.sample();
                     ctx.emit(Event::Resources { cpu_pct, rss_mb });
+                }
+                if tuning.tick(ctx, settings_tx) && !ctx.cancel.is_cancelled() {
+                    ctx.work_changed.notify_waiters();
+                    workers.fill(ctx);
                 }
             }
         }
@@ -493,7 +524,12 @@ fn apply_settings(net: &Net, settings_tx: &watch::Sender<Settings>, cmd: Command
     match cmd {
         Command::ToggleFix(fix) => s.fixes.set(fix, !s.fixes.get(fix)),
         Command::SetFix(fix, on) => s.fixes.set(fix, on),
-        Command::SetConcurrency(c) => s.concurrency = c.clamp(1, 64),
+        Command::SetConcurrency(c) => {
+            s.concurrency = c.clamp(1, MAX_WORKERS);
+            (s.auto, s.why) = (false, why::BY_HAND);
+        }
+        Command::Auto if !s.auto => (s.auto, s.why) = (true, why::AUTO_AGAIN),
+        Command::Auto => {}
         Command::SetStagger(secs) if secs.is_finite() => s.stagger_secs = secs.clamp(0.0, 120.0),
         Command::SetStagger(_) => {}
         Command::Pause => s.paused = true,
@@ -564,8 +600,10 @@ fn figures(ctx: &Ctx, info: &RunInfo, plan: &Plan, outcome: &Outcome) -> Report 
         cpu_pct: outcome.cpu_pct,
     };
     let mut report = tally.report(info, outcome.wall_s, end);
+    report.concurrency_auto = settings.auto && settings.fixes.parallel;
+    report.concurrency_why = settings.why.to_string();
     let base: Vec<u64> = ctx.seen.lock().iter().map(|s| s.base).collect();
-    report.floor_requests = plan.floor_after(&base) + info.reference_requests;
+    report.floor_requests = plan.floor_after(&base) + info.reference_requests + info.split_requests;
     let request_s = if tally.requests > 0 { tally.api_s / tally.requests as f64 } else { 0.0 };
     report.floor_s = report::floor_seconds(report.floor_requests, info.quota_per_min as f64, request_s);
     report.planned_requests = info.estimate.requests;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::events::{Event, RunInfo};
 use crate::config::Fixes;
 use crate::polygon::outcome::ErrorKind;
-use crate::report::{Report, RunStatus, breakdown};
+use crate::report::{Report, RunStatus, SplitNews, breakdown};
 
 /// Running totals, folded from events by the engine and by each face alike.
 #[derive(Clone, Debug, Default)]
@@ -38,6 +38,9 @@ pub struct Tally {
     pub suspect_examples: Vec<String>,
     /// The most requests sent within any one quota window: what the server counts.
     pub peak_in_window: u64,
+    pub peak_workers: u32,
+    /// Splits that came after bars already stored, as they were told.
+    pub new_splits: Vec<SplitNews>,
     quota_window: Duration,
     sent: VecDeque<Instant>,
 }
@@ -48,7 +51,9 @@ const SUSPECT_EXAMPLES: usize = 5;
 impl Tally {
     pub fn apply(&mut self, event: &Event) {
         match event {
+            Event::Settings(s) => self.peak_workers = self.peak_workers.max(s.workers()),
             Event::RunStarted(info) => {
+                self.peak_workers = self.peak_workers.max(info.settings.workers());
                 self.pace_per_min = info.pace_per_min;
                 self.quota_window = Duration::from_secs_f64(info.quota_window_s);
             }
@@ -91,6 +96,7 @@ impl Tally {
                     self.suspect_examples.push(format!("{ticker} {when}: {}", b.what));
                 }
             }
+            Event::NewSplit(news) => self.new_splits.push(news.clone()),
             Event::Pace { per_min } => self.pace_per_min = *per_min,
             Event::Resources { cpu_pct, rss_mb } => {
                 self.peak_rss_mb = self.peak_rss_mb.max(*rss_mb);
@@ -165,6 +171,11 @@ impl Tally {
             peak_in_window: self.peak_in_window,
             quota_window_s: info.quota_window_s,
             bars_changed: self.bars_changed,
+            concurrency_auto: false,
+            concurrency_why: String::new(),
+            peak_workers: self.peak_workers,
+            split_requests: info.split_requests,
+            new_splits: self.new_splits.clone(),
         }
     }
 }

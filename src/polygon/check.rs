@@ -5,7 +5,7 @@
 //! bar) are kept and named, so a user sees a data problem instead of trusting it.
 
 use crate::bar::Bar;
-use crate::calendar::{self, MS_PER_MINUTE};
+use crate::calendar::{self, DaySpan, MS_PER_MINUTE};
 use crate::timeframe::{BaseUnit, Timeframe};
 
 /// What a page of a range request may hold.
@@ -31,6 +31,8 @@ pub fn check_range_page(bars: &[Bar], e: &Expect) -> Result<Vec<Suspect>, String
     let lowest = lowest_start(e);
     let mut previous: Option<i64> = None;
     let mut suspects = Vec::new();
+    // The time-zone lookup is the costly part of a check: done once per day of bars.
+    let mut day: Option<DaySpan> = None;
     for (i, b) in bars.iter().enumerate() {
         let bad = |why: String| format!("bar {} of {} ({}): {why}", i + 1, bars.len(), describe_ts(b.ts));
         if b.ts < lowest || b.ts > e.to_ms {
@@ -40,7 +42,10 @@ pub fn check_range_page(bars: &[Bar], e: &Expect) -> Result<Vec<Suspect>, String
                 calendar::format_ny_ms(e.to_ms)
             )));
         }
-        if !on_grid(b.ts, e.timeframe) {
+        if !day.is_some_and(|d| d.contains(b.ts)) {
+            day = DaySpan::of(b.ts);
+        }
+        if !day.is_some_and(|d| on_grid(b.ts, d.start_ms, e.timeframe)) {
             return Err(bad(format!("not on the {} grid", e.timeframe)));
         }
         if let Some(p) = previous
@@ -87,8 +92,7 @@ fn lowest_start(e: &Expect) -> i64 {
 
 /// Minute and hour bars start on their width from New York midnight; day-based bars at
 /// New York midnight.
-fn on_grid(ts: i64, tf: Timeframe) -> bool {
-    let midnight = calendar::ny_midnight_ms(calendar::ny_day_of_ms(ts));
+fn on_grid(ts: i64, midnight: i64, tf: Timeframe) -> bool {
     match tf.minutes() {
         Some(width) => (ts - midnight) % (width as i64 * MS_PER_MINUTE) == 0,
         None => ts == midnight,

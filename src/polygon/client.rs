@@ -1,7 +1,10 @@
 //! The HTTP client. The key travels only in the `Authorization` header; URLs never carry
 //! it, and what is shown of a URL (`Client::show`) is its path without the query.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
@@ -25,6 +28,17 @@ pub struct Client {
     /// `Bearer <key>`, built once and marked sensitive so no debug output shows it.
     auth: Option<HeaderValue>,
     timeout: Duration,
+    /// Room for pages in memory: a body is read and decoded only with a permit, held
+    /// until the page is handed on, so memory stays bounded at any worker count while
+    /// requests waiting on the server's latency need none.
+    room: Option<Arc<Semaphore>>,
+}
+
+/// A decoded answer, its body's size, and the room it holds until it is handed on.
+pub struct Answered<T> {
+    pub value: T,
+    pub bytes: usize,
+    pub room: Option<OwnedSemaphorePermit>,
 }
 
 /// One answered request.
@@ -73,9 +87,14 @@ impl Client {
         let http = reqwest::Client::builder()
             .user_agent(concat!("barfill/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10).min(timeout))
-            .timeout(timeout)
             .build()?;
-        Ok(Client { http, base, key, auth, timeout })
+        Ok(Client { http, base, key, auth, timeout, room: None })
+    }
+
+    /// At most `pages` answers read, decoded or waiting to be handed on at once.
+    pub fn with_page_room(mut self, pages: usize) -> Client {
+        self.room = Some(Arc::new(Semaphore::new(pages.max(1))));
+        self
     }
 
     pub fn base_url(&self) -> &Url {
@@ -153,17 +172,17 @@ impl Client {
     /// An aggregates answer (range or grouped daily).
     pub async fn get(&self, url: &Url) -> Result<Page, FetchError> {
         let started = Instant::now();
-        let (mut page, _) = self.get_as(url, parse_page).await?;
+        let mut page = self.get_as(url, parse_page).await?.value;
         page.elapsed = started.elapsed();
         Ok(page)
     }
 
-    /// Any answer, decoded by `parse`; also returns the body's size.
+    /// Any answer, decoded by `parse`.
     pub async fn get_as<T>(
         &self,
         url: &Url,
         parse: fn(&[u8]) -> Result<T, FetchError>,
-    ) -> Result<(T, usize), FetchError> {
+    ) -> Result<Answered<T>, FetchError> {
         let started = Instant::now();
         // A server could echo the key back in any message, a 200 body included.
         self.fetch(url, started, parse).await.map_err(|e| self.scrub(e))
@@ -174,19 +193,33 @@ impl Client {
         url: &Url,
         started: Instant,
         parse: fn(&[u8]) -> Result<T, FetchError>,
-    ) -> Result<(T, usize), FetchError> {
+    ) -> Result<Answered<T>, FetchError> {
         let mut req = self.http.get(url.clone());
         if let Some(auth) = &self.auth {
             req = req.header(AUTHORIZATION, auth.clone());
         }
-        let resp = req.send().await.map_err(|e| self.transport_error(e, started))?;
+        // The timeout covers the server, headers and body each, never the wait for room:
+        // a page waiting its turn in memory is not a slow server.
+        let timed_out = |_| FetchError::Timeout(started.elapsed().as_secs_f64());
+        let resp = tokio::time::timeout(self.timeout, req.send())
+            .await
+            .map_err(timed_out)?
+            .map_err(|e| self.transport_error(e, started))?;
         let status = resp.status();
         let retry_after = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let body = resp.bytes().await.map_err(|e| self.transport_error(e, started))?;
+        let room = match &self.room {
+            Some(room) => Some(room.clone().acquire_owned().await.expect("the room is never closed")),
+            None => None,
+        };
+        let read_from = Instant::now();
+        let body = tokio::time::timeout(self.timeout, resp.bytes())
+            .await
+            .map_err(|_| FetchError::Timeout(read_from.elapsed().as_secs_f64()))?
+            .map_err(|e| self.transport_error(e, started))?;
         if status != StatusCode::OK {
             return Err(classify_status(status.as_u16(), &body, retry_after.as_deref()));
         }
-        Ok((parse(&body)?, body.len()))
+        Ok(Answered { value: parse(&body)?, bytes: body.len(), room })
     }
 
     fn transport_error(&self, e: reqwest::Error, started: Instant) -> FetchError {

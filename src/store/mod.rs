@@ -109,8 +109,11 @@ pub struct OpenOptions {
 pub const ADJUSTED_NOTICE: &str = "this database holds split-adjusted bars (the API's default, which barfill used \
 before): when a split comes after they were stored, they stay on the old scale while bars fetched later \
 come on the new one. barfill keeps filling this file with adjusted bars, never both kinds. New databases \
-store raw bars and adjust them on read (the bars_adjusted view), so they never go stale; to move, \
-backfill into a new file, e.g. `barfill run --db barfill-raw.db --refetch`.";
+store raw bars and adjust them on read (the bars_adjusted view), so they never go stale. To move, fetch \
+everything again into a new file, which stores raw bars: `barfill run --db barfill-raw.db` (with `adjusted = \
+false`, the default; a new file has nothing stored, so every window is fetched, as `--refetch` would). Adjusted bars cannot be turned back into \
+raw ones reliably (they were rounded after the division, and the file does not record which splits were \
+known when each was fetched), so there is no conversion in place.";
 
 /// An open database, checked and migrated to the current schema, with the run lock held.
 pub struct Store {

@@ -131,6 +131,34 @@ fn rebuild_factors(conn: &Connection, ticker: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A split the database had not seen, as the writer answers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewSplit {
+    pub split: SplitRecord,
+    /// The database held bars of the ticker from before the split, whose adjusted reading
+    /// it changes. Without any (a first backfill), the split is history, not news.
+    pub over_stored_bars: bool,
+}
+
+/// `store_splits`, each new split told with whether stored bars come before it. Asked
+/// before the run's own pages are written, so "stored" means stored by earlier runs.
+pub fn store_new_splits(conn: &Connection, run_id: i64, splits: &[SplitRecord]) -> rusqlite::Result<Vec<NewSplit>> {
+    store_splits(conn, run_id, splits)?
+        .into_iter()
+        .map(|split| Ok(NewSplit { over_stored_bars: bars_before(conn, &split)?, split }))
+        .collect()
+}
+
+/// Whether any series of the split's ticker holds a bar older than the split: one seek
+/// on each series' primary key.
+fn bars_before(conn: &Connection, split: &SplitRecord) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS(SELECT 1 FROM series s JOIN series_bars b ON b.series_id = s.id
+                       WHERE s.ticker = ?1 AND b.ts < ?2)",
+    )?
+    .query_row(params![split.ticker, calendar::ny_midnight_ms(split.execution_date)], |r| r.get(0))
+}
+
 /// Every split stored, oldest first: for the engine's report and for tests.
 pub fn stored_splits(conn: &Connection, ticker: Option<&str>) -> rusqlite::Result<Vec<SplitRecord>> {
     let mut stmt = conn.prepare(
@@ -286,6 +314,24 @@ mod tests {
         let broken = SplitRecord { id: "bad".into(), split_from: 0.0, ..s1 };
         assert!(store_splits(c, 4, &[broken]).unwrap().is_empty());
         assert_eq!(stored_splits(c, None).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_new_split_is_news_only_over_bars_stored_before_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("b.db"), false, false).unwrap();
+        let c = &store.conn;
+        // Bars 2020-08-24..2020-09-11: a split inside or after them reaches back over
+        // stored bars; one on their first day or before, or of another ticker, does not.
+        write_page(c, 1, &bars(), &[]).unwrap();
+        let inside = split("in", "2020-08-31", 1.0, 4.0);
+        let after = split("after", "2021-01-04", 1.0, 2.0);
+        let first_day = split("first", "2020-08-24", 1.0, 3.0);
+        let msft = SplitRecord { id: "m".into(), ticker: "MSFT".into(), ..after.clone() };
+        let news = store_new_splits(c, 2, &[inside.clone(), after.clone(), first_day.clone(), msft.clone()]).unwrap();
+        let told: Vec<(&str, bool)> = news.iter().map(|n| (n.split.id.as_str(), n.over_stored_bars)).collect();
+        assert_eq!(told, [("in", true), ("after", true), ("first", false), ("m", false)]);
+        assert!(store_new_splits(c, 3, &[inside]).unwrap().is_empty(), "seen before: no news");
     }
 
     #[test]

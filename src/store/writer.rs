@@ -12,7 +12,7 @@ use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::pages::{PageRef, SeriesIds, Written, write_pages};
-use super::splits::{SplitRecord, store_splits};
+use super::splits::{NewSplit, SplitRecord, store_new_splits};
 use super::tickers::{TickerRecord, upsert_tickers};
 use super::{Store, explain, explain_on, now_ms};
 use crate::bar::Bar;
@@ -77,10 +77,11 @@ pub enum WriteMsg {
     /// The run's final figures, for the runs table.
     Finish(Box<Report>),
     /// Splits from the API, upserted; the answer lists those the database had not seen
-    /// (`store_splits`), or the database error in words.
+    /// and whether it held bars before them (`store_new_splits`), or the database error
+    /// in words.
     Splits {
         splits: Vec<SplitRecord>,
-        reply: oneshot::Sender<Result<Vec<SplitRecord>, String>>,
+        reply: oneshot::Sender<Result<Vec<NewSplit>, String>>,
     },
     /// Reference data for tickers, upserted; the answer is the rows changed.
     Tickers {
@@ -175,7 +176,7 @@ fn writer_loop(
                 }
             }
             WriteMsg::Splits { splits, reply } => {
-                let _ = reply.send(store_splits(conn, run_id, &splits).map_err(|e| explain_on(conn, &e)));
+                let _ = reply.send(store_new_splits(conn, run_id, &splits).map_err(|e| explain_on(conn, &e)));
             }
             WriteMsg::Tickers { tickers, reply } => {
                 let _ = reply.send(upsert_tickers(conn, &tickers).map_err(|e| explain_on(conn, &e)));

@@ -32,6 +32,7 @@ const RUNS_SHOWN: usize = 50;
 
 type Prepared = Result<(Arc<Config>, Store, Plan), String>;
 type Runs = Result<Vec<RunRecord>, String>;
+type Coverage = Result<Vec<store::coverage::RowCoverage>, String>;
 
 /// The run in progress: its channels and the task that ends with its report.
 struct Live {
@@ -63,6 +64,7 @@ struct Dashboard {
     outcome: Outcome,
     live: Option<Live>,
     runs_tx: mpsc::UnboundedSender<Runs>,
+    coverage_tx: mpsc::UnboundedSender<Coverage>,
     prepared_tx: mpsc::UnboundedSender<Prepared>,
     input_open: bool,
     drawing: bool,
@@ -85,7 +87,8 @@ pub async fn run_dashboard(config: Arc<Config>, source: Source, first: RunHandle
     };
     let (runs_tx, mut runs_rx) = mpsc::unbounded_channel();
     let (prepared_tx, mut prepared_rx) = mpsc::unbounded_channel();
-    let mut d = Dashboard::new(config, source, guard, log, runs_tx, prepared_tx);
+    let (coverage_tx, mut coverage_rx) = mpsc::unbounded_channel();
+    let mut d = Dashboard::new(config, source, guard, log, runs_tx, coverage_tx, prepared_tx);
     d.live = Some(first.into());
     d.read_runs();
     let mut input = EventStream::new();
@@ -104,6 +107,10 @@ pub async fn run_dashboard(config: Arc<Config>, source: Source, first: RunHandle
             }
             Some(runs) = runs_rx.recv() => {
                 d.app.set_runs(runs);
+                None
+            }
+            Some(coverage) = coverage_rx.recv() => {
+                d.app.set_coverage(coverage);
                 None
             }
             Some(prepared) = prepared_rx.recv() => {
@@ -127,6 +134,7 @@ impl Dashboard {
         guard: TerminalGuard,
         log: Option<LogFeed>,
         runs_tx: mpsc::UnboundedSender<Runs>,
+        coverage_tx: mpsc::UnboundedSender<Coverage>,
         prepared_tx: mpsc::UnboundedSender<Prepared>,
     ) -> Dashboard {
         let db = config.db.display().to_string();
@@ -144,6 +152,7 @@ impl Dashboard {
             outcome: Outcome::default(),
             live: None,
             runs_tx,
+            coverage_tx,
             prepared_tx,
             input_open: true,
             drawing: true,
@@ -247,6 +256,7 @@ impl Dashboard {
                 }
             }
             Some(Effect::NewRun { settings, refetch }) => self.prepare_run(settings, refetch),
+            Some(Effect::ReadCoverage) => self.read_coverage(),
             Some(Effect::Quit) => {
                 self.quitting = true;
                 self.app.quitting = true;
@@ -295,6 +305,17 @@ impl Dashboard {
         Ok(())
     }
 
+    /// Reads the database's coverage of the configured range on a blocking thread; the
+    /// answer comes back as a message.
+    fn read_coverage(&self) {
+        let (db, tx, range) =
+            (self.config.db.clone(), self.coverage_tx.clone(), Range { from: self.config.from, to: self.config.to });
+        tokio::task::spawn_blocking(move || {
+            let query = store::coverage::Query { range, tickers: None, timeframes: None };
+            let _ = tx.send(store::coverage::read_coverage(&db, &query).map_err(|e| e.to_string()));
+        });
+    }
+
     /// Reads the runs table on a blocking thread; the answer comes back as a message.
     fn read_runs(&self) {
         let (db, tx): (PathBuf, _) = (self.config.db.clone(), self.runs_tx.clone());
@@ -308,10 +329,9 @@ impl Dashboard {
 fn with_settings(config: &Config, s: Settings) -> Config {
     let mut c = config.clone();
     c.fixes = s.fixes;
-    // A count set by hand (`+`/`-`) is kept; untouched, auto stays auto.
-    if s.concurrency != config.concurrency.initial_workers() {
-        c.concurrency = crate::config::Concurrency::Fixed(s.concurrency);
-    }
+    // A count set by hand (`+`/`-`) is kept for the next run; on auto it starts afresh.
+    c.concurrency =
+        if s.auto { crate::config::Concurrency::Auto } else { crate::config::Concurrency::Fixed(s.concurrency) };
     c.stagger = Duration::from_secs_f64(s.stagger_secs);
     c
 }

@@ -13,7 +13,14 @@ use crate::store::RunRecord;
 use crate::ui::app::{App, LogLine};
 
 pub fn settings() -> Settings {
-    Settings { fixes: Fixes::ALL, concurrency: 3, stagger_secs: 5.0, paused: false }
+    Settings {
+        fixes: Fixes::ALL,
+        concurrency: 3,
+        stagger_secs: 0.0,
+        paused: false,
+        auto: true,
+        why: crate::engine::autotune::why::QUOTA,
+    }
 }
 
 pub fn range(from: &str, to: &str) -> Range {
@@ -51,6 +58,7 @@ pub fn info() -> RunInfo {
         jitter: false,
         refetch: false,
         reference_requests: 0,
+        split_requests: 0,
     }
 }
 

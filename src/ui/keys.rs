@@ -11,6 +11,7 @@ pub enum Action {
     ToggleFix(Fix),
     MoreWorkers,
     FewerWorkers,
+    AutoWorkers,
     LongerStagger,
     ShorterStagger,
     PauseResume,
@@ -34,6 +35,7 @@ pub enum Action {
     CycleFilter,
     CycleOrder,
     Overview,
+    Coverage,
     /// While searching: a character of the ticker.
     SearchType(char),
     SearchBack,
@@ -120,6 +122,13 @@ pub const BINDINGS: &[Binding] = &[
         footer: Some(("v", "overview")),
     },
     Binding {
+        keys: &[(KeyCode::Char('c'), NONE)],
+        label: "c",
+        action: Action::Coverage,
+        help: "coverage: what the database holds per row, and its holes (read from the file)",
+        footer: None,
+    },
+    Binding {
         keys: &[(KeyCode::Char('+'), NONE), (KeyCode::Char('='), NONE)],
         label: "+",
         action: Action::MoreWorkers,
@@ -130,8 +139,15 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[(KeyCode::Char('-'), NONE)],
         label: "-",
         action: Action::FewerWorkers,
-        help: "one worker less (fix 3)",
+        help: "one worker less (fix 3); a count set by hand sticks until a",
         footer: Some(("+ -", "workers")),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('a'), NONE)],
+        label: "a",
+        action: Action::AutoWorkers,
+        help: "workers on auto: the count follows throughput, 429s and the writer",
+        footer: None,
     },
     Binding {
         keys: &[(KeyCode::Char(']'), NONE)],
@@ -375,8 +391,8 @@ mod tests {
     }
 
     #[test]
-    fn plain_c_is_not_quit_but_ctrl_c_is() {
-        assert_eq!(action_for(key(KeyCode::Char('c'), NONE), false), None);
+    fn plain_c_is_coverage_not_quit_but_ctrl_c_quits() {
+        assert_eq!(action_for(key(KeyCode::Char('c'), NONE), false), Some(Action::Coverage));
         assert_eq!(action_for(key(KeyCode::Char('c'), CTRL), false), Some(Action::Quit));
         assert_eq!(action_for(key(KeyCode::Char('+'), SHIFT), false), Some(Action::MoreWorkers));
         assert_eq!(action_for(key(KeyCode::Char('?'), SHIFT), false), Some(Action::Help));

@@ -35,6 +35,8 @@ pub fn config(dir: &Path, symbols: &[&str], timeframes: &[&str], from: &str, to:
     c.retry.wait_scale = 0.01;
     // Nothing in a test depends on the day it runs: "today" is fixed, after every range.
     c.today = today();
+    // The tests that count requests count bar requests; tests/splits.rs turns this on.
+    c.fetch_splits = false;
     c
 }
 

@@ -3,7 +3,10 @@
 use std::time::Instant;
 
 use super::rates::{BUCKET_S, Wait, within_minute};
-use super::{App, Phase};
+use super::{App, Eta, Phase};
+
+/// Seconds of progress under the switches in force before the pace is trusted.
+pub(super) const ETA_MIN_SPAN_S: f64 = 10.0;
 use crate::engine::events::RowState;
 
 impl App {
@@ -33,19 +36,31 @@ impl App {
         (self.planned_weight > 0).then(|| self.done_weight / self.planned_weight as f64)
     }
 
-    /// Seconds left at the rate measured so far; before any window is done, the floor the
-    /// quota sets for the plan, as a lower bound (`true`).
-    pub fn eta(&self, now: Instant) -> Option<(f64, bool)> {
+    /// Time left: the work left at the pace measured since the switches in force were
+    /// set; until that pace is known, only what the quota needs for the work left.
+    pub fn eta(&self, now: Instant) -> Option<Eta> {
         if self.phase != Phase::Running {
             return None;
         }
-        let p = self.progress()?;
-        let elapsed = self.elapsed(now);
-        if p <= 0.0 || elapsed <= 0.0 {
-            let floor = self.info.as_ref().map(|i| i.floor_s)?;
-            return Some(((floor - elapsed).max(0.0), true));
+        if self.settings.paused {
+            return Some(Eta::Paused);
         }
-        Some((elapsed * (1.0 - p) / p, false))
+        let p = self.progress()?;
+        let (from, p0) = self.pace_from?;
+        let span = now.saturating_duration_since(from).as_secs_f64();
+        let gained = p - p0;
+        if span < ETA_MIN_SPAN_S || gained <= 0.0 {
+            let at_least = self.info.as_ref().map(|i| i.floor_s * (1.0 - p)).filter(|s| *s >= 1.0);
+            return Some(Eta::Measuring { at_least });
+        }
+        Some(Eta::About(span * (1.0 - p) / gained))
+    }
+
+    /// A switch or the worker count changed: the pace measured so far no longer holds.
+    pub(super) fn pace_changed(&mut self, at: Instant) {
+        if let Some(p) = self.progress() {
+            self.pace_from = Some((at, p));
+        }
     }
 
     pub fn bars_stored(&self) -> u64 {

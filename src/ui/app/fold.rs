@@ -20,7 +20,14 @@ impl App {
         self.tally.apply(&event);
         match event {
             Event::RunStarted(info) => self.run_started_note(*info, at),
-            Event::Settings(s) => self.settings = s,
+            Event::Settings(s) => {
+                if (s.fixes, s.workers(), s.paused)
+                    != (self.settings.fixes, self.settings.workers(), self.settings.paused)
+                {
+                    self.pace_changed(at);
+                }
+                self.settings = s;
+            }
             Event::RowState { row, state } => self.row_state(row, state, at),
             Event::RowBounds { row, first, last } => {
                 if let Some(r) = self.rows.get_mut(row) {
@@ -57,6 +64,12 @@ impl App {
                 let first = bars.first().map(|b| format!(": {} at {}", b.what, crate::calendar::format_ny_ms(b.ts)));
                 let text = format!("{} suspect bars stored for {ticker}{}", bars.len(), first.unwrap_or_default());
                 self.push_log(LogLine { at, level: Level::Warn, text: self.clean(&text) });
+            }
+            Event::NewSplit(news) => {
+                // The engine logs the line too; a pane fed from the log has it already.
+                if self.notices_to_log {
+                    self.push_log(LogLine { at, level: Level::Info, text: self.clean(&news.line()) });
+                }
             }
             Event::WriterBlocked { .. } | Event::Pace { .. } => {}
         }
@@ -183,6 +196,7 @@ impl App {
         self.rows = info.rows.iter().map(|r| RowView::planned(r, at)).collect();
         self.planned_weight = self.rows.iter().map(|r| r.weight).sum();
         self.done_weight = 0.0;
+        self.pace_from = Some((at, 0.0));
         self.in_backoff.clear();
         self.list.reset(self.rows.len());
     }

@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use crossterm::event::KeyEvent;
 
-use super::{App, Effect, Focus, Overlay, Phase};
+use super::{App, CoverageView, Effect, Focus, Overlay, Phase};
+use crate::engine::autotune::why;
 use crate::engine::events::Command;
 use crate::ui::keys::{self, Action};
 
@@ -21,12 +22,21 @@ impl App {
             Action::ToggleFix(_)
             | Action::MoreWorkers
             | Action::FewerWorkers
+            | Action::AutoWorkers
             | Action::LongerStagger
             | Action::ShorterStagger
             | Action::PauseResume
             | Action::StopRun
             | Action::NewRun { .. }
             | Action::Quit => self.act_on_run(action, at),
+            Action::Coverage => {
+                self.toggle_overlay(Overlay::Coverage);
+                // Read afresh each time it opens: a run may have stored more since.
+                (self.view.overlay == Overlay::Coverage).then(|| {
+                    self.coverage = CoverageView::Reading;
+                    Effect::ReadCoverage
+                })
+            }
             _ => {
                 self.act_on_view(action);
                 None
@@ -49,6 +59,10 @@ impl App {
             }
             Action::MoreWorkers => self.set_concurrency(self.settings.concurrency.saturating_add(1).min(64)),
             Action::FewerWorkers => self.set_concurrency(self.settings.concurrency.saturating_sub(1).max(1)),
+            Action::AutoWorkers => {
+                (self.settings.auto, self.settings.why) = (true, why::AUTO_AGAIN);
+                self.live().then_some(Effect::Engine(Command::Auto))
+            }
             Action::LongerStagger => self.set_stagger((self.settings.stagger_secs + 1.0).min(120.0)),
             Action::ShorterStagger => self.set_stagger((self.settings.stagger_secs - 1.0).max(0.0)),
             Action::PauseResume => {
@@ -153,6 +167,7 @@ impl App {
 
     fn set_concurrency(&mut self, c: u32) -> Option<Effect> {
         self.settings.concurrency = c;
+        (self.settings.auto, self.settings.why) = (false, why::BY_HAND);
         self.live().then_some(Effect::Engine(Command::SetConcurrency(c)))
     }
 
@@ -167,7 +182,7 @@ impl App {
         let step = |v: usize, by: isize, len: usize| -> usize {
             (v as isize).saturating_add(by).clamp(0, len.saturating_sub(1) as isize) as usize
         };
-        if matches!(self.view.overlay, Overlay::Help | Overlay::Overview) {
+        if matches!(self.view.overlay, Overlay::Help | Overlay::Overview | Overlay::Coverage) {
             // Clamped to what the screen shows before the next frame.
             self.view.overlay_scroll = step(self.view.overlay_scroll, by, usize::MAX / 4);
             return;

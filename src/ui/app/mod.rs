@@ -47,6 +47,8 @@ pub enum Effect {
     Quit,
     /// Asked to quit twice: leave without waiting.
     ForceQuit,
+    /// Read the database's coverage for the overlay (on a blocking thread).
+    ReadCoverage,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +83,18 @@ pub enum Overlay {
     Detail,
     /// Every row as one cell, by state.
     Overview,
+    /// What the database holds: per row, sessions stored against the range's, the holes.
+    Coverage,
+}
+
+/// The coverage overlay's content: read from the database off the loop, when asked.
+#[derive(Clone, Debug, Default)]
+pub enum CoverageView {
+    #[default]
+    NotRead,
+    Reading,
+    Read(Vec<crate::store::coverage::RowCoverage>),
+    Failed(String),
 }
 
 #[derive(Clone, Debug)]
@@ -149,9 +163,37 @@ pub struct App {
     done_weight: f64,
     /// Rows waiting in backoff, for the backoff pane's countdowns.
     in_backoff: BTreeSet<usize>,
+    /// When the pace in force began (the run's start, or the last change of a switch or
+    /// of the worker count) and the progress then: the ETA is measured from here only.
+    pace_from: Option<(Instant, f64)>,
+    pub coverage: CoverageView,
+}
+
+/// What the header says of the time left.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Eta {
+    /// Work left at the pace measured since the switches in force were set.
+    About(f64),
+    /// Too soon after the start or a change to know; the quota alone needs at least this.
+    Measuring {
+        at_least: Option<f64>,
+    },
+    Paused,
 }
 
 impl App {
+    /// The database's coverage as read for the overlay, with holes first.
+    pub fn set_coverage(&mut self, read: Result<Vec<crate::store::coverage::RowCoverage>, String>) {
+        self.coverage = match read {
+            Ok(mut rows) => {
+                rows.sort_by_key(|r| (r.missing.is_empty(), r.ticker.clone(), r.timeframe.clone()));
+                CoverageView::Read(rows)
+            }
+            Err(e) => CoverageView::Failed(e),
+        };
+        self.redraw = true;
+    }
+
     pub fn new(started: Instant, source: &str, base_url: &str, db: &str, settings: Settings) -> App {
         App {
             started,
@@ -181,6 +223,8 @@ impl App {
             planned_weight: 0,
             done_weight: 0.0,
             in_backoff: BTreeSet::new(),
+            pace_from: None,
+            coverage: CoverageView::NotRead,
             view: ViewState {
                 focus: Focus::Symbols,
                 overlay: Overlay::None,

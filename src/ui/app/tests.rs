@@ -2,8 +2,9 @@ use std::time::Instant;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use super::figures::ETA_MIN_SPAN_S;
 use super::*;
-use crate::config::Fix;
+use crate::config::{Fix, Fixes};
 use crate::engine::events::{Event, RowState};
 use crate::report::share;
 use crate::ui::fixtures::{self, range, secs};
@@ -81,15 +82,17 @@ fn breakdown_equals_the_tally_and_the_report() {
 }
 
 #[test]
-fn eta_comes_from_the_weighted_plan_and_the_rate_so_far() {
+fn eta_comes_from_the_weighted_plan_and_the_pace_under_the_switches_in_force() {
     let t0 = Instant::now();
     let mut app = App::new(t0, "simulator", "", "", fixtures::settings());
     app.on_event(Event::RunStarted(Box::new(fixtures::info())), t0);
-    // Nothing done yet: the plan's floor, as a lower bound.
-    assert_eq!(app.eta(t0 + secs(0.5)), Some((1.5, true)));
-    let p0 = app.progress().unwrap();
-    assert_eq!(p0, 0.0);
-    for (s, e) in fixtures::script().into_iter().skip(1) {
+    // Nothing done yet: the pace is not known; the quota alone needs the plan's floor.
+    let floor = fixtures::info().floor_s;
+    let expect = if floor >= 1.0 { Some(floor) } else { None };
+    assert_eq!(app.eta(t0 + secs(0.5)), Some(Eta::Measuring { at_least: expect }));
+    assert_eq!(app.progress(), Some(0.0));
+    // The script's events up to the switch it flips at 5 s.
+    for (s, e) in fixtures::script().into_iter().skip(1).filter(|(s, _)| *s < 5.0) {
         app.on_event(e, t0 + secs(s));
     }
     let p = app.progress().unwrap();
@@ -98,9 +101,16 @@ fn eta_comes_from_the_weighted_plan_and_the_rate_so_far() {
     let total: u64 = app.rows.iter().map(|r| r.weight).sum();
     let done: f64 = app.rows.iter().map(|r| r.weighted_done()).sum();
     assert!((p - done / total as f64).abs() < 1e-12);
-    let (eta, lower_bound) = app.eta(t0 + secs(6.0)).unwrap();
-    assert!(!lower_bound);
-    assert!((eta - 6.0 * (1.0 - p) / p).abs() < 1e-9);
+    // Too soon to trust a pace: it says it is measuring rather than guess.
+    assert!(matches!(app.eta(t0 + secs(ETA_MIN_SPAN_S / 2.0)), Some(Eta::Measuring { .. })));
+    let later = t0 + secs(ETA_MIN_SPAN_S + 2.0);
+    assert_eq!(app.eta(later), Some(Eta::About((ETA_MIN_SPAN_S + 2.0) * (1.0 - p) / p)));
+    // A switch changes the pace: measured afresh from there, nothing carried over.
+    app.on_event(Event::Settings(Settings { fixes: Fixes { backoff: false, ..Fixes::ALL }, ..app.settings }), later);
+    assert!(matches!(app.eta(later + secs(3.0)), Some(Eta::Measuring { .. })), "{:?}", app.eta(later + secs(3.0)));
+    // Paused, it says so.
+    app.on_event(Event::Settings(Settings { paused: true, ..app.settings }), later);
+    assert_eq!(app.eta(later), Some(Eta::Paused));
 }
 
 #[test]
@@ -134,8 +144,11 @@ fn keys_send_the_right_commands() {
     assert_eq!(app.on_key(key('+'), now), Some(Effect::Engine(Command::SetConcurrency(4))));
     assert_eq!(app.on_key(key('+'), now), Some(Effect::Engine(Command::SetConcurrency(5))), "no lost press");
     assert_eq!(app.on_key(key('-'), now), Some(Effect::Engine(Command::SetConcurrency(4))));
-    assert_eq!(app.on_key(key(']'), now), Some(Effect::Engine(Command::SetStagger(6.0))));
-    assert_eq!(app.on_key(key('['), now), Some(Effect::Engine(Command::SetStagger(5.0))));
+    assert!(!app.settings.auto, "a count set by hand turns auto off");
+    assert_eq!(app.on_key(key('a'), now), Some(Effect::Engine(Command::Auto)));
+    assert!(app.settings.auto);
+    assert_eq!(app.on_key(key(']'), now), Some(Effect::Engine(Command::SetStagger(1.0))));
+    assert_eq!(app.on_key(key('['), now), Some(Effect::Engine(Command::SetStagger(0.0))));
     assert_eq!(app.on_key(key('p'), now), Some(Effect::Engine(Command::Pause)));
     assert_eq!(app.status(), "paused");
     assert_eq!(app.on_key(key('p'), now), Some(Effect::Engine(Command::Resume)));
@@ -302,6 +315,27 @@ fn notices_reach_the_log_only_without_the_tracing_feed() {
     fed.notices_to_log = false;
     fed.on_event(Event::Notice { level: Level::Info, text: "fix 1 (backoff) OFF".into() }, t0);
     assert!(fed.log.is_empty());
+}
+
+#[test]
+fn a_new_split_is_a_log_line_and_a_figure_of_the_run() {
+    let t0 = Instant::now();
+    let split = crate::report::SplitNews {
+        ticker: "AAPL".into(),
+        execution_date: "2020-08-31".into(),
+        split_from: 1.0,
+        split_to: 4.0,
+    };
+    for fed_from_tracing in [false, true] {
+        let mut app = App::new(t0, "simulator", "", "", fixtures::settings());
+        app.notices_to_log = !fed_from_tracing;
+        app.on_event(Event::RunStarted(Box::new(fixtures::info())), t0);
+        app.on_event(Event::NewSplit(split.clone()), t0);
+        let line = "new split: AAPL 4-for-1 on 2020-08-31; bars_adjusted follows, nothing refetched";
+        // With the tracing feed the engine's own log line is the one shown: never twice.
+        assert_eq!(app.log.iter().any(|l| l.text == line), !fed_from_tracing);
+        assert_eq!(app.tally.new_splits, std::slice::from_ref(&split));
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{bad, bold, dim, field, flow, good, pane, warn};
 use crate::config::Fix;
-use crate::ui::app::App;
+use crate::ui::app::{App, Eta};
 use crate::ui::format::{duration, thousands};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
@@ -49,8 +49,12 @@ fn figures(app: &App, now: Instant) -> Vec<Vec<Span<'static>>> {
     }
     figures.push(field("elapsed ", duration(app.elapsed(now)), bold()).to_vec());
     figures.push(match (app.eta(now), &app.report) {
-        (Some((secs, true)), _) => field("ETA ", format!("≥{}", duration(secs)), Style::new()).to_vec(),
-        (Some((secs, false)), _) => field("ETA ", format!("~{}", duration(secs)), Style::new()).to_vec(),
+        (Some(Eta::About(secs)), _) => field("ETA ", format!("~{}", duration(secs)), Style::new()).to_vec(),
+        (Some(Eta::Measuring { at_least: Some(secs) }), _) => {
+            field("ETA ", format!("≥{} (measuring)", duration(secs)), Style::new()).to_vec()
+        }
+        (Some(Eta::Measuring { at_least: None }), _) => field("ETA ", "measuring".into(), Style::new()).to_vec(),
+        (Some(Eta::Paused), _) => field("ETA ", "paused".into(), Style::new()).to_vec(),
         (None, Some(_)) if !app.quitting => vec![Span::styled("r: new run", dim())],
         (None, _) => field("ETA ", "-".into(), Style::new()).to_vec(),
     });
@@ -75,9 +79,13 @@ fn switches(app: &App) -> Vec<Vec<Span<'static>>> {
         let key = Span::styled(format!("[{n}]"), Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD));
         switches.push(vec![key, Span::raw(format!(" {name} ")), badge]);
     }
-    switches.push(field("workers ", s.workers().to_string(), Style::new()).to_vec());
+    let count = if s.fixes.parallel && s.auto { format!("{} auto", s.workers()) } else { s.workers().to_string() };
+    switches.push(field("workers ", count, Style::new()).to_vec());
     if s.fixes.parallel {
         switches.push(field("stagger ", format!("{}s", trim(s.stagger_secs)), Style::new()).to_vec());
+        if !s.why.is_empty() {
+            switches.push(vec![Span::styled(format!("({})", s.why), dim())]);
+        }
     } else {
         // The knobs of fix 3 still change with + - [ ]; say what they are set to.
         switches.push(vec![Span::styled(

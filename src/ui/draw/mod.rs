@@ -18,6 +18,7 @@
 
 pub mod backoff;
 pub mod breakdown;
+mod coverage;
 pub mod detail;
 pub mod footer;
 pub mod header;
@@ -97,6 +98,7 @@ pub fn prepare(app: &mut App, area: Rect) {
     let max = match app.view.overlay {
         Overlay::Help => help::max_scroll(area),
         Overlay::Overview => overview::max_scroll(area, app),
+        Overlay::Coverage => coverage::max_scroll(area, app),
         Overlay::None | Overlay::Detail => 0,
     };
     app.view.overlay_scroll = app.view.overlay_scroll.min(max);
@@ -129,6 +131,7 @@ fn draw_panes(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
         Overlay::Help => help::render(frame, area, app),
         Overlay::Detail => detail::render(frame, area, app, now),
         Overlay::Overview => overview::render(frame, area, app),
+        Overlay::Coverage => coverage::render(frame, area, app),
         Overlay::None => {}
     }
 }

@@ -336,3 +336,56 @@ fn no_color_means_present_and_not_empty() {
     assert!(!colour_from_env(Some("1".into())));
     assert!(!colour_from_env(Some("0".into())), "any value but the empty one");
 }
+
+#[test]
+fn coverage_lists_the_rows_with_holes_first() {
+    use crate::store::coverage::{Missing, RowCoverage};
+    let t0 = Instant::now();
+    let (mut app, _) = fixtures::running();
+    let d = |s: &str| crate::calendar::parse_date(s).unwrap();
+    let row = |ticker: &str, tf: &str, stored: u32, missing: Vec<Missing>| RowCoverage {
+        ticker: ticker.into(),
+        timeframe: tf.into(),
+        first_ts: None,
+        last_ts: None,
+        first_day: Some(d("2024-01-02")),
+        last_day: Some(d("2024-05-07")),
+        sessions_expected: 88,
+        sessions_stored: stored,
+        missing,
+        listed: None,
+        delisted: None,
+        last_run: Some(3),
+    };
+    let hole = |from: &str, to: &str, sessions| Missing { from: d(from), to: d(to), sessions };
+    let five: Vec<Missing> = (1..=5).map(|i| hole(&format!("2024-04-0{i}"), &format!("2024-04-0{i}"), 1)).collect();
+    // Given in key order; the overlay puts the rows with holes on top.
+    app.set_coverage(Ok(vec![
+        row("AAPL", "1/day", 88, vec![]),
+        row("AAPL", "1/minute", 85, vec![hole("2024-03-04", "2024-03-06", 3)]),
+        row("MSFT", "1/minute", 83, five),
+    ]));
+    app.view.overlay = Overlay::Coverage;
+    let text = whole(&mut app, t0, 120, 30);
+    let aapl_minute = text.find("AAPL     1/minute").expect(&text);
+    let aapl_day = text.find("AAPL     1/day").expect(&text);
+    assert!(aapl_minute < aapl_day, "holes first:\n{text}");
+    assert!(text.contains("2024-03-04..2024-03-06 (3)"), "{text}");
+    assert!(text.contains("and 2 more"), "{text}");
+    assert!(text.contains("complete"), "{text}");
+    assert!(text.contains("3 rows in the database, 2 with missing sessions"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn coverage_says_it_is_reading_until_the_answer_comes() {
+    let t0 = Instant::now();
+    let (mut app, now) = fixtures::running();
+    let effect = app.on_key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('c')), now);
+    assert_eq!(effect, Some(crate::ui::app::Effect::ReadCoverage), "the file is read off the loop");
+    let text = whole(&mut app, t0, 120, 30);
+    assert!(text.contains("reading the database"), "{text}");
+    app.set_coverage(Err("no such table: series".into()));
+    let text = whole(&mut app, t0, 120, 30);
+    assert!(text.contains("cannot read the database: no such table"), "{text}");
+}

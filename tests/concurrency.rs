@@ -1,0 +1,136 @@
+//! Automatic concurrency in real runs against the simulator: the count grows while more
+//! workers bring more bars, comes down when the server answers 429, and a count set by
+//! hand sticks. Each run is a few seconds long, since the engine judges the count over
+//! windows of seconds; the assertions are about what it decided and why, not how fast.
+
+use crate::common::*;
+use barfill::calendar;
+use barfill::config::{Concurrency, Fixes};
+use barfill::engine::autotune::why;
+use barfill::engine::{Command, Event};
+use barfill::report::RunStatus;
+use barfill::sim::{Sim, SimOptions};
+
+const FROM: &str = "2024-01-01";
+const TO: &str = "2024-12-31";
+
+/// `n` tickers of the simulator's universe that trade all of 2024.
+fn tickers(extra: u32, n: usize) -> Vec<String> {
+    let universe = barfill::sim::market::Universe::new(extra);
+    let (from, to) = (calendar::parse_date(FROM).unwrap(), calendar::parse_date(TO).unwrap());
+    let names: Vec<String> = universe
+        .tickers()
+        .iter()
+        .filter(|t| t.first_day() <= from && t.last_day.is_none_or(|d| d >= to))
+        .map(|t| t.ticker.clone())
+        .take(n)
+        .collect();
+    assert_eq!(names.len(), n, "the universe must hold {n} tickers trading all year");
+    names
+}
+
+/// A server whose every answer takes 100 ms: throughput is set by how many ask at once.
+async fn slow_sim(extra: u32, quota: u32, window_s: u64) -> Sim {
+    let options = SimOptions {
+        quota: Some(quota),
+        window: std::time::Duration::from_secs(window_s),
+        latency_ms: 100,
+        latency_ms_per_1k_bars: 0.0,
+        extra_tickers: extra,
+        ..SimOptions::fast()
+    };
+    Sim::start_local(options).await.unwrap()
+}
+
+/// Day rows asked per ticker (fix 2 off: no grouped days, no pacer), one request each.
+fn day_rows(dir: &std::path::Path, names: &[String]) -> barfill::config::Config {
+    let symbols: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut config = config(dir, &symbols, &["1/day"], FROM, TO);
+    config.fixes = Fixes { batching: false, ..Fixes::ALL };
+    config.concurrency = Concurrency::Auto;
+    config.retry.wait_scale = 0.02;
+    config
+}
+
+fn counts_set(events: &[Event]) -> Vec<(u32, &'static str)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Settings(s) => Some((s.concurrency, s.why)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_adds_workers_while_they_bring_more_bars_and_says_why() {
+    let names = tickers(600, 400);
+    let sim = slow_sim(600, 1_000_000, 60).await;
+    let (_t, dir) = tmp();
+    let config = day_rows(&dir, &names);
+    let (report, events) = run(&config, source(&sim)).await;
+    assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
+    let set = counts_set(&events);
+    assert!(
+        set.iter().any(|(n, w)| *n > 3 && (*w == why::GREW || *w == why::PROBE)),
+        "the count never grew past the 3 it started at: {set:?}"
+    );
+    assert!(report.peak_workers > 3, "{}", report.to_text());
+    assert!(report.concurrency_auto);
+    assert!(report.to_text().contains("on auto, at most"), "{}", report.to_text());
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["concurrency_auto"], true);
+    // Nothing is lost while workers come and go: every ticker's year is stored.
+    for name in names.iter().take(5) {
+        assert_eq!(count(&config.db, name, "1/day"), expected(name, "1/day", FROM, TO), "{name}");
+    }
+    assert_eq!(report.requests, names.len() as u64, "one request a row, none wasted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_brings_the_count_down_when_the_server_answers_429() {
+    let names = tickers(300, 80);
+    // Ten requests a second: three workers at 100 ms each ask for thirty.
+    let sim = slow_sim(300, 10, 1).await;
+    let (_t, dir) = tmp();
+    let mut config = day_rows(&dir, &names);
+    config.retry.max_attempts = 50;
+    let (report, events) = run(&config, source(&sim)).await;
+    assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
+    assert!(report.rate_limit_hits > 0, "the quota must bind to show it");
+    let set = counts_set(&events);
+    assert!(set.iter().any(|(n, w)| *n < 3 && *w == why::RATE_LIMITED), "no step down on 429s: {set:?}");
+    for name in names.iter().take(5) {
+        assert_eq!(count(&config.db, name, "1/day"), expected(name, "1/day", FROM, TO), "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_count_set_by_hand_sticks_until_auto_is_asked_for_again() {
+    let names = tickers(300, 120);
+    let sim = slow_sim(300, 1_000_000, 60).await;
+    let (_t, dir) = tmp();
+    let config = day_rows(&dir, &names);
+    let (store, plan) = barfill::engine::prepare(&config).unwrap();
+    let handle = barfill::engine::start(std::sync::Arc::new(config.clone()), source(&sim), store, plan).unwrap();
+    let mut events = Vec::new();
+    let mut sent = false;
+    let report = handle
+        .drive(|e, commands| {
+            if !sent && matches!(e, Event::Request(_)) {
+                sent = true;
+                let _ = commands.send(Command::SetConcurrency(2));
+            }
+            events.push(e);
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
+    let set = counts_set(&events);
+    let by_hand = set.iter().position(|s| *s == (2, why::BY_HAND)).expect("the count set by hand is in force");
+    assert!(set[by_hand..].iter().all(|(n, _)| *n == 2), "the engine moved a count set by hand: {set:?}");
+    assert_eq!(report.concurrency, 2);
+    assert!(!report.concurrency_auto);
+    // Twelve seconds at two workers: the engine had windows enough to change it, had it been on auto.
+    assert!(report.wall_s > 6.0, "{}", report.to_text());
+}
