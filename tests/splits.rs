@@ -29,23 +29,7 @@ fn rows(db: &Path, view: &str, ticker: &str, timeframe: &str) -> Vec<Row> {
          WHERE ticker = ?1 AND timeframe = ?2 ORDER BY ts"
     );
     let mut stmt = conn.prepare(&sql).unwrap();
-    stmt.query_map([ticker, timeframe], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-            r.get(7)?,
-            r.get(8)?,
-            r.get(9)?,
-        ))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
+    stmt.query_map([ticker, timeframe], read_row).unwrap().collect::<Result<_, _>>().unwrap()
 }
 
 /// What the simulator answers now with `adjusted=true` (or `false`) for the range, as rows.

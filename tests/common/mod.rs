@@ -74,29 +74,18 @@ pub async fn fast_sim() -> Sim {
 /// One stored bar: ticker, timeframe, ts, open, high, low, close, volume, vwap, trades.
 pub type Row = (String, String, i64, f64, f64, f64, f64, f64, Option<f64>, Option<i64>);
 
+/// A row of `SELECT ticker, timeframe, ts, open, high, low, close, volume, vwap, trades`.
+pub fn read_row(r: &rusqlite::Row) -> rusqlite::Result<Row> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+}
+
 /// Every stored bar, in key order, for comparing databases.
 pub fn dump(db: &Path) -> Vec<Row> {
     let conn = Connection::open(db).unwrap();
     let mut stmt = conn
         .prepare("SELECT ticker, timeframe, ts, open, high, low, close, volume, vwap, trades FROM bars ORDER BY ticker, timeframe, ts")
         .unwrap();
-    stmt.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-            r.get(7)?,
-            r.get(8)?,
-            r.get(9)?,
-        ))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
+    stmt.query_map([], read_row).unwrap().collect::<Result<_, _>>().unwrap()
 }
 
 /// Asserts two dumps are equal; when not, says where they differ instead of printing
