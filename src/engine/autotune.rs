@@ -30,8 +30,8 @@ pub mod why {
     pub const WRITER: &str = "the database writer held workers";
     pub const QUOTA: &str = "the quota is the limit";
     pub const PROBE: &str = "probing for more throughput";
-    pub const START: &str = "auto: starting count, tuned as the run goes";
-    pub const AUTO_AGAIN: &str = "auto again: tuned as the run goes";
+    pub const START: &str = "starting count";
+    pub const AUTO_AGAIN: &str = "auto again";
     pub const BY_HAND: &str = "set by hand (a: auto)";
     pub const FIXED: &str = "fixed by --concurrency";
 }
