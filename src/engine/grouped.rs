@@ -19,21 +19,14 @@ pub async fn fetch_grouped(ctx: &Ctx, day: Day, rows: &[usize]) -> WorkEnd {
         Ok(f) => f,
         Err(end) => return end,
     };
-    let market_open = !fetched.page.bars.is_empty();
+    // Grouped answers carry every US stock that traded that day, OTC ones included
+    // (`include_otc=true`): a ticker an answer lacks had no bar that day, and asking it
+    // again per ticker would cost a request that can only return nothing.
     let mut per_row = spread(ctx, day, rows, fetched.page);
-    // An answer with bars that lacks a ticker says nothing about that ticker's day (not
-    // listed yet, delisted, a class the grouped endpoint leaves out): it is asked per
-    // ticker instead, once for all its days. An empty answer is a closed market for all.
-    let absent: Vec<usize> = rows.iter().copied().filter(|r| market_open && !per_row.contains_key(r)).collect();
-    if !absent.is_empty() {
-        let names: Vec<&str> = absent.iter().map(|r| &*ctx.rows[*r].ticker).collect();
-        tracing::info!(day = %calendar::format_day(day), tickers = ?names, "not in the grouped answer; asking per ticker");
-        ctx.sched.lock().absent_from_grouped(day, &absent, ctx.settings().fixes.batching);
-    }
     let mut groups = Vec::new();
     let mut finished = Vec::new();
     let range = Range { from: day, to: day };
-    for &row in rows.iter().filter(|r| !absent.contains(r)) {
+    for &row in rows {
         let meta = &ctx.rows[row];
         let bars = per_row.remove(&row).unwrap_or_default();
         finished.push(Finished {

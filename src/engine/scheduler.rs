@@ -77,9 +77,6 @@ pub struct Scheduler {
     failed: Vec<Option<String>>,
     /// Bars seen for each row: stored by earlier runs, then fetched by this one.
     bars: Vec<u64>,
-    /// Daily rows a grouped answer lacked: fetched per ticker from then on, over the
-    /// range handed out for them (which later absences from grouped answers fall in).
-    ungroupable: Vec<Option<Range>>,
 }
 
 impl Scheduler {
@@ -116,7 +113,6 @@ impl Scheduler {
             in_flight: vec![0; n],
             failed: vec![None; n],
             bars: plan.rows.iter().map(|r| r.stored_bars).collect(),
-            ungroupable: vec![None; n],
         };
         s.rebalance(batching);
         s
@@ -150,7 +146,7 @@ impl Scheduler {
         if !batching {
             return;
         }
-        let groupable = |t: &Task| self.keys[t.row].daily && self.ungroupable[t.row].is_none();
+        let groupable = |t: &Task| self.keys[t.row].daily;
         let daily: Vec<Task> = self.tasks.iter().filter(|t| groupable(t)).copied().collect();
         let mut by_day: BTreeMap<Day, Vec<usize>> = BTreeMap::new();
         for t in &daily {
@@ -290,33 +286,6 @@ impl Scheduler {
         failed
     }
 
-    /// Rows a grouped answer lacked while the market was open: the grouped endpoint may
-    /// leave a ticker out (not listed yet, delisted, an odd class), so each is asked per
-    /// ticker, once, for all its remaining grouped days, and the grouped-or-not choice
-    /// is made again for the rest.
-    pub fn absent_from_grouped(&mut self, day: Day, rows: &[usize], batching: bool) {
-        for &row in rows {
-            if self.ungroupable[row].is_some_and(|r| r.from <= day && day <= r.to) {
-                continue; // a grouped day in flight beside the per-ticker request covering it
-            }
-            let mut range = Range { from: day, to: day };
-            for (d, waiting) in self.grouped.iter_mut() {
-                if let Some(i) = waiting.iter().position(|r| *r == row) {
-                    waiting.remove(i);
-                    range.from = range.from.min(*d);
-                    range.to = range.to.max(*d);
-                }
-            }
-            self.cover(row, range);
-            self.ungroupable[row] = Some(match self.ungroupable[row] {
-                Some(r) => Range { from: r.from.min(range.from), to: r.to.max(range.to) },
-                None => range,
-            });
-        }
-        self.grouped.retain(|_, rows| !rows.is_empty());
-        self.rebalance(batching);
-    }
-
     /// Makes sure a pending per-ticker task of a daily `row` covers `range`.
     fn cover(&mut self, row: usize, range: Range) {
         match self.tasks.iter_mut().find(|t| t.row == row) {
@@ -423,44 +392,6 @@ mod tests {
             }
             w => panic!("{w:?}"),
         }
-    }
-
-    #[test]
-    fn a_ticker_a_grouped_answer_lacks_costs_one_request_for_all_its_days() {
-        let syms: Vec<String> = (0..20).map(|i| format!("S{i}")).collect();
-        let syms: Vec<&str> = syms.iter().map(String::as_str).collect();
-        let p = plan(&syms, &["1/day"], "2024-01-01", "2024-01-12");
-        let mut s = Scheduler::new(&p, true);
-        let Some(Work::Grouped { day: first, rows }) = s.next(0, true, false) else { panic!("grouped first") };
-        assert_eq!(rows.len(), 20);
-        // Two tickers are missing from the first day's answer.
-        s.absent_from_grouped(first, &[3, 7], true);
-        for r in rows.iter().filter(|r| ![3, 7].contains(r)) {
-            s.finish(*r, None);
-        }
-        let works = drain(&mut s, true, false);
-        let singles: Vec<&Work> = works.iter().filter(|w| matches!(w, Work::Range { .. })).collect();
-        assert_eq!(singles.len(), 2, "{works:?}");
-        for w in singles {
-            let Work::Range { range, .. } = w else { unreachable!() };
-            assert_eq!((range.from, range.to), (first, day("2024-01-12")));
-        }
-        assert_eq!(works.len(), 2 + 8, "the other eight days stay grouped");
-    }
-
-    #[test]
-    fn grouped_gives_way_when_most_tickers_are_missing() {
-        let syms: Vec<String> = (0..20).map(|i| format!("S{i}")).collect();
-        let syms: Vec<&str> = syms.iter().map(String::as_str).collect();
-        let p = plan(&syms, &["1/day"], "2024-01-01", "2024-01-19");
-        let mut s = Scheduler::new(&p, true);
-        let Some(Work::Grouped { day: first, .. }) = s.next(0, true, false) else { panic!("grouped first") };
-        // 18 of 20 are unknown: two rows left cost 2 per-ticker requests, not 12 days.
-        let missing: Vec<usize> = (0..18).collect();
-        s.absent_from_grouped(first, &missing, true);
-        let works = drain(&mut s, true, false);
-        assert_eq!(works.len(), 20);
-        assert!(works.iter().all(|w| matches!(w, Work::Range { .. })));
     }
 
     #[test]
