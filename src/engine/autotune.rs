@@ -22,6 +22,16 @@ pub struct Sample {
     pub pace_per_min: f64,
 }
 
+impl Sample {
+    /// The quota binds when `n` workers mostly wait on the pacer, or when the pacer is in
+    /// use and the requests sent already fill its pace: more workers would only queue.
+    pub fn quota_binds(&self, n: u32) -> bool {
+        let pace_full =
+            self.limiter_s > 0.0 && self.requests as f64 >= QUOTA_FULL * self.pace_per_min / 60.0 * self.secs;
+        self.limiter_s > 0.5 * self.secs * n as f64 || pace_full
+    }
+}
+
 /// Why the count changed, as the dashboard and the report say it.
 pub mod why {
     pub const GREW: &str = "throughput grew with more workers";
@@ -86,10 +96,7 @@ impl Tuner {
             self.forget();
             return Some((n - 1, why::WRITER));
         }
-        // The quota binds when workers mostly wait on the pacer, or when the pacer is in
-        // use and the requests sent already fill its pace: more workers would only queue.
-        let pace_full = s.limiter_s > 0.0 && s.requests as f64 >= QUOTA_FULL * s.pace_per_min / 60.0 * s.secs;
-        if s.limiter_s > 0.5 * worker_s || pace_full {
+        if s.quota_binds(n) {
             return self.quota_bound(n, s);
         }
         self.climb(n, s.bars as f64 / s.secs)

@@ -48,7 +48,8 @@ pub async fn fetch_range(ctx: &Ctx, work: RangeWork) -> WorkEnd {
         limit,
     });
     let mut visited: HashSet<String> = HashSet::from([url.to_string()]);
-    let mut chain = Chain { row, range, from_ms, tf: meta.tf, seg_from: range.from, last_ts: None };
+    let mut chain =
+        Chain { row, range, from_ms, tf: meta.tf, seg_from: range.from, last_ts: None, first_ts: None, base: 0 };
     loop {
         let fetched = match fetch_page(ctx, Some(row), &url, &visited, &check).await {
             Ok(f) => f,
@@ -70,7 +71,7 @@ pub async fn fetch_range(ctx: &Ctx, work: RangeWork) -> WorkEnd {
         }
         crate::testhooks::page_handed_over();
         let Some(next) = next else { return WorkEnd::Done };
-        if ctx.settings().fixes.batching != limit.is_some() {
+        if ctx.settings().fixes.batching != limit.is_some() || chain.wants_pieces(ctx) {
             chain.put_back(ctx);
             return WorkEnd::PutBack;
         }
@@ -93,6 +94,9 @@ struct Chain {
     tf: Timeframe,
     seg_from: Day,
     last_ts: Option<i64>,
+    /// The chain's first bar and the base bars of its pages: how dense the row is.
+    first_ts: Option<i64>,
+    base: u64,
 }
 
 impl Chain {
@@ -120,7 +124,15 @@ impl Chain {
         store(ctx, msg).await.map_err(|_| WorkEnd::Cancelled)?;
         drop(room);
         ctx.seen.lock()[self.row].add(first, newest, page.base);
-        ctx.sched.lock().add_bars(self.row, kept);
+        self.first_ts = self.first_ts.or(first);
+        self.base += page.base;
+        let mut sched = ctx.sched.lock();
+        sched.add_bars(self.row, kept);
+        if let (Some(a), Some(b)) = (self.first_ts, self.last_ts) {
+            let days = calendar::sessions_between(calendar::ny_day_of_ms(a), calendar::ny_day_of_ms(b));
+            sched.note_density(self.row, self.base, days);
+        }
+        drop(sched);
         if !suspects.is_empty() {
             ctx.emit(Event::SuspectBars { row: Some(self.row), ticker: meta.ticker.to_string(), bars: suspects });
         }
@@ -149,13 +161,24 @@ impl Chain {
         }
     }
 
-    /// Hands the rest of the range back, to go on just after the last stored bar.
-    fn put_back(&self, ctx: &Ctx) {
-        let (from, from_ms) = match (self.last_ts, self.tf.minutes()) {
+    /// Idle workers could share the rest of this chain (see `Scheduler::wants_pieces`).
+    fn wants_pieces(&self, ctx: &Ctx) -> bool {
+        let (from, _) = self.rest();
+        ctx.sched.lock().wants_pieces(self.row, Range { from, to: self.range.to })
+    }
+
+    /// Where the rest of the range starts: just after the last stored bar.
+    fn rest(&self) -> (Day, Option<i64>) {
+        match (self.last_ts, self.tf.minutes()) {
             (Some(ts), Some(width)) => (calendar::ny_day_of_ms(ts), Some(ts + width as i64 * MS_PER_MINUTE)),
             (Some(ts), None) => (calendar::ny_day_of_ms(ts) + 1, None),
             (None, _) => (self.seg_from, if self.seg_from == self.range.from { self.from_ms } else { None }),
-        };
+        }
+    }
+
+    /// Hands the rest of the range back, to go on just after the last stored bar.
+    fn put_back(&self, ctx: &Ctx) {
+        let (from, from_ms) = self.rest();
         if from <= self.range.to {
             ctx.sched.lock().put_back(self.row, Range { from, to: self.range.to }, from_ms);
         }

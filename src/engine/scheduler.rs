@@ -42,6 +42,8 @@ struct RowKey {
     ticker: usize,
     timeframe: usize,
     daily: bool,
+    /// Minute or hour bars: a day's bars belong to that day, so a row cuts at any session.
+    intraday: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +79,11 @@ pub struct Scheduler {
     failed: Vec<Option<String>>,
     /// Bars seen for each row: stored by earlier runs, then fetched by this one.
     bars: Vec<u64>,
+    /// Workers that pieces of rows would serve while the quota is not what limits the run;
+    /// 0 keeps every row one chain of pages (see [`Scheduler::set_split`]).
+    split_for: u32,
+    /// Base bars a session, as a row's pages have shown: the size of its pieces.
+    density: Vec<Option<f64>>,
 }
 
 impl Scheduler {
@@ -88,6 +95,7 @@ impl Scheduler {
                 ticker: plan.symbols.iter().position(|s| *s == r.ticker).unwrap_or(0),
                 timeframe: plan.timeframes.iter().position(|t| *t == r.timeframe).unwrap_or(0),
                 daily: r.timeframe.is_daily(),
+                intraday: r.timeframe.minutes().is_some(),
             })
             .collect::<Vec<_>>();
         let tasks = plan
@@ -113,6 +121,8 @@ impl Scheduler {
             in_flight: vec![0; n],
             failed: vec![None; n],
             bars: plan.rows.iter().map(|r| r.stored_bars).collect(),
+            split_for: 0,
+            density: vec![None; n],
         };
         s.rebalance(batching);
         s
@@ -171,6 +181,7 @@ impl Scheduler {
         }
         let (i, _) = candidate?;
         let task = self.tasks.remove(i);
+        let task = if batching && self.splitting() { self.cut(task) } else { self.join(task) };
         if claim_symbols {
             self.claims.insert(self.keys[task.row].ticker, slot);
         }
@@ -182,6 +193,78 @@ impl Scheduler {
             limit: batching.then_some(MAX_LIMIT),
             held: task.held,
         })
+    }
+
+    /// Rows are cut into pieces while the quota does not bind (`Some(workers)`), so idle
+    /// workers share a row's pages rather than wait for one chain to end. A row is cut
+    /// only once its first page has shown how dense it is, into pieces of about one full
+    /// page each: a ticker with no bar or a single page of them costs one request, and
+    /// a longer row about what its chain would. `None` while the quota binds: a chain
+    /// costs exactly `ceil(base bars / 50000)` requests, however the ticker trades.
+    pub fn set_split(&mut self, workers: Option<u32>) {
+        self.split_for = workers.unwrap_or(0);
+    }
+
+    /// A chain of `row` found `base` bars over `sessions` sessions.
+    pub fn note_density(&mut self, row: usize, base: u64, sessions: u32) {
+        if base > 0 && sessions > 0 {
+            self.density[row] = Some(base as f64 / sessions as f64);
+        }
+    }
+
+    /// Whether a chain of `row` should hand its rest back to be cut: workers are idle
+    /// for want of work and the quota has room for them.
+    pub fn wants_pieces(&self, row: usize, rest: Range) -> bool {
+        self.split_for > 1
+            && self.tasks.is_empty()
+            && self.grouped.is_empty()
+            && self.piece_sessions(row).is_some_and(|p| rest.sessions() > p)
+    }
+
+    /// Sessions in one full page of `row`, once its density is known.
+    fn piece_sessions(&self, row: usize) -> Option<u32> {
+        let density = self.density[row].filter(|_| self.keys[row].intraday)?;
+        Some(((MAX_LIMIT as f64 / density).floor() as u32).max(1))
+    }
+
+    fn splitting(&self) -> bool {
+        self.split_for > 1 && (self.tasks.len() as u32) < self.split_for
+    }
+
+    /// The first piece of an intraday task whose density is known, the rest left for
+    /// other workers. Day rows are never cut: one request holds a whole daily range, and
+    /// a week or a month bar would straddle the cut.
+    fn cut(&mut self, task: Task) -> Task {
+        let Some(piece) = self.piece_sessions(task.row) else { return task };
+        if task.held.is_some() || task.range.sessions() <= piece {
+            return task;
+        }
+        let rest_from = calendar::nth_session_from(task.range.from, piece + 1);
+        self.tasks.push(Task {
+            row: task.row,
+            range: Range { from: rest_from, to: task.range.to },
+            from_ms: None,
+            held: None,
+        });
+        Task { range: Range { from: task.range.from, to: rest_from - 1 }, ..task }
+    }
+
+    /// Joins the pieces of a row that follow one another back into one chain: while the
+    /// quota binds, a chain wastes no request at a piece's edge.
+    fn join(&mut self, mut task: Task) -> Task {
+        if task.held.is_some() {
+            return task;
+        }
+        while let Some(i) = self.tasks.iter().position(|t| {
+            t.row == task.row
+                && t.held.is_none()
+                && t.from_ms.is_none()
+                && t.range.from > task.range.to
+                && calendar::sessions_between(task.range.to + 1, t.range.from - 1) == 0
+        }) {
+            task.range.to = self.tasks.remove(i).range.to;
+        }
+        task
     }
 
     /// A worker that finished its symbol lets go of it.
@@ -392,6 +475,50 @@ mod tests {
             }
             w => panic!("{w:?}"),
         }
+    }
+
+    #[test]
+    fn idle_workers_get_pieces_of_a_row_its_first_page_measured() {
+        let p = plan(&["AAPL"], &["1/minute", "1/day"], "2024-01-01", "2024-12-31");
+        let mut s = Scheduler::new(&p, true);
+        s.set_split(Some(4));
+        let year = Range { from: day("2024-01-01"), to: day("2024-12-31") };
+        // Nothing known of the row yet: it goes whole, as one chain of pages.
+        assert!(matches!(s.next(0, true, true), Some(Work::Range { row: 0, range, .. }) if range == year));
+        // Its first page held 50000 minutes over 104 sessions; the chain hands the rest back.
+        s.note_density(0, 50_000, 104);
+        s.put_back(0, year, None);
+        s.finish(0, None);
+        let Some(Work::Range { row: 0, range: first, .. }) = s.next(0, true, true) else { panic!() };
+        assert_eq!(first.sessions(), 104, "one full page at the density seen");
+        let Some(Work::Range { row: 0, range: second, .. }) = s.next(1, true, true) else { panic!() };
+        assert_eq!(second.from, calendar::nth_session_from(first.from, 105));
+        // The quota binds now: what is left of the row goes as one chain again.
+        s.set_split(None);
+        let Some(Work::Range { row: 0, range: rest, .. }) = s.next(2, true, true) else { panic!() };
+        assert_eq!(rest, Range { from: second.to + 1, to: day("2024-12-31") });
+        // Day rows are never cut.
+        s.set_split(Some(4));
+        s.note_density(1, 1, 1);
+        let Some(Work::Range { row: 1, range, .. }) = s.next(3, true, true) else { panic!() };
+        assert_eq!(range, year);
+    }
+
+    #[test]
+    fn a_chain_hands_its_rest_back_only_to_idle_workers_and_only_with_room() {
+        let p = plan(&["AAPL", "MSFT"], &["1/minute"], "2024-01-01", "2024-12-31");
+        let mut s = Scheduler::new(&p, true);
+        let year = Range { from: day("2024-01-01"), to: day("2024-12-31") };
+        s.set_split(Some(3));
+        let _ = s.next(0, true, true).unwrap();
+        assert!(!s.wants_pieces(0, year), "the row's density is not known yet");
+        s.note_density(0, 960, 1);
+        assert!(!s.wants_pieces(0, year), "MSFT's row is still waiting for a worker");
+        let _ = s.next(1, true, true).unwrap();
+        assert!(s.wants_pieces(0, year), "both rows taken whole: a third worker is idle");
+        assert!(!s.wants_pieces(0, Range { from: day("2024-12-02"), to: day("2024-12-31") }), "one page left");
+        s.set_split(None);
+        assert!(!s.wants_pieces(0, year), "the quota binds");
     }
 
     #[test]

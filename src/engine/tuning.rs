@@ -59,22 +59,32 @@ pub(super) struct Tuning {
     /// The settings the window began under: a window that saw a change by hand, a pause
     /// or a switch measures two regimes and is thrown away.
     under: Settings,
+    /// The quota left room in the last window with requests (before one, whether its pace
+    /// is a paid plan's): rows may then be cut into pieces for idle workers.
+    quota_room: bool,
 }
+
+/// A pace of 100 requests a second or more is a paid plan's: no quota to spare requests for.
+const PAID_PACE_PER_MIN: f64 = 6000.0;
 
 impl Tuning {
     pub fn new(ctx: &Ctx) -> Tuning {
-        Tuning {
+        let t = Tuning {
             tuner: Tuner::new(),
             from: Instant::now(),
             base: Totals::of(&ctx.emitter.tally()),
             under: ctx.settings(),
-        }
+            quota_room: ctx.pacer.rate_per_min() >= PAID_PACE_PER_MIN,
+        };
+        t.share_rows(ctx, t.under);
+        t
     }
 
     /// Called once a second; returns whether the count changed (workers to spawn).
     pub fn tick(&mut self, ctx: &Ctx, settings_tx: &watch::Sender<Settings>) -> bool {
         let s = ctx.settings();
-        if s != self.under || !s.auto || !s.fixes.parallel || s.paused {
+        self.share_rows(ctx, s);
+        if s != self.under || s.paused {
             self.restart(ctx, s);
             return false;
         }
@@ -84,9 +94,16 @@ impl Tuning {
         }
         let now = Totals::of(&ctx.emitter.tally());
         let sample = now.since(&self.base, secs, ctx.pacer.rate_per_min());
-        let change = self.tuner.observe(s.concurrency, &sample);
         self.from = Instant::now();
         self.base = now;
+        if sample.requests > 0 {
+            self.quota_room = sample.rate_limited == 0 && !sample.quota_binds(s.workers());
+            self.share_rows(ctx, s);
+        }
+        if !s.auto || !s.fixes.parallel {
+            return false;
+        }
+        let change = self.tuner.observe(s.concurrency, &sample);
         let Some((workers, why)) = change else { return false };
         let next = Settings { concurrency: workers, why, ..s };
         tracing::debug!(bars_per_s = sample.bars as f64 / secs, "throughput over the window");
@@ -94,7 +111,15 @@ impl Tuning {
         ctx.emit(Event::Settings(next));
         ctx.emitter.notice(Level::Info, format!("workers {} -> {workers}: {why}", s.concurrency));
         self.under = next;
+        self.share_rows(ctx, next);
         true
+    }
+
+    /// Lets the scheduler cut rows into pieces while several workers run, fix 2 is on
+    /// and the quota leaves room: requests a chain would not make then cost no time.
+    fn share_rows(&self, ctx: &Ctx, s: Settings) {
+        let on = self.quota_room && s.fixes.batching && s.fixes.parallel && !s.paused;
+        ctx.sched.lock().set_split(on.then(|| s.workers()));
     }
 
     fn restart(&mut self, ctx: &Ctx, s: Settings) {
