@@ -95,6 +95,9 @@ async fn auto_brings_the_count_down_when_the_server_answers_429() {
     let (_t, dir) = tmp();
     let mut config = day_rows(&dir, &names);
     config.retry.max_attempts = 50;
+    // A per-minute plan's quota (the client believes 1200 a minute, the server allows 600):
+    // auto starts at its usual 3, not at a paid plan's count.
+    config.quota_per_min = 1200;
     let (report, events) = run(&config, source(&sim)).await;
     assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
     assert!(report.rate_limit_hits > 0, "the quota must bind to show it");
@@ -133,4 +136,35 @@ async fn a_count_set_by_hand_sticks_until_auto_is_asked_for_again() {
     assert!(!report.concurrency_auto);
     // Twelve seconds at two workers: the engine had windows enough to change it, had it been on auto.
     assert!(report.wall_s > 6.0, "{}", report.to_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_workers_share_a_long_row_on_a_paid_plan_and_every_bar_lands_once() {
+    let sim = fast_sim().await;
+    let (_t, dir) = tmp();
+    // Two liquid rows of a year each and six workers at a paid plan's pace: four would sit
+    // idle if each row were one chain of pages.
+    let mut config = config(&dir, &["AAPL", "MSFT"], &["1/minute"], FROM, TO);
+    config.concurrency = Concurrency::Fixed(6);
+    let (report, _) = run(&config, source(&sim)).await;
+    assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
+    for name in ["AAPL", "MSFT"] {
+        assert_eq!(count(&config.db, name, "1/minute"), expected(name, "1/minute", FROM, TO), "{name}");
+    }
+    assert_eq!(report.bars, 2 * expected("AAPL", "1/minute", FROM, TO), "each bar counted once");
+    // Pieces: AAPL's minutes were asked from more than one starting day, not only by cursor.
+    let starts: std::collections::HashSet<String> = sim
+        .stats
+        .snapshot()
+        .log
+        .iter()
+        .filter_map(|(p, _)| p.strip_prefix("/v2/aggs/ticker/AAPL/range/1/minute/"))
+        .map(|rest| rest.split('/').next().unwrap_or_default().to_string())
+        .collect();
+    assert!(starts.len() > 1, "one chain only: {starts:?}");
+    // A liquid row's pieces are full pages: no request above the floor.
+    assert_eq!(report.requests, report.floor_requests, "{}", report.to_text());
+    // The progress table holds every session of both rows once: a second run asks nothing.
+    let (again, _) = run(&config, source(&sim)).await;
+    assert_eq!(again.requests, 0, "{}", again.to_text());
 }

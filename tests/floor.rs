@@ -126,7 +126,11 @@ async fn the_reports_floor_is_the_simulators_own_fewest_requests_and_the_run_mee
     let (thin, born, gone) = (thin_ticker(), born_or_gone_in(year, true), born_or_gone_in(year, false));
     let tickers = ["AAPL", "MSFT", thin.as_str(), born.as_str(), gone.as_str(), "NOPE"];
     let tfs = ["1/minute", "1/day"];
-    let config = config(&dir, &tickers, &tfs, from, to);
+    let mut config = config(&dir, &tickers, &tfs, from, to);
+    // A quota that binds (ten requests a second): rows stay whole chains. Under a paid
+    // plan's pace idle workers would share rows, a request per piece edge for speed.
+    config.quota_per_min = 600;
+    config.quota_window = std::time::Duration::from_secs(1);
     let (report, events) = run(&config, source(&sim)).await;
     assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
     let universe = sim.universe();

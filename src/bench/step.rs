@@ -58,9 +58,9 @@ impl Step {
         }
     }
 
-    /// Workers the step starts with.
-    pub fn workers(&self) -> u32 {
-        if self.fixes.parallel { self.concurrency.initial_workers() } else { 1 }
+    /// Workers the step starts with at `quota_per_min`.
+    pub fn workers(&self, quota_per_min: u32) -> u32 {
+        if self.fixes.parallel { self.concurrency.initial_workers(quota_per_min) } else { 1 }
     }
 }
 

@@ -132,10 +132,17 @@ impl Concurrency {
     /// Workers an `Auto` run starts with: the seed's count, a safe start on any plan that
     /// the engine's controller grows from.
     pub const AUTO_START: u32 = 3;
+    /// Workers an `Auto` run starts with at a paid plan's pace: latency, not the quota,
+    /// sets its speed, and a run of seconds would spend most of itself climbing from 3.
+    pub const AUTO_START_PAID: u32 = 12;
+    /// A quota this high is a paid plan's: those are "unlimited", with the advice to stay
+    /// under about 100 requests a second (6000 a minute); a per-minute quota is far lower.
+    pub const PAID_PACE_PER_MIN: u32 = 5000;
 
     /// Workers to start the run with.
-    pub fn initial_workers(self) -> u32 {
+    pub fn initial_workers(self, quota_per_min: u32) -> u32 {
         match self {
+            Concurrency::Auto if quota_per_min >= Concurrency::PAID_PACE_PER_MIN => Concurrency::AUTO_START_PAID,
             Concurrency::Auto => Concurrency::AUTO_START,
             Concurrency::Fixed(n) => n,
         }

@@ -48,8 +48,17 @@ pub async fn fetch_range(ctx: &Ctx, work: RangeWork) -> WorkEnd {
         limit,
     });
     let mut visited: HashSet<String> = HashSet::from([url.to_string()]);
-    let mut chain =
-        Chain { row, range, from_ms, tf: meta.tf, seg_from: range.from, last_ts: None, first_ts: None, base: 0 };
+    let mut chain = Chain {
+        row,
+        range,
+        from_ms,
+        tf: meta.tf,
+        seg_from: range.from,
+        last_ts: None,
+        first_ts: None,
+        base: 0,
+        kept: 0,
+    };
     loop {
         let fetched = match fetch_page(ctx, Some(row), &url, &visited, &check).await {
             Ok(f) => f,
@@ -94,9 +103,10 @@ struct Chain {
     tf: Timeframe,
     seg_from: Day,
     last_ts: Option<i64>,
-    /// The chain's first bar and the base bars of its pages: how dense the row is.
+    /// The chain's first bar, and the base bars and bars of its pages: how dense the row is.
     first_ts: Option<i64>,
     base: u64,
+    kept: u64,
 }
 
 impl Chain {
@@ -106,6 +116,11 @@ impl Chain {
         let Fetched { page, attempts, suspects, room } = fetched;
         let bars = self.fresh(page.bars);
         let (first, newest) = (bars.first().map(|b| b.ts), bars.last().map(|b| b.ts));
+        // The last bar's day may go on in the next page: only the days before it are whole.
+        let on_last_day = newest.map_or(0, |ts| {
+            let midnight = calendar::ny_midnight_ms(calendar::ny_day_of_ms(ts));
+            bars.len() - bars.partition_point(|b| b.ts < midnight)
+        });
         self.last_ts = newest.or(self.last_ts);
         let through = if last { self.range.to } else { self.finished_through() };
         let segment = Range { from: self.seg_from, to: through };
@@ -126,17 +141,28 @@ impl Chain {
         ctx.seen.lock()[self.row].add(first, newest, page.base);
         self.first_ts = self.first_ts.or(first);
         self.base += page.base;
+        self.kept += kept;
+        let density = self.density(on_last_day as u64);
         let mut sched = ctx.sched.lock();
         sched.add_bars(self.row, kept);
-        if let (Some(a), Some(b)) = (self.first_ts, self.last_ts) {
-            let days = calendar::sessions_between(calendar::ny_day_of_ms(a), calendar::ny_day_of_ms(b));
-            sched.note_density(self.row, self.base, days);
+        if let Some((base, sessions)) = density {
+            sched.note_density(self.row, base, sessions);
         }
         drop(sched);
         if !suspects.is_empty() {
             ctx.emit(Event::SuspectBars { row: Some(self.row), ticker: meta.ticker.to_string(), bars: suspects });
         }
         Ok(())
+    }
+
+    /// Base bars over the whole sessions the chain has stored, from its first bar's day
+    /// to the day before its last bar's (`on_last_day` bars fall on that last day).
+    fn density(&self, on_last_day: u64) -> Option<(u64, u32)> {
+        let (first, last) = (calendar::ny_day_of_ms(self.first_ts?), calendar::ny_day_of_ms(self.last_ts?));
+        let sessions = calendar::sessions_between(first, last - 1);
+        let whole = self.kept.checked_sub(on_last_day).filter(|&n| n > 0 && sessions > 0)?;
+        // Hour bars count their minutes against the limit: scale bars to base bars.
+        Some(((whole as f64 * self.base as f64 / self.kept as f64).round() as u64, sessions))
     }
 
     /// Drops bars a server sent again at the start of a page (the last bar of the page

@@ -64,9 +64,6 @@ pub(super) struct Tuning {
     quota_room: bool,
 }
 
-/// A pace of 100 requests a second or more is a paid plan's: no quota to spare requests for.
-const PAID_PACE_PER_MIN: f64 = 6000.0;
-
 impl Tuning {
     pub fn new(ctx: &Ctx) -> Tuning {
         let t = Tuning {
@@ -74,7 +71,7 @@ impl Tuning {
             from: Instant::now(),
             base: Totals::of(&ctx.emitter.tally()),
             under: ctx.settings(),
-            quota_room: ctx.pacer.rate_per_min() >= PAID_PACE_PER_MIN,
+            quota_room: ctx.pacer.rate_per_min() >= crate::config::Concurrency::PAID_PACE_PER_MIN as f64,
         };
         t.share_rows(ctx, t.under);
         t
