@@ -54,7 +54,12 @@ fn header(s: &mut String, p: &ProfileResult, kind: Kind) {
         let samples: Vec<String> = p.bare_insert_samples.iter().map(|x| format!("{x:.0}")).collect();
         let _ = writeln!(s, "Bare SQLite insert in this run: **{bare:.0} rows/s** (samples: {}).", samples.join(", "));
     }
-    if kind == Kind::Throughput {
+    if kind == Kind::Throughput && p.sim_apart {
+        let _ = writeln!(
+            s,
+            "The simulator runs as a process of its own (`barfill sim`): client CPU and peak RSS are barfill's alone."
+        );
+    } else if kind == Kind::Throughput {
         let _ = writeln!(
             s,
             "Client CPU is the process's less the simulator's threads; peak RSS is the whole process's (the simulator's buffers included)."

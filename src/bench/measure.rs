@@ -17,6 +17,12 @@ pub fn process_cpu_s() -> f64 {
     std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| stat_ticks(&s)).unwrap_or(0) as f64 / TICKS_PER_SECOND
 }
 
+/// User plus system CPU time of another process so far, in seconds (Linux; 0 elsewhere).
+pub fn pid_cpu_s(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| stat_ticks(&s)).unwrap_or(0) as f64
+        / TICKS_PER_SECOND
+}
+
 /// utime + stime (fields 14 and 15) of a stat line, counted after the command's last `)`.
 fn stat_ticks(stat: &str) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];

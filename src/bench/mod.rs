@@ -17,6 +17,7 @@
 
 mod markdown;
 mod measure;
+mod server;
 mod step;
 mod verdict;
 mod workload;
@@ -169,6 +170,8 @@ pub struct ProfileResult {
     /// before the steps and one after), where measured.
     pub bare_insert_rows_per_s: Option<f64>,
     pub bare_insert_samples: Vec<f64>,
+    /// The simulator ran as a process of its own (`barfill sim`).
+    pub sim_apart: bool,
     pub steps: Vec<StepResult>,
     pub goals: Vec<Goal>,
     pub verdict: String,
@@ -226,7 +229,7 @@ fn step_result(step: &Step, report: Report, m: Measured, cx: &Context) -> StepRe
     let [a, d, b, l] = shares(&report);
     let bars = report.bars as f64;
     let bars_per_s = ratio(bars, report.wall_s);
-    let client_cpu_s = (m.process_cpu_s - m.sim_cpu_s).max(0.0);
+    let client_cpu_s = m.client_cpu_s;
     let cost = Cost {
         bars_per_s,
         client_cpu_s,
@@ -329,6 +332,7 @@ pub async fn run_profile(
         no_bar_tickers,
         bare_insert_rows_per_s: bare,
         bare_insert_samples: samples,
+        sim_apart: w.sim_apart,
         steps: results,
         goals: Vec::new(),
         verdict: String::new(),

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::server::Server;
 use super::workload::Workload;
 use super::{Kind, measure};
 use crate::calendar;
 use crate::config::{Concurrency, Config, Dirs, Fixes};
 use crate::engine::{self, Event, Source, Tally};
 use crate::report::Report;
-use crate::sim::Sim;
 
 /// The original plan's timings: baseline 487.2 s, then ~430, ~380 and ~240 s.
 const ORIGINAL_BASELINE_S: f64 = 487.2;
@@ -108,10 +108,13 @@ fn progression(w: &Workload, best: Step) -> Vec<Step> {
 /// What a step measured beside its report.
 #[derive(Clone, Debug, Default)]
 pub struct Measured {
-    /// CPU of the whole process during the step, simulator included.
-    pub process_cpu_s: f64,
-    /// CPU of the simulator's own threads.
+    /// CPU of barfill's own work during the step: the process's, less the simulator's
+    /// threads when it runs inside.
+    pub client_cpu_s: f64,
+    /// CPU of the simulator.
     pub sim_cpu_s: f64,
+    /// The simulator ran as a process of its own: peak RSS is barfill's alone.
+    pub sim_apart: bool,
     /// The database file after a checkpoint.
     pub db_bytes: u64,
     /// Requests the server saw for tickers with no bar in range.
@@ -147,10 +150,10 @@ pub async fn run_step(
     scratch: &Path,
     progress: &dyn Fn(&str),
 ) -> anyhow::Result<(Report, Measured)> {
-    let sim = Sim::start_local(w.sim_options()).await?;
     let dir = scratch.join(step.name.replace('+', "_"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
+    let sim = Server::start(w, &dir).await?;
     let config = step_config(w, step, &dir);
     let (sim_cpu0, cpu0) = (sim.cpu_seconds(), measure::process_cpu_s());
     let (store, plan) = engine::prepare(&config)?;
@@ -173,20 +176,12 @@ pub async fn run_step(
         .await?;
     let sim_cpu_s = sim.cpu_seconds() - sim_cpu0;
     let process_cpu_s = measure::process_cpu_s() - cpu0;
-    let no_bar_requests = requests_for(&sim, no_bar);
+    let sim_apart = sim.apart();
+    let client_cpu_s = if sim_apart { process_cpu_s } else { (process_cpu_s - sim_cpu_s).max(0.0) };
+    let no_bar_requests = sim.requests_for(no_bar);
     sim.stop().await;
     let db_bytes = measure::db_bytes(&dir.join("bench.db"))?;
     let _ = std::fs::remove_dir_all(&dir);
-    Ok((report, Measured { process_cpu_s, sim_cpu_s, db_bytes, no_bar_requests }))
+    Ok((report, Measured { client_cpu_s, sim_cpu_s, sim_apart, db_bytes, no_bar_requests }))
 }
 
-/// Range requests the server saw for these tickers, whatever it answered.
-fn requests_for(sim: &Sim, tickers: &HashSet<String>) -> u64 {
-    let seen = sim.stats.snapshot();
-    seen.log.iter().filter(|(path, _)| ticker_of(path).is_some_and(|t| tickers.contains(t))).count() as u64
-}
-
-/// The ticker of a range request's path.
-fn ticker_of(path: &str) -> Option<&str> {
-    path.strip_prefix("/v2/aggs/ticker/").and_then(|r| r.split('/').next())
-}

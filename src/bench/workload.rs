@@ -40,6 +40,9 @@ pub struct Workload {
     pub extra_tickers: u32,
     /// Rows the bare SQLite loop inserts beside the steps; 0 skips it.
     pub bare_insert_rows: u64,
+    /// The simulator runs as a `barfill sim` process, so the step's CPU and peak RSS are
+    /// barfill's own.
+    pub sim_apart: bool,
 }
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -62,6 +65,7 @@ impl Workload {
             latency_ms_per_1k_bars: 2.5,
             extra_tickers: 50,
             bare_insert_rows: 0,
+            sim_apart: false,
         };
         match p {
             // 1200/min enforced over 10 s windows: the quota binds within seconds, and a
@@ -137,6 +141,7 @@ impl Workload {
             latency_ms: sim.latency_ms,
             latency_ms_per_1k_bars: sim.latency_ms_per_1k_bars,
             bare_insert_rows: 1_000_000,
+            sim_apart: true,
             ..base
         }
     }
