@@ -389,3 +389,20 @@ async fn a_ticker_no_grouped_answer_carries_costs_no_request_of_its_own() {
         .sum();
     assert_eq!(days, 5);
 }
+
+#[tokio::test]
+async fn a_stopped_run_does_not_call_rows_it_never_finished_empty() {
+    // Big pages answer slowly: the week rows' small pages land first, the minute rows' are
+    // still on their way when the run stops.
+    let options = barfill::sim::SimOptions { latency_ms_per_1k_bars: 20.0, ..fast_sim_options() };
+    let sim = barfill::sim::Sim::start_local(options).await.unwrap();
+    let (_t, dir) = tmp();
+    // Every row in flight at once, the run stopped after the first page: the others were
+    // asked for but not answered, which says nothing about whether they hold bars.
+    let mut config = config(&dir, &SYMBOLS, &TIMEFRAMES, FROM, TO);
+    config.concurrency = Concurrency::Fixed(8);
+    let report = run_and_stop(&config, source(&sim), 1).await;
+    assert_eq!(report.status, RunStatus::Stopped, "{}", report.to_text());
+    assert!(report.empty_tickers.is_empty(), "{:?}", report.empty_tickers);
+    assert!(!report.to_text().contains("No bars in range"), "{}", report.to_text());
+}

@@ -20,8 +20,12 @@ impl Server {
         if !w.sim_apart {
             return Ok(Server::InProcess(Sim::start_local(w.sim_options()).await?));
         }
+        let exe = match &w.sim_exe {
+            Some(exe) => exe.clone(),
+            None => std::env::current_exe()?,
+        };
         let (args, scratch) = (child_args(w, scratch)?, scratch.to_path_buf());
-        tokio::task::spawn_blocking(move || spawn_child(args, &scratch)).await?
+        tokio::task::spawn_blocking(move || spawn_child(&exe, args, &scratch)).await?
     }
 
     pub fn base_url(&self) -> String {
@@ -92,9 +96,8 @@ fn child_args(w: &Workload, scratch: &std::path::Path) -> anyhow::Result<Vec<Str
 }
 
 /// Starts `barfill sim` and reads the address it listens on from its first line.
-fn spawn_child(args: Vec<String>, scratch: &std::path::Path) -> anyhow::Result<Server> {
-    let exe = std::env::current_exe()?;
-    let mut child = Command::new(&exe)
+fn spawn_child(exe: &std::path::Path, args: Vec<String>, scratch: &std::path::Path) -> anyhow::Result<Server> {
+    let mut child = Command::new(exe)
         .args(&args)
         .current_dir(scratch)
         .stdin(Stdio::null())

@@ -184,4 +184,3 @@ pub async fn run_step(
     let _ = std::fs::remove_dir_all(&dir);
     Ok((report, Measured { client_cpu_s, sim_cpu_s, sim_apart, db_bytes, no_bar_requests }))
 }
-

@@ -43,6 +43,9 @@ pub struct Workload {
     /// The simulator runs as a `barfill sim` process, so the step's CPU and peak RSS are
     /// barfill's own.
     pub sim_apart: bool,
+    /// The `barfill` binary that serves it: this process's own when `None` (a test, whose
+    /// executable is not `barfill`, names it).
+    pub sim_exe: Option<std::path::PathBuf>,
 }
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -66,6 +69,7 @@ impl Workload {
             extra_tickers: 50,
             bare_insert_rows: 0,
             sim_apart: false,
+            sim_exe: None,
         };
         match p {
             // 1200/min enforced over 10 s windows: the quota binds within seconds, and a

@@ -84,6 +84,8 @@ pub struct Scheduler {
     split_for: u32,
     /// Base bars a session, as a row's pages have shown: the size of its pieces.
     density: Vec<Option<f64>>,
+    /// Rows with work given up unfinished when the run stopped: never called empty.
+    abandoned: Vec<bool>,
 }
 
 impl Scheduler {
@@ -123,6 +125,7 @@ impl Scheduler {
             bars: plan.rows.iter().map(|r| r.stored_bars).collect(),
             split_for: 0,
             density: vec![None; n],
+            abandoned: vec![false; n],
         };
         s.rebalance(batching);
         s
@@ -381,11 +384,21 @@ impl Scheduler {
         }
     }
 
+    /// Work on `row` stopped unfinished with the run: its range was not all looked at.
+    pub fn abandon(&mut self, row: usize) {
+        self.in_flight[row] = self.in_flight[row].saturating_sub(1);
+        self.abandoned[row] = true;
+    }
+
     /// Rows finished with no bar in their whole range.
     pub fn empty_rows(&self) -> Vec<usize> {
         (0..self.keys.len())
             .filter(|&r| {
-                self.bars[r] == 0 && self.in_flight[r] == 0 && self.failed[r].is_none() && !self.has_pending(r)
+                self.bars[r] == 0
+                    && self.in_flight[r] == 0
+                    && self.failed[r].is_none()
+                    && !self.abandoned[r]
+                    && !self.has_pending(r)
             })
             .collect()
     }
@@ -567,5 +580,16 @@ mod tests {
         let _ = s.next(1, true, false).unwrap();
         assert_eq!(s.finish(0, Some("403 plan limit".into())), RowAfter::Failed("403 plan limit".into()));
         assert_eq!(s.finish(1, None), RowAfter::Empty, "no bar in the whole range");
+    }
+
+    #[test]
+    fn a_row_whose_work_stopped_with_the_run_is_not_empty() {
+        let p = plan(&["AAPL", "NOPE"], &["1/minute"], "2024-01-01", "2024-12-31");
+        let mut s = Scheduler::new(&p, true);
+        let a = s.next(0, true, false).unwrap();
+        let b = s.next(1, true, false).unwrap();
+        s.abandon(a.rows()[0]);
+        assert_eq!(s.finish(b.rows()[0], None), RowAfter::Empty);
+        assert_eq!(s.empty_rows(), [1], "AAPL was stopped before any bar, not found empty");
     }
 }

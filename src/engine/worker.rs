@@ -106,7 +106,7 @@ async fn do_work(ctx: &Ctx, work: Work) -> bool {
         }
         WorkEnd::Cancelled => {
             for &row in &rows {
-                ctx.sched.lock().finish(row, None);
+                ctx.sched.lock().abandon(row);
                 ctx.emit(Event::RowState { row, state: RowState::Queued });
             }
             return false;
