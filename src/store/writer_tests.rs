@@ -56,7 +56,10 @@ struct Held {
     path: std::path::PathBuf,
 }
 
+/// A writer held in its first report; its queue takes the eight messages these tests
+/// line up behind it.
 fn held_writer(options: WriterOptions) -> Held {
+    let options = WriterOptions { queue_pages: 8, ..options };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("b.db");
     let store = Store::open(&path, false, false).unwrap();
@@ -147,7 +150,7 @@ fn a_failing_page_keeps_every_page_before_it() {
 #[test]
 fn the_slow_knob_delays_each_page_and_loses_nothing() {
     let slow = Duration::from_millis(30);
-    let h = held_writer(WriterOptions { slow_per_page: slow, batch_rows: 0 });
+    let h = held_writer(WriterOptions { slow_per_page: slow, batch_rows: 0, ..WriterOptions::default() });
     drop(h.release);
     for p in 0..3 {
         h.tx.blocking_send(page_msg(p, 1.0)).unwrap();
