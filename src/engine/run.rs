@@ -21,6 +21,7 @@ use super::tally::RunEnd;
 use super::tuning::Tuning;
 use super::universe::{self, UniverseSpec};
 use super::worker::run_worker;
+use crate::clock;
 use crate::config::{Config, Fix};
 use crate::pace::Pacer;
 use crate::plan::{self, Plan};
@@ -182,7 +183,7 @@ async fn run(
         Err(e) => return not_started(&info, &emitter, format!("cannot start the database writer: {e}")),
     };
     announce(&net, &info, &plan);
-    let started = Instant::now();
+    let started = clock::now();
     // An adjusted database has its bars on the scale of the day they were fetched: splits
     // would change nothing it reads. The phase runs before the workers' context is made,
     // so a switch of fix 2 meanwhile is the one the scheduler starts with.
@@ -195,7 +196,7 @@ async fn run(
     let outcome = if ctx.cancel.is_cancelled() {
         // Stopped (or failed) before any worker began.
         let stopped_by_user = ctx.fatal.lock().is_none();
-        Outcome { wall_s: started.elapsed().as_secs_f64(), cpu_pct: 0.0, stopped_by_user }
+        Outcome { wall_s: clock::since(started).as_secs_f64(), cpu_pct: 0.0, stopped_by_user }
     } else {
         coordinate(&ctx, &settings_tx, commands, started).await
     };
@@ -502,7 +503,7 @@ async fn coordinate(
         }
     }
     let cpu_pct = probe.as_mut().map(|p| p.average_cpu_pct()).unwrap_or(0.0);
-    Outcome { wall_s: started.elapsed().as_secs_f64(), cpu_pct, stopped_by_user }
+    Outcome { wall_s: clock::since(started).as_secs_f64(), cpu_pct, stopped_by_user }
 }
 
 /// Applies a command; returns whether the settings changed.

@@ -13,6 +13,7 @@ use super::outcome::{FetchError, classify_status};
 use super::wire::AggsBody;
 use crate::bar::Bar;
 use crate::calendar::{self, Day};
+use crate::clock;
 use crate::secret::ApiKey;
 use crate::timeframe::Timeframe;
 
@@ -171,9 +172,9 @@ impl Client {
 
     /// An aggregates answer (range or grouped daily).
     pub async fn get(&self, url: &Url) -> Result<Page, FetchError> {
-        let started = Instant::now();
+        let started = clock::now();
         let mut page = self.get_as(url, parse_page).await?.value;
-        page.elapsed = started.elapsed();
+        page.elapsed = clock::since(started);
         Ok(page)
     }
 
@@ -183,7 +184,7 @@ impl Client {
         url: &Url,
         parse: fn(&[u8]) -> Result<T, FetchError>,
     ) -> Result<Answered<T>, FetchError> {
-        let started = Instant::now();
+        let started = clock::now();
         // A server could echo the key back in any message, a 200 body included.
         self.fetch(url, started, parse).await.map_err(|e| self.scrub(e))
     }
@@ -200,7 +201,7 @@ impl Client {
         }
         // The timeout covers the server, headers and body each, never the wait for room:
         // a page waiting its turn in memory is not a slow server.
-        let timed_out = |_| FetchError::Timeout(started.elapsed().as_secs_f64());
+        let timed_out = |_| FetchError::Timeout(clock::since(started).as_secs_f64());
         let resp = tokio::time::timeout(self.timeout, req.send())
             .await
             .map_err(timed_out)?
@@ -211,10 +212,10 @@ impl Client {
             Some(room) => Some(room.clone().acquire_owned().await.expect("the room is never closed")),
             None => None,
         };
-        let read_from = Instant::now();
+        let read_from = clock::now();
         let body = tokio::time::timeout(self.timeout, resp.bytes())
             .await
-            .map_err(|_| FetchError::Timeout(read_from.elapsed().as_secs_f64()))?
+            .map_err(|_| FetchError::Timeout(clock::since(read_from).as_secs_f64()))?
             .map_err(|e| self.transport_error(e, started))?;
         if status != StatusCode::OK {
             return Err(classify_status(status.as_u16(), &body, retry_after.as_deref()));
@@ -224,7 +225,7 @@ impl Client {
 
     fn transport_error(&self, e: reqwest::Error, started: Instant) -> FetchError {
         if e.is_timeout() {
-            return FetchError::Timeout(started.elapsed().as_secs_f64().min(self.timeout.as_secs_f64()));
+            return FetchError::Timeout(clock::since(started).as_secs_f64().min(self.timeout.as_secs_f64()));
         }
         // The URL has no key in it, but drop it anyway: messages stay short and safe.
         let e = e.without_url();
