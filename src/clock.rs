@@ -14,7 +14,7 @@ pub fn now() -> Instant {
 }
 
 /// A governor clock on tokio's time, so the pacer's cells and its sleeps share one clock.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct TokioClock;
 
 impl governor::clock::Clock for TokioClock {
