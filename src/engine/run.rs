@@ -132,11 +132,22 @@ pub fn initial_settings(config: &Config) -> Settings {
 /// off the caller's thread, so a dashboard's loop never waits for SQLite.
 pub fn start(config: Arc<Config>, source: Source, store: Store, plan: Plan) -> anyhow::Result<RunHandle> {
     let client = Client::new(&source.base_url, source.key.clone(), config.timeout)?.with_page_room(PAGES_IN_MEMORY);
+    Ok(start_with_client(config, source, store, plan, client))
+}
+
+/// `start` over a client made elsewhere (a scripted one in the engine's tests).
+pub(super) fn start_with_client(
+    config: Arc<Config>,
+    source: Source,
+    store: Store,
+    plan: Plan,
+    client: Client,
+) -> RunHandle {
     let (event_tx, event_rx) = mpsc::unbounded_channel();
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let emitter = Arc::new(Emitter::new(event_tx));
     let done = tokio::spawn(run(config, source, store, plan, client, emitter, cmd_rx));
-    Ok(RunHandle { commands: cmd_tx, events: event_rx, done })
+    RunHandle { commands: cmd_tx, events: event_rx, done }
 }
 
 async fn run(
@@ -360,7 +371,7 @@ fn not_started(info: &RunInfo, emitter: &Emitter, reason: String) -> Report {
     report
 }
 
-fn context(
+pub(super) fn context(
     adjusted: bool,
     settled_through: crate::calendar::Day,
     plan: &Plan,
