@@ -206,3 +206,64 @@ async fn switching_fix_2_mid_chain_hands_the_rest_back_from_the_last_stored_bar(
     assert_eq!(ran.report.status, RunStatus::Done);
     assert_eq!(ran.bars, bars_of("AAPL", &DAYS));
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_fix_2_a_429_holds_every_worker_until_its_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::new();
+    let limited = Reply::rate_limited(20).after(Duration::from_secs(1));
+    server.on(&range_path("AAPL", FROM, TO), [limited, page("AAPL", &DAYS, None)]);
+    // MSFT's second page is due at 2 s, while AAPL's 429 (at 1 s) holds the gate.
+    let next = format!("/v2/aggs/ticker/MSFT/range/1/day/{}/{TO}?cursor=2", day_ms("2024-01-05"));
+    let first = page("MSFT", &DAYS[..3], Some(&next)).after(Duration::from_secs(2));
+    server.on(&range_path("MSFT", FROM, TO), [first]);
+    server.on(&next, [page("MSFT", &DAYS[3..], None)]);
+    let config = kit::config(dir.path(), &["AAPL", "MSFT"], FROM, TO, 2);
+    let t0 = Instant::now();
+    let ran = run(config, &server, |_| async {}).await;
+
+    let at = |prefix: &str| -> Vec<u64> {
+        server.asked().iter().filter(|a| a.url.starts_with(prefix)).map(|a| (a.at - t0).as_secs()).collect()
+    };
+    assert_eq!(at("/v2/aggs/ticker/AAPL/"), [0, 21]);
+    assert_eq!(at("/v2/aggs/ticker/MSFT/"), [0, 21]);
+    assert!(ran.events.iter().any(|e| matches!(e, Event::Backoff { held: true, .. })));
+    assert_eq!(ran.report.status, RunStatus::Done);
+    assert_eq!(ran.bars.len(), 2 * DAYS.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_401_stops_the_run_without_a_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::new();
+    for ticker in ["AAPL", "MSFT"] {
+        server.on(&range_path(ticker, FROM, TO), [Reply::error(401, "Unknown API Key")]);
+    }
+    let config = kit::config(dir.path(), &["AAPL", "MSFT"], FROM, TO, 1);
+    let ran = run(config, &server, |_| async {}).await;
+
+    assert_eq!(server.asked().len(), 1);
+    assert_eq!(ran.report.status, RunStatus::Failed);
+    let note = ran.report.note.clone().unwrap_or_default();
+    assert!(note.contains("401") && note.contains("nothing was retried"), "{note}");
+    assert!(ran.bars.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_that_only_fails_ends_the_run_when_the_retry_budget_is_spent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::new();
+    let tickers = ["AAPL", "AMZN", "GOOG", "MSFT"];
+    for ticker in tickers {
+        server.on(&range_path(ticker, FROM, TO), [Reply::error(503, "down")]);
+    }
+    let config = kit::config(dir.path(), &tickers, FROM, TO, 1);
+    let ran = run(config, &server, |_| async {}).await;
+
+    // 20 retries in the budget: two rows give up after 8 attempts (7 retries each); the
+    // third is refused its seventh retry, and the run stops before the fourth is asked.
+    assert_eq!(ran.report.status, RunStatus::Failed);
+    let note = ran.report.note.clone().unwrap_or_default();
+    assert!(note.contains("retry budget exhausted"), "{note}");
+    assert_eq!(server.asked().len(), 3 + 20);
+}

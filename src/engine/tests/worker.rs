@@ -166,3 +166,25 @@ async fn the_key_travels_in_a_header_and_never_comes_back_in_a_message() {
     assert_eq!(messages.len(), 1);
     assert!(messages[0].contains("***") && !messages[0].contains(key), "{messages:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn without_fix_1_a_429_waits_the_baseline_schedule_not_its_retry_after() {
+    let server = FakeServer::new();
+    let answers =
+        [Reply::rate_limited(30), Reply::rate_limited(30), Reply::rate_limited(30), page("AAPL", &DAYS, None)];
+    server.on(&first_path(), answers);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = kit::config(dir.path(), &["AAPL"], "2024-01-02", "2024-01-12", 1);
+    config.fixes.backoff = false;
+    let mut kit = Kit::new(&config, kit::client(&server));
+    run_worker(kit.ctx.clone(), 0, Duration::ZERO).await;
+
+    // tenacity's wait_exponential(min=2, max=10): 2, 2, 4 s, whatever the server asked for.
+    let gaps = gaps(&server);
+    assert_eq!(gaps.len(), 3);
+    for (gap, wait) in gaps.iter().zip([2, 2, 4]) {
+        let wait = Duration::from_secs(wait);
+        assert!(*gap >= wait && *gap < wait + Duration::from_millis(100), "{gaps:?}");
+    }
+    assert_eq!(kit.pages(), [(all_days_ms(), true)]);
+}
