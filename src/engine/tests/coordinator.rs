@@ -267,3 +267,18 @@ async fn a_service_that_only_fails_ends_the_run_when_the_retry_budget_is_spent()
     assert!(note.contains("retry budget exhausted"), "{note}");
     assert_eq!(server.asked().len(), 3 + 20);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_report_times_a_429s_wait_on_the_clock_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::new();
+    server.on(&range_path("AAPL", FROM, TO), [Reply::rate_limited(30), page("AAPL", &DAYS, None)]);
+    let config = kit::config(dir.path(), &["AAPL"], FROM, TO, 1);
+    let ran = run(config, &server, |_| async {}).await;
+
+    let r = &ran.report;
+    assert_eq!((r.status, r.requests, r.rate_limit_hits, r.retries, r.bars), (RunStatus::Done, 2, 1, 1, 9));
+    assert_eq!(r.backoff_s, 30.0);
+    // The wait, and at most a pacer cell or two: no machine's speed is in these figures.
+    assert!(r.wall_s >= 30.0 && r.wall_s < 30.1, "{}", r.wall_s);
+}

@@ -188,3 +188,45 @@ async fn without_fix_1_a_429_waits_the_baseline_schedule_not_its_retry_after() {
     }
     assert_eq!(kit.pages(), [(all_days_ms(), true)]);
 }
+
+/// A grouped-daily answer for `d`: a bar at 16:00 New York for each of `tickers`.
+fn grouped(d: &str, tickers: &[&str]) -> Reply {
+    let t = crate::calendar::ny_local_ms(kit::day(d), 16, 0);
+    let results: Vec<_> = tickers
+        .iter()
+        .map(|s| serde_json::json!({ "T": s, "o": 10.0, "h": 11.0, "l": 9.0, "c": 10.5, "v": 1000.0, "t": t }))
+        .collect();
+    let n = results.len();
+    Reply::json(
+        serde_json::json!({ "status": "OK", "adjusted": false, "queryCount": n, "resultsCount": n, "results": results }),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn grouped_daily_spreads_a_day_over_its_rows_and_a_missing_ticker_costs_no_request() {
+    let server = FakeServer::new();
+    let days = ["2024-01-02", "2024-01-03"];
+    for d in days {
+        // IBM is not asked for; ZZZZ did not trade.
+        server.on(&format!("/v2/aggs/grouped/locale/us/market/stocks/{d}"), [grouped(d, &["AAPL", "IBM", "MSFT"])]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = kit::config(dir.path(), &["AAPL", "MSFT", "ZZZZ"], days[0], days[1], 1);
+    let mut kit = Kit::new(&config, kit::client(&server));
+    run_worker(kit.ctx.clone(), 0, Duration::ZERO).await;
+
+    let asked: Vec<String> = server.asked().into_iter().map(|a| a.url).collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(asked.iter().all(|u| u.starts_with("/v2/aggs/grouped/") && u.contains("include_otc=true")));
+    let mut stored = Vec::new();
+    while let Ok(crate::store::writer::WriteMsg::Page { groups, .. }) = kit.writes.try_recv() {
+        stored.extend(groups.iter().flat_map(|g| g.bars.iter().map(|b| (g.ticker.to_string(), b.ts))));
+    }
+    stored.sort();
+    // Stamped at midnight, as a range's day bars are.
+    let want: Vec<(String, i64)> =
+        ["AAPL", "MSFT"].iter().flat_map(|t| days.iter().map(|d| (t.to_string(), day_ms(d)))).collect();
+    assert_eq!(stored, want);
+    let events = kit.drain_events();
+    assert!(events.iter().any(|e| matches!(e, Event::RowState { row: 2, state: RowState::Empty })));
+}
