@@ -101,8 +101,9 @@ impl Client {
         Ok(Client { transport: Transport::Http(http), base, key, auth, timeout, room: None })
     }
 
-    /// A client whose requests `server` answers; the key, when given, is handled as for
-    /// the network (checked, and scrubbed from what comes back).
+    /// A client whose requests `server` answers, with a run's default timeout (30 s); the
+    /// key, when given, is handled as for the network (checked, and scrubbed from what
+    /// comes back).
     #[cfg(test)]
     pub fn fake(base_url: &str, key: Option<ApiKey>, server: Arc<super::fake::FakeServer>) -> Client {
         let mut client = Client::new(base_url, key, Duration::from_secs(30)).expect("a valid base URL");
