@@ -10,6 +10,7 @@ pub mod bar;
 pub mod bench;
 pub mod calendar;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod headless;

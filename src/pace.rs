@@ -7,14 +7,17 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use governor::clock::{Clock, MonotonicClock};
+use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
-type Limiter = RateLimiter<NotKeyed, InMemoryState, MonotonicClock, NoOpMiddleware<<MonotonicClock as Clock>::Instant>>;
+use crate::clock::{self, TokioClock};
+
+// On tokio's clock, the one the pacer sleeps on (see `crate::clock`).
+type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<<TokioClock as Clock>::Instant>>;
 
 /// A steady pace of `per_min` requests a minute with a burst of one.
 ///
@@ -44,7 +47,7 @@ const MIN_RATE_PER_MIN: f64 = 0.5;
 /// neither do 429s while the pace is already under the estimate (the server's window is
 /// still draining): those are waited out, not answered with another cut.
 pub struct Pacer {
-    clock: MonotonicClock,
+    clock: TokioClock,
     ceiling: f64,
     window: Duration,
     state: Mutex<PaceState>,
@@ -75,14 +78,14 @@ impl Pacer {
     /// which the server counts its quota (a minute for Polygon).
     pub fn new(quota_per_min: u32, headroom_pct: f64, window: Duration) -> Pacer {
         let ceiling = quota_per_min as f64 * (1.0 - headroom_pct / 100.0);
-        let clock = MonotonicClock;
+        let clock = TokioClock;
         Pacer {
             state: Mutex::new(PaceState {
                 limiter: Arc::new(RateLimiter::direct_with_clock(pacing_quota(ceiling), clock.clone())),
                 rate: ceiling,
                 gate_until: None,
                 last_change: None,
-                clean_since: Instant::now(),
+                clean_since: clock::now(),
                 probation_until: None,
                 successes: VecDeque::new(),
             }),
@@ -102,12 +105,12 @@ impl Pacer {
 
     /// When the gate opens, if it is closed.
     pub fn gate_until(&self) -> Option<Instant> {
-        self.state.lock().gate_until.filter(|t| *t > Instant::now())
+        self.state.lock().gate_until.filter(|t| *t > clock::now())
     }
 
     /// Holds every worker until `now + wait` (or longer, if already held longer).
     pub fn hold_all(&self, wait: Duration) {
-        let until = Instant::now() + wait;
+        let until = clock::now() + wait;
         let mut s = self.state.lock();
         if s.gate_until.is_none_or(|g| g < until) {
             s.gate_until = Some(until);
@@ -120,12 +123,12 @@ impl Pacer {
         loop {
             let gate = self.gate_until();
             if let Some(until) = gate {
-                let start = Instant::now();
+                let start = clock::now();
                 tokio::select! {
                     _ = cancel.cancelled() => return None,
                     _ = tokio::time::sleep_until(until.into()) => {}
                 }
-                waited.gate += start.elapsed();
+                waited.gate += clock::since(start);
                 continue;
             }
             let limiter = self.state.lock().limiter.clone();
@@ -133,12 +136,12 @@ impl Pacer {
                 Ok(()) => return Some(waited),
                 Err(not_until) => {
                     let wait = not_until.wait_time_from(self.clock.now());
-                    let start = Instant::now();
+                    let start = clock::now();
                     tokio::select! {
                         _ = cancel.cancelled() => return None,
                         _ = tokio::time::sleep(wait) => {}
                     }
-                    waited.limiter += start.elapsed();
+                    waited.limiter += clock::since(start);
                 }
             }
         }
@@ -146,7 +149,7 @@ impl Pacer {
 
     /// A request sent at `sent_at` got a 429. Returns the new pace when it changed.
     pub fn on_rate_limited(&self, sent_at: Instant) -> Option<f64> {
-        let now = Instant::now();
+        let now = clock::now();
         let mut s = self.state.lock();
         s.clean_since = now;
         if s.last_change.is_some_and(|t| sent_at < t) {
@@ -176,7 +179,7 @@ impl Pacer {
     /// A request succeeded. After a clean stretch, creep back towards the ceiling.
     /// Returns the new pace when it changed.
     pub fn on_success(&self) -> Option<f64> {
-        let now = Instant::now();
+        let now = clock::now();
         let mut s = self.state.lock();
         s.successes.push_back(now);
         if s.successes.len() > 100_000 {

@@ -12,6 +12,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::ctx::Net;
 use super::events::{Event, Level, RequestRecord, RowState};
+use crate::clock;
 use crate::polygon::check::Suspect;
 use crate::polygon::client::Answered;
 use crate::polygon::outcome::Disposition;
@@ -169,12 +170,12 @@ async fn attempt<T: Answer>(ctx: &Net, ask: Ask<'_, T>, retrying: bool) -> Resul
     {
         ctx.emit(Event::RowState { row, state: RowState::Fetching });
     }
-    let started = Instant::now();
+    let started = clock::now();
     let result = tokio::select! {
         _ = ctx.cancel.cancelled() => return Err(Attempt::Cancelled),
         r = ctx.client.get_as(url, parse) => r,
     };
-    let secs = started.elapsed().as_secs_f64();
+    let secs = clock::since(started).as_secs_f64();
     let bytes = result.as_ref().map(|a| a.bytes as u64).unwrap_or(0);
     let result = result.and_then(|a| accept(ctx, a, visited, check)).map_err(|mut e| {
         if let FetchError::Timeout(t) = &mut e {
@@ -203,7 +204,7 @@ async fn wait_turn(ctx: &Net, row: Option<usize>) -> Result<bool, Attempt> {
         return Ok(false);
     }
     if let (Some(row), Some(until)) = (row, ctx.pacer.gate_until()) {
-        let secs = until.saturating_duration_since(Instant::now()).as_secs_f64();
+        let secs = until.saturating_duration_since(clock::now()).as_secs_f64();
         ctx.emit(Event::RowState { row, state: RowState::Backoff { secs, reason: "held after a 429".into() } });
     }
     let Some(waited) = ctx.pacer.acquire(&ctx.cancel).await else {

@@ -13,6 +13,8 @@ mod run;
 pub mod scheduler;
 mod splits;
 pub mod tally;
+#[cfg(test)]
+mod tests;
 mod tuning;
 pub mod universe;
 mod worker;

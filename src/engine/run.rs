@@ -21,6 +21,7 @@ use super::tally::RunEnd;
 use super::tuning::Tuning;
 use super::universe::{self, UniverseSpec};
 use super::worker::run_worker;
+use crate::clock;
 use crate::config::{Config, Fix};
 use crate::pace::Pacer;
 use crate::plan::{self, Plan};
@@ -131,11 +132,22 @@ pub fn initial_settings(config: &Config) -> Settings {
 /// off the caller's thread, so a dashboard's loop never waits for SQLite.
 pub fn start(config: Arc<Config>, source: Source, store: Store, plan: Plan) -> anyhow::Result<RunHandle> {
     let client = Client::new(&source.base_url, source.key.clone(), config.timeout)?.with_page_room(PAGES_IN_MEMORY);
+    Ok(start_with_client(config, source, store, plan, client))
+}
+
+/// `start` over a client made elsewhere (a scripted one in the engine's tests).
+pub(super) fn start_with_client(
+    config: Arc<Config>,
+    source: Source,
+    store: Store,
+    plan: Plan,
+    client: Client,
+) -> RunHandle {
     let (event_tx, event_rx) = mpsc::unbounded_channel();
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let emitter = Arc::new(Emitter::new(event_tx));
     let done = tokio::spawn(run(config, source, store, plan, client, emitter, cmd_rx));
-    Ok(RunHandle { commands: cmd_tx, events: event_rx, done })
+    RunHandle { commands: cmd_tx, events: event_rx, done }
 }
 
 async fn run(
@@ -182,7 +194,7 @@ async fn run(
         Err(e) => return not_started(&info, &emitter, format!("cannot start the database writer: {e}")),
     };
     announce(&net, &info, &plan);
-    let started = Instant::now();
+    let started = clock::now();
     // An adjusted database has its bars on the scale of the day they were fetched: splits
     // would change nothing it reads. The phase runs before the workers' context is made,
     // so a switch of fix 2 meanwhile is the one the scheduler starts with.
@@ -195,7 +207,7 @@ async fn run(
     let outcome = if ctx.cancel.is_cancelled() {
         // Stopped (or failed) before any worker began.
         let stopped_by_user = ctx.fatal.lock().is_none();
-        Outcome { wall_s: started.elapsed().as_secs_f64(), cpu_pct: 0.0, stopped_by_user }
+        Outcome { wall_s: clock::since(started).as_secs_f64(), cpu_pct: 0.0, stopped_by_user }
     } else {
         coordinate(&ctx, &settings_tx, commands, started).await
     };
@@ -359,7 +371,7 @@ fn not_started(info: &RunInfo, emitter: &Emitter, reason: String) -> Report {
     report
 }
 
-fn context(
+pub(super) fn context(
     adjusted: bool,
     settled_through: crate::calendar::Day,
     plan: &Plan,
@@ -502,7 +514,7 @@ async fn coordinate(
         }
     }
     let cpu_pct = probe.as_mut().map(|p| p.average_cpu_pct()).unwrap_or(0.0);
-    Outcome { wall_s: started.elapsed().as_secs_f64(), cpu_pct, stopped_by_user }
+    Outcome { wall_s: clock::since(started).as_secs_f64(), cpu_pct, stopped_by_user }
 }
 
 /// Applies a command; returns whether the settings changed.

@@ -10,6 +10,7 @@ use super::autotune::{Sample, Tuner};
 use super::ctx::Ctx;
 use super::events::{Event, Level, Settings};
 use super::tally::Tally;
+use crate::clock;
 
 /// Long enough for a window to hold several pages at a paid plan's pace, short enough
 /// that a run of half a minute settles within its first third.
@@ -68,7 +69,7 @@ impl Tuning {
     pub fn new(ctx: &Ctx) -> Tuning {
         let t = Tuning {
             tuner: Tuner::new(),
-            from: Instant::now(),
+            from: clock::now(),
             base: Totals::of(&ctx.emitter.tally()),
             under: ctx.settings(),
             quota_room: ctx.pacer.rate_per_min() >= crate::config::Concurrency::PAID_PACE_PER_MIN as f64,
@@ -85,13 +86,13 @@ impl Tuning {
             self.restart(ctx, s);
             return false;
         }
-        let secs = self.from.elapsed().as_secs_f64();
+        let secs = clock::since(self.from).as_secs_f64();
         if secs < WINDOW.as_secs_f64() {
             return false;
         }
         let now = Totals::of(&ctx.emitter.tally());
         let sample = now.since(&self.base, secs, ctx.pacer.rate_per_min());
-        self.from = Instant::now();
+        self.from = clock::now();
         self.base = now;
         if sample.requests > 0 {
             self.quota_room = sample.rate_limited == 0 && !sample.quota_binds(s.workers());
@@ -124,7 +125,7 @@ impl Tuning {
             self.tuner.forget();
         }
         self.under = s;
-        self.from = Instant::now();
+        self.from = clock::now();
         self.base = Totals::of(&ctx.emitter.tally());
     }
 }

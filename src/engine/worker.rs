@@ -2,7 +2,7 @@
 //! none, the run stops, or the worker is no longer needed.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::ctx::Ctx;
 use super::events::{Event, RowState};
@@ -11,6 +11,7 @@ use super::grouped::fetch_grouped;
 use super::range::{RangeWork, fetch_range};
 use super::scheduler::{RowAfter, Work};
 use crate::calendar::{self, Range};
+use crate::clock;
 use crate::store::writer::WriteMsg;
 
 pub async fn run_worker(ctx: Arc<Ctx>, slot: usize, start_after: Duration) {
@@ -168,9 +169,9 @@ fn log_life(ctx: &Ctx, row: usize, first: calendar::Day, last: calendar::Day) {
 /// Hands a page to the writer; the time spent waiting for room is the database on the
 /// critical path.
 pub async fn store(ctx: &Ctx, msg: WriteMsg) -> Result<(), ()> {
-    let started = Instant::now();
+    let started = clock::now();
     let sent = ctx.writer.send(msg).await;
-    let secs = started.elapsed().as_secs_f64();
+    let secs = clock::since(started).as_secs_f64();
     if secs > 0.000_5 {
         ctx.emit(Event::WriterBlocked { secs });
     }

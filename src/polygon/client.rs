@@ -13,6 +13,7 @@ use super::outcome::{FetchError, classify_status};
 use super::wire::AggsBody;
 use crate::bar::Bar;
 use crate::calendar::{self, Day};
+use crate::clock;
 use crate::secret::ApiKey;
 use crate::timeframe::Timeframe;
 
@@ -22,7 +23,7 @@ pub const MAX_LIMIT: u32 = 50_000;
 
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    transport: Transport,
     base: Url,
     key: Option<ApiKey>,
     /// `Bearer <key>`, built once and marked sensitive so no debug output shows it.
@@ -32,6 +33,15 @@ pub struct Client {
     /// until the page is handed on, so memory stays bounded at any worker count while
     /// requests waiting on the server's latency need none.
     room: Option<Arc<Semaphore>>,
+}
+
+/// Where requests go: the network, or in unit tests a scripted server that answers by URL
+/// (`super::fake`), so the engine's tests run without sockets and on paused time.
+#[derive(Clone)]
+enum Transport {
+    Http(reqwest::Client),
+    #[cfg(test)]
+    Fake(Arc<super::fake::FakeServer>),
 }
 
 /// A decoded answer, its body's size, and the room it holds until it is handed on.
@@ -88,7 +98,17 @@ impl Client {
             .user_agent(concat!("barfill/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10).min(timeout))
             .build()?;
-        Ok(Client { http, base, key, auth, timeout, room: None })
+        Ok(Client { transport: Transport::Http(http), base, key, auth, timeout, room: None })
+    }
+
+    /// A client whose requests `server` answers, with a run's default timeout (30 s); the
+    /// key, when given, is handled as for the network (checked, and scrubbed from what
+    /// comes back).
+    #[cfg(test)]
+    pub fn fake(base_url: &str, key: Option<ApiKey>, server: Arc<super::fake::FakeServer>) -> Client {
+        let mut client = Client::new(base_url, key, Duration::from_secs(30)).expect("a valid base URL");
+        client.transport = Transport::Fake(server);
+        client
     }
 
     /// At most `pages` answers read, decoded or waiting to be handed on at once.
@@ -171,9 +191,9 @@ impl Client {
 
     /// An aggregates answer (range or grouped daily).
     pub async fn get(&self, url: &Url) -> Result<Page, FetchError> {
-        let started = Instant::now();
+        let started = clock::now();
         let mut page = self.get_as(url, parse_page).await?.value;
-        page.elapsed = started.elapsed();
+        page.elapsed = clock::since(started);
         Ok(page)
     }
 
@@ -183,7 +203,7 @@ impl Client {
         url: &Url,
         parse: fn(&[u8]) -> Result<T, FetchError>,
     ) -> Result<Answered<T>, FetchError> {
-        let started = Instant::now();
+        let started = clock::now();
         // A server could echo the key back in any message, a 200 body included.
         self.fetch(url, started, parse).await.map_err(|e| self.scrub(e))
     }
@@ -194,37 +214,59 @@ impl Client {
         started: Instant,
         parse: fn(&[u8]) -> Result<T, FetchError>,
     ) -> Result<Answered<T>, FetchError> {
-        let mut req = self.http.get(url.clone());
+        match &self.transport {
+            Transport::Http(http) => self.fetch_http(http, url, started, parse).await,
+            #[cfg(test)]
+            Transport::Fake(server) => {
+                let timed_out = |_| FetchError::Timeout(clock::since(started).as_secs_f64());
+                let reply = tokio::time::timeout(self.timeout, server.answer(url, self.auth.is_some()))
+                    .await
+                    .map_err(timed_out)?;
+                let room = self.room().await;
+                decode(reply.status, reply.retry_after.as_deref(), &reply.body, room, parse)
+            }
+        }
+    }
+
+    async fn fetch_http<T>(
+        &self,
+        http: &reqwest::Client,
+        url: &Url,
+        started: Instant,
+        parse: fn(&[u8]) -> Result<T, FetchError>,
+    ) -> Result<Answered<T>, FetchError> {
+        let mut req = http.get(url.clone());
         if let Some(auth) = &self.auth {
             req = req.header(AUTHORIZATION, auth.clone());
         }
         // The timeout covers the server, headers and body each, never the wait for room:
         // a page waiting its turn in memory is not a slow server.
-        let timed_out = |_| FetchError::Timeout(started.elapsed().as_secs_f64());
+        let timed_out = |_| FetchError::Timeout(clock::since(started).as_secs_f64());
         let resp = tokio::time::timeout(self.timeout, req.send())
             .await
             .map_err(timed_out)?
             .map_err(|e| self.transport_error(e, started))?;
         let status = resp.status();
         let retry_after = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let room = match &self.room {
-            Some(room) => Some(room.clone().acquire_owned().await.expect("the room is never closed")),
-            None => None,
-        };
-        let read_from = Instant::now();
+        let room = self.room().await;
+        let read_from = clock::now();
         let body = tokio::time::timeout(self.timeout, resp.bytes())
             .await
-            .map_err(|_| FetchError::Timeout(read_from.elapsed().as_secs_f64()))?
+            .map_err(|_| FetchError::Timeout(clock::since(read_from).as_secs_f64()))?
             .map_err(|e| self.transport_error(e, started))?;
-        if status != StatusCode::OK {
-            return Err(classify_status(status.as_u16(), &body, retry_after.as_deref()));
+        decode(status.as_u16(), retry_after.as_deref(), &body, room, parse)
+    }
+
+    async fn room(&self) -> Option<OwnedSemaphorePermit> {
+        match &self.room {
+            Some(room) => Some(room.clone().acquire_owned().await.expect("the room is never closed")),
+            None => None,
         }
-        Ok(Answered { value: parse(&body)?, bytes: body.len(), room })
     }
 
     fn transport_error(&self, e: reqwest::Error, started: Instant) -> FetchError {
         if e.is_timeout() {
-            return FetchError::Timeout(started.elapsed().as_secs_f64().min(self.timeout.as_secs_f64()));
+            return FetchError::Timeout(clock::since(started).as_secs_f64().min(self.timeout.as_secs_f64()));
         }
         // The URL has no key in it, but drop it anyway: messages stay short and safe.
         let e = e.without_url();
@@ -256,6 +298,21 @@ impl Client {
             e @ FetchError::Timeout(_) => e,
         }
     }
+}
+
+/// An answer's status and body as the engine takes it: anything but a 200 classified,
+/// a 200 decoded by `parse`.
+fn decode<T>(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+    room: Option<OwnedSemaphorePermit>,
+    parse: fn(&[u8]) -> Result<T, FetchError>,
+) -> Result<Answered<T>, FetchError> {
+    if status != StatusCode::OK.as_u16() {
+        return Err(classify_status(status, body, retry_after));
+    }
+    Ok(Answered { value: parse(body)?, bytes: body.len(), room })
 }
 
 /// Decodes a 200 body: range or grouped bars, `next_url`, status.

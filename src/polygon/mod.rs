@@ -3,6 +3,8 @@
 
 pub mod check;
 pub mod client;
+#[cfg(test)]
+pub mod fake;
 pub mod outcome;
 pub mod reference;
 pub mod wire;
