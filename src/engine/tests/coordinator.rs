@@ -10,25 +10,22 @@ use tokio::time::{Instant, sleep_until};
 
 use super::super::events::{Command, Event};
 use super::super::run::{Source, plan_stored, start_with_client};
-use super::kit::{self, BASE, day_ms, page, range_path};
+use super::kit::{self, BASE, DAYS, day_ms, page, range_path};
 use crate::config::{Config, Fix};
 use crate::polygon::fake::{FakeServer, Reply};
 use crate::report::{Report, RunStatus};
 use crate::store::{OpenOptions, Store};
 
-const DAYS: [&str; 9] = [
-    "2024-01-02",
-    "2024-01-03",
-    "2024-01-04",
-    "2024-01-05",
-    "2024-01-08",
-    "2024-01-09",
-    "2024-01-10",
-    "2024-01-11",
-    "2024-01-12",
-];
 const FROM: &str = "2024-01-02";
 const TO: &str = "2024-01-12";
+
+/// `ticker`'s days as a chain of two pages (three days, then the rest through `next_url`),
+/// answered after `first` and `second`.
+fn two_pages(server: &FakeServer, ticker: &str, first: Duration, second: Duration) {
+    let next = format!("/v2/aggs/ticker/{ticker}/range/1/day/{}/{TO}?cursor=2", day_ms("2024-01-05"));
+    server.on(&range_path(ticker, FROM, TO), [page(ticker, &DAYS[..3], Some(&next)).after(first)]);
+    server.on(&next, [page(ticker, &DAYS[3..], None).after(second)]);
+}
 
 /// How a run ended: its report, its events, and the bars and run status the database kept.
 struct Ran {
@@ -77,9 +74,7 @@ async fn stop_ends_the_run_as_stopped_and_keeps_what_was_stored() {
     let dir = tempfile::tempdir().unwrap();
     let server = FakeServer::new();
     for ticker in ["AAPL", "MSFT"] {
-        let next = format!("/v2/aggs/ticker/{ticker}/range/1/day/{}/{TO}?cursor=2", day_ms("2024-01-05"));
-        server.on(&range_path(ticker, FROM, TO), [page(ticker, &DAYS[..3], Some(&next))]);
-        server.on(&next, [page(ticker, &DAYS[3..], None).after(Duration::from_secs(60))]);
+        two_pages(&server, ticker, Duration::ZERO, Duration::from_secs(60));
     }
     let config = kit::config(dir.path(), &["AAPL", "MSFT"], FROM, TO, 1);
     let t0 = Instant::now();
@@ -102,10 +97,7 @@ async fn stop_ends_the_run_as_stopped_and_keeps_what_was_stored() {
 async fn pause_holds_requests_until_resume() {
     let dir = tempfile::tempdir().unwrap();
     let server = FakeServer::new();
-    let next = format!("/v2/aggs/ticker/AAPL/range/1/day/{}/{TO}?cursor=2", day_ms("2024-01-05"));
-    let first = page("AAPL", &DAYS[..3], Some(&next)).after(Duration::from_secs(5));
-    server.on(&range_path("AAPL", FROM, TO), [first]);
-    server.on(&next, [page("AAPL", &DAYS[3..], None)]);
+    two_pages(&server, "AAPL", Duration::from_secs(5), Duration::ZERO);
     let config = kit::config(dir.path(), &["AAPL"], FROM, TO, 1);
     let t0 = Instant::now();
     let during_pause = Arc::new(parking_lot::Mutex::new(None));
@@ -183,10 +175,7 @@ async fn a_worker_panic_fails_the_run_and_keeps_its_report() {
 async fn switching_fix_2_mid_chain_hands_the_rest_back_from_the_last_stored_bar() {
     let dir = tempfile::tempdir().unwrap();
     let server = FakeServer::new();
-    let next = format!("/v2/aggs/ticker/AAPL/range/1/day/{}/{TO}?cursor=2", day_ms("2024-01-05"));
-    let first = page("AAPL", &DAYS[..3], Some(&next)).after(Duration::from_secs(5));
-    server.on(&range_path("AAPL", FROM, TO), [first]);
-    server.on(&next, [page("AAPL", &DAYS[3..], None)]);
+    two_pages(&server, "AAPL", Duration::from_secs(5), Duration::ZERO);
     let rest = range_path("AAPL", "2024-01-05", TO);
     server.on(&rest, [page("AAPL", &DAYS[3..], None)]);
     let config = kit::config(dir.path(), &["AAPL"], FROM, TO, 1);
@@ -214,10 +203,7 @@ async fn with_fix_2_a_429_holds_every_worker_until_its_retry_after() {
     let limited = Reply::rate_limited(20).after(Duration::from_secs(1));
     server.on(&range_path("AAPL", FROM, TO), [limited, page("AAPL", &DAYS, None)]);
     // MSFT's second page is due at 2 s, while AAPL's 429 (at 1 s) holds the gate.
-    let next = format!("/v2/aggs/ticker/MSFT/range/1/day/{}/{TO}?cursor=2", day_ms("2024-01-05"));
-    let first = page("MSFT", &DAYS[..3], Some(&next)).after(Duration::from_secs(2));
-    server.on(&range_path("MSFT", FROM, TO), [first]);
-    server.on(&next, [page("MSFT", &DAYS[3..], None)]);
+    two_pages(&server, "MSFT", Duration::from_secs(2), Duration::ZERO);
     let config = kit::config(dir.path(), &["AAPL", "MSFT"], FROM, TO, 2);
     let t0 = Instant::now();
     let ran = run(config, &server, |_| async {}).await;

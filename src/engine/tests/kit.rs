@@ -22,6 +22,19 @@ use crate::store::writer::WriteMsg;
 
 pub const BASE: &str = "https://api.massive.com";
 
+/// The nine sessions the tests' rows hold: 2024-01-02 to 2024-01-12.
+pub const DAYS: [&str; 9] = [
+    "2024-01-02",
+    "2024-01-03",
+    "2024-01-04",
+    "2024-01-05",
+    "2024-01-08",
+    "2024-01-09",
+    "2024-01-10",
+    "2024-01-11",
+    "2024-01-12",
+];
+
 pub fn day(s: &str) -> Day {
     calendar::parse_date(s).unwrap()
 }

@@ -5,22 +5,10 @@ use std::time::Duration;
 
 use super::super::events::{Event, RowState};
 use super::super::worker::run_worker;
-use super::kit::{self, BASE, Kit, day_ms, page, range_path};
+use super::kit::{self, BASE, DAYS, Kit, day_ms, page, range_path};
 use crate::polygon::fake::{FakeServer, Reply};
 use crate::polygon::outcome::ErrorKind;
 use crate::secret::ApiKey;
-
-const DAYS: [&str; 9] = [
-    "2024-01-02",
-    "2024-01-03",
-    "2024-01-04",
-    "2024-01-05",
-    "2024-01-08",
-    "2024-01-09",
-    "2024-01-10",
-    "2024-01-11",
-    "2024-01-12",
-];
 
 fn first_path() -> String {
     range_path("AAPL", "2024-01-02", "2024-01-12")
