@@ -87,7 +87,7 @@ pub fn describe_status(db: &str, range: Range, rows: &[RowCoverage]) -> String {
             day(r.last_day),
             format!("{}/{}", r.sessions_stored, r.sessions_expected),
             r.last_run.map(|id| format!("#{id}")).unwrap_or_else(|| "-".into()),
-            missing_text(r)
+            r.missing_text(RANGES_SHOWN).unwrap_or_else(|| "-".into())
         );
     }
     let complete = rows.iter().filter(|r| r.missing.is_empty()).count();
@@ -99,35 +99,6 @@ pub fn describe_status(db: &str, range: Range, rows: &[RowCoverage]) -> String {
         rows.len() - complete
     );
     s
-}
-
-/// `2024-03-01, 2024-04-02..04-05 +2 more (9 sessions)`, or `-` when nothing is missing.
-fn missing_text(r: &RowCoverage) -> String {
-    if r.missing.is_empty() {
-        return "-".into();
-    }
-    let shown: Vec<String> = r
-        .missing
-        .iter()
-        .take(RANGES_SHOWN)
-        .map(|m| {
-            let (from, to) = (calendar::format_day(m.from), calendar::format_day(m.to));
-            if m.from == m.to {
-                from
-            } else if from[..4] == to[..4] {
-                format!("{from}..{}", &to[5..])
-            } else {
-                format!("{from}..{to}")
-            }
-        })
-        .collect();
-    let mut text = shown.join(", ");
-    if r.missing.len() > RANGES_SHOWN {
-        let rest = &r.missing[RANGES_SHOWN..];
-        let sessions: u32 = rest.iter().map(|m| m.sessions).sum();
-        let _ = write!(text, " +{} more ({sessions} sessions)", rest.len());
-    }
-    text
 }
 
 #[cfg(test)]

@@ -59,6 +59,25 @@ pub struct RowCoverage {
     pub last_run: Option<i64>,
 }
 
+impl RowCoverage {
+    /// The missing ranges in words, the first `shown` written out and the rest counted:
+    /// `2024-03-01, 2024-04-02..04-05 +2 more (9 sessions)`; `None` when nothing is missing.
+    /// One spelling for `barfill status` and the dashboard's coverage overlay.
+    pub fn missing_text(&self, shown: usize) -> Option<String> {
+        if self.missing.is_empty() {
+            return None;
+        }
+        let written: Vec<String> = self.missing.iter().take(shown).map(Missing::text).collect();
+        let mut text = written.join(", ");
+        if self.missing.len() > shown {
+            let rest = &self.missing[shown..];
+            let sessions: u32 = rest.iter().map(|m| m.sessions).sum();
+            text.push_str(&format!(" +{} more ({sessions} sessions)", rest.len()));
+        }
+        Some(text)
+    }
+}
+
 /// Consecutive missing sessions, `from` and `to` both missing and inclusive.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Missing {
@@ -72,6 +91,19 @@ pub struct Missing {
 impl Missing {
     pub fn range(&self) -> Range {
         Range { from: self.from, to: self.to }
+    }
+
+    /// `2024-03-01`, `2024-04-02..04-05` (the year once when both ends share it), or
+    /// `2024-12-30..2025-01-03`.
+    fn text(&self) -> String {
+        let (from, to) = (calendar::format_day(self.from), calendar::format_day(self.to));
+        if self.from == self.to {
+            from
+        } else if from[..4] == to[..4] {
+            format!("{from}..{}", &to[5..])
+        } else {
+            format!("{from}..{to}")
+        }
     }
 }
 

@@ -59,10 +59,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let table_rows = rows.iter().skip(app.view.overlay_scroll).map(row);
     let widths = [
         Constraint::Length(8),
-        Constraint::Length(9),
+        Constraint::Length(8),
         Constraint::Length(10),
         Constraint::Length(10),
-        Constraint::Length(13),
+        Constraint::Length(11),
         Constraint::Fill(1),
         Constraint::Length(5),
     ];
@@ -73,10 +73,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 fn row(r: &RowCoverage) -> Row<'static> {
     let day = |d: Option<calendar::Day>| d.map(calendar::format_day).unwrap_or_else(|| "-".into());
     let sessions = format!("{}/{}", thousands(r.sessions_stored as u64), thousands(r.sessions_expected as u64));
-    let (missing, style) = if r.missing.is_empty() {
-        ("complete".to_string(), good())
-    } else {
-        (holes(r), warn().add_modifier(Modifier::BOLD))
+    let (missing, style) = match r.missing_text(HOLES_SHOWN) {
+        None => ("complete".to_string(), good()),
+        Some(holes) => (holes, warn().add_modifier(Modifier::BOLD)),
     };
     Row::new([
         Cell::from(r.ticker.clone()),
@@ -87,24 +86,4 @@ fn row(r: &RowCoverage) -> Row<'static> {
         Cell::from(missing).style(style),
         Cell::from(r.last_run.map(|id| format!("#{id}")).unwrap_or_else(|| "-".into())).style(Style::new()),
     ])
-}
-
-/// `2024-03-01..2024-03-05 (3), 2024-06-03 and 2 more`.
-fn holes(r: &RowCoverage) -> String {
-    let parts: Vec<String> = r
-        .missing
-        .iter()
-        .take(HOLES_SHOWN)
-        .map(|m| {
-            if m.from == m.to {
-                calendar::format_day(m.from)
-            } else {
-                format!("{}..{} ({})", calendar::format_day(m.from), calendar::format_day(m.to), m.sessions)
-            }
-        })
-        .collect();
-    if r.missing.len() > HOLES_SHOWN {
-        return format!("{} and {} more", parts.join(", "), r.missing.len() - HOLES_SHOWN);
-    }
-    parts.join(", ")
 }
