@@ -332,10 +332,12 @@ impl Scheduler {
         if let Some(f) = failure {
             self.failed[row] = Some(f);
         }
-        if self.has_pending(row) {
-            RowAfter::Queued
-        } else if self.in_flight[row] > 0 {
+        // Another worker still on the row (a piece of it, a grouped day) keeps it fetching,
+        // even with more of it queued.
+        if self.in_flight[row] > 0 {
             RowAfter::Busy
+        } else if self.has_pending(row) {
+            RowAfter::Queued
         } else if let Some(f) = &self.failed[row] {
             RowAfter::Failed(f.clone())
         } else if self.bars[row] == 0 {
@@ -506,6 +508,7 @@ mod tests {
         assert_eq!(first.sessions(), 104, "one full page at the density seen");
         let Some(Work::Range { row: 0, range: second, .. }) = s.next(1, true, true) else { panic!() };
         assert_eq!(second.from, calendar::nth_session_from(first.from, 105));
+        assert_eq!(s.finish(0, None), RowAfter::Busy, "the other piece is still being fetched");
         // The quota binds now: what is left of the row goes as one chain again.
         s.set_split(None);
         let Some(Work::Range { row: 0, range: rest, .. }) = s.next(2, true, true) else { panic!() };
