@@ -9,12 +9,19 @@
 //!   `RetryConfig::wait_scale`), so fault tests cost milliseconds per retry.
 //! - `BARFILL_TEST_PANIC_WORKER=N`: the worker that hands the writer the Nth page panics.
 //! - `BARFILL_TEST_PANIC_DASHBOARD=1`: the dashboard's thread panics on its fifth tick.
+//! - `BARFILL_TEST_SLOW_WRITER_MS=N`: the database writer sleeps N ms per page before
+//!   writing it, as a slow disk would make it.
 //!
 //! This module imports nothing from the crate, so any layer may call it.
 
 /// The retry wait scale the test asked for, if any.
 pub fn retry_wait_scale() -> Option<f64> {
     imp::retry_wait_scale()
+}
+
+/// How long the writer should sleep per page, if the test asked it to play a slow disk.
+pub fn slow_writer() -> Option<std::time::Duration> {
+    imp::slow_writer()
 }
 
 /// Called by a worker each time it has handed the writer a page.
@@ -46,6 +53,14 @@ mod imp {
         }
     }
 
+    pub fn slow_writer() -> Option<std::time::Duration> {
+        let v = var("BARFILL_TEST_SLOW_WRITER_MS")?;
+        match v.parse::<u64>() {
+            Ok(ms) => Some(std::time::Duration::from_millis(ms)),
+            Err(_) => panic!("BARFILL_TEST_SLOW_WRITER_MS={v}: expected milliseconds"),
+        }
+    }
+
     pub fn page_handed_over() {
         static AT: OnceLock<Option<u64>> = OnceLock::new();
         static PAGES: AtomicU64 = AtomicU64::new(0);
@@ -74,6 +89,10 @@ mod imp {
 #[cfg(not(feature = "test-hooks"))]
 mod imp {
     pub fn retry_wait_scale() -> Option<f64> {
+        None
+    }
+
+    pub fn slow_writer() -> Option<std::time::Duration> {
         None
     }
 

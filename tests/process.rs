@@ -550,3 +550,25 @@ fn a_read_only_database_is_a_clear_error() {
     assert_rejected(&out, "the file is read-only");
     assert_eq!(std::fs::read(&db).unwrap(), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_brings_the_count_down_when_the_database_writer_holds_workers() {
+    let sim = fast_sim().await;
+    let (_t, dir) = tmp();
+    let db = dir.join("slow-writer.db");
+    // Forty one-page rows at a paid plan's pace: twelve workers fetch far faster than a
+    // writer that takes 100 ms a page (a `test-hooks` knob playing a slow disk) can store.
+    let symbols = symbols(40).join(",");
+    let db_arg = db.to_str().unwrap();
+    let args = ["run", "--headless", "--db", db_arg, "--base-url", &sim.base_url(), "--symbols", &symbols];
+    let rest = ["--timeframes", "1/minute", "--from", "2024-03-04", "--to", "2024-03-08", "--quota", "600000"];
+    let out = barfill(&dir).args(args).args(rest).env("BARFILL_TEST_SLOW_WRITER_MS", "100").output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("workers 12 -> 11: the database writer held workers"), "{stderr}");
+    assert!(stdout.contains("12 workers") || stdout.contains("at most 12"), "{stdout}");
+    // Every bar is stored whatever the count did.
+    for s in symbols.split(',') {
+        assert_eq!(count(&db, s, "1/minute"), expected(s, "1/minute", "2024-03-04", "2024-03-08"), "{s}");
+    }
+}

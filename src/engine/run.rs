@@ -30,7 +30,7 @@ use crate::polygon::reference::TickerRef;
 use crate::report::{self, Report, RunStatus};
 use crate::retry::RetryBudget;
 use crate::secret::ApiKey;
-use crate::store::writer::{WriteMsg, Writer};
+use crate::store::writer::{WriteMsg, Writer, WriterOptions};
 use crate::store::{Covered, OpenOptions, RunStart, Store, StoreError, now_ms};
 
 /// Where requests go.
@@ -189,7 +189,12 @@ async fn run(
     };
     info.run_id = run_id;
     let for_writer = emitter.clone();
-    let (writer, writer_tx) = match Writer::spawn(store, run_id, move |e| for_writer.emit(Event::from_writer(e))) {
+    let options = WriterOptions {
+        slow_per_page: crate::testhooks::slow_writer().unwrap_or_default(),
+        ..WriterOptions::default()
+    };
+    let emit = move |e| for_writer.emit(Event::from_writer(e));
+    let (writer, writer_tx) = match Writer::spawn_with(store, run_id, options, emit) {
         Ok(w) => w,
         Err(e) => return not_started(&info, &emitter, format!("cannot start the database writer: {e}")),
     };
