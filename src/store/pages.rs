@@ -240,4 +240,44 @@ mod tests {
         super::super::schema::create(&conn, false).unwrap();
         assert_eq!(conn.prepare(upsert_many()).unwrap().parameter_count(), 1 + 8 * ROWS_PER_STATEMENT);
     }
+
+    fn bar(ts: i64, close: f64) -> Bar {
+        Bar { ts, open: 1.0, high: 2.0, low: 0.5, close, volume: 10.0, vwap: None, trades: Some(3) }
+    }
+
+    fn stored(conn: &Connection) -> Vec<(i64, f64)> {
+        let mut q = conn.prepare("SELECT ts, close FROM series_bars ORDER BY ts").unwrap();
+        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(|r| r.unwrap()).collect()
+    }
+
+    #[test]
+    fn a_page_again_changes_nothing_and_an_overlap_takes_the_new_values() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::schema::create(&conn, false).unwrap();
+        let mut days = DayCollector::default();
+        let page: Vec<Bar> = (0..100).map(|i| bar(1_700_000_000_000 + i * 60_000, 1.5)).collect();
+        let w = upsert_bars(&conn, 1, &page, &mut days).unwrap();
+        assert_eq!((w.rows, w.changed), (100, 100));
+        // The same page again: stored bars are there, so identical ones change nothing.
+        let w = upsert_bars(&conn, 1, &page, &mut days).unwrap();
+        assert_eq!((w.rows, w.changed), (100, 0));
+        // A page overlapping the stored ones by one bar, with a new close for it.
+        let next: Vec<Bar> = (99..150).map(|i| bar(1_700_000_000_000 + i * 60_000, 2.5)).collect();
+        let w = upsert_bars(&conn, 1, &next, &mut days).unwrap();
+        assert_eq!((w.rows, w.changed), (51, 51));
+        assert_eq!(stored(&conn).len(), 150);
+        // Another series is empty time of its own.
+        assert_eq!(upsert_bars(&conn, 2, &page, &mut days).unwrap().changed, 100);
+    }
+
+    #[test]
+    fn a_group_out_of_order_or_naming_a_time_twice_keeps_the_last_bar() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::schema::create(&conn, false).unwrap();
+        let mut days = DayCollector::default();
+        let twice = [bar(1_700_000_000_000, 1.0), bar(1_700_000_000_000, 2.0)];
+        let w = upsert_bars(&conn, 1, &twice, &mut days).unwrap();
+        assert_eq!(w.rows, 2);
+        assert_eq!(stored(&conn), [(1_700_000_000_000, 2.0)]);
+    }
 }
