@@ -43,12 +43,15 @@ async fn slow_sim(extra: u32, quota: u32, window_s: u64) -> Sim {
 }
 
 /// Day rows asked per ticker (fix 2 off: no grouped days, no pacer), one request each.
+/// The quota is a per-minute plan's, so auto starts at its usual 3, not at a paid plan's
+/// count (without fix 2 nothing else reads it).
 fn day_rows(dir: &std::path::Path, names: &[String]) -> barfill::config::Config {
     let symbols: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut config = config(dir, &symbols, &["1/day"], FROM, TO);
     config.fixes = Fixes { batching: false, ..Fixes::ALL };
     config.concurrency = Concurrency::Auto;
     config.retry.wait_scale = 0.02;
+    config.quota_per_min = 1200;
     config
 }
 
@@ -95,9 +98,6 @@ async fn auto_brings_the_count_down_when_the_server_answers_429() {
     let (_t, dir) = tmp();
     let mut config = day_rows(&dir, &names);
     config.retry.max_attempts = 50;
-    // A per-minute plan's quota (the client believes 1200 a minute, the server allows 600):
-    // auto starts at its usual 3, not at a paid plan's count.
-    config.quota_per_min = 1200;
     let (report, events) = run(&config, source(&sim)).await;
     assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
     assert!(report.rate_limit_hits > 0, "the quota must bind to show it");
@@ -113,9 +113,7 @@ async fn a_count_set_by_hand_sticks_until_auto_is_asked_for_again() {
     let names = tickers(300, 160);
     let sim = slow_sim(300, 1_000_000, 60).await;
     let (_t, dir) = tmp();
-    let mut config = day_rows(&dir, &names);
-    // A per-minute plan's quota: auto starts at its usual 3 before the count set by hand.
-    config.quota_per_min = 1200;
+    let config = day_rows(&dir, &names);
     let (store, plan) = barfill::engine::prepare(&config).unwrap();
     let handle = barfill::engine::start(std::sync::Arc::new(config.clone()), source(&sim), store, plan).unwrap();
     let mut events = Vec::new();
