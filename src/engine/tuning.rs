@@ -78,10 +78,17 @@ impl Tuning {
         t
     }
 
-    /// Called once a second; returns whether the count changed (workers to spawn).
+    /// Called once a second; returns whether the count changed (workers to spawn). The
+    /// scheduler then learns whether rows may be shared under the settings now in force.
     pub fn tick(&mut self, ctx: &Ctx, settings_tx: &watch::Sender<Settings>) -> bool {
+        let changed = self.window(ctx, settings_tx);
+        self.share_rows(ctx, ctx.settings());
+        changed
+    }
+
+    /// Closes a window once it is long enough: the quota's verdict, then auto's count.
+    fn window(&mut self, ctx: &Ctx, settings_tx: &watch::Sender<Settings>) -> bool {
         let s = ctx.settings();
-        self.share_rows(ctx, s);
         if s != self.under || s.paused {
             self.restart(ctx, s);
             return false;
@@ -96,7 +103,6 @@ impl Tuning {
         self.base = now;
         if sample.requests > 0 {
             self.quota_room = sample.rate_limited == 0 && !sample.quota_binds(s.workers());
-            self.share_rows(ctx, s);
         }
         if !s.auto || !s.fixes.parallel {
             return false;
@@ -109,7 +115,6 @@ impl Tuning {
         ctx.emit(Event::Settings(next));
         ctx.emitter.notice(Level::Info, format!("workers {} -> {workers}: {why}", s.concurrency));
         self.under = next;
-        self.share_rows(ctx, next);
         true
     }
 
