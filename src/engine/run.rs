@@ -132,21 +132,26 @@ pub fn initial_settings(config: &Config) -> Settings {
 /// off the caller's thread, so a dashboard's loop never waits for SQLite.
 pub fn start(config: Arc<Config>, source: Source, store: Store, plan: Plan) -> anyhow::Result<RunHandle> {
     let client = Client::new(&source.base_url, source.key.clone(), config.timeout)?.with_page_room(PAGES_IN_MEMORY);
-    Ok(start_with_client(config, source, store, plan, client))
+    let writer = WriterOptions {
+        slow_per_page: crate::testhooks::slow_writer().unwrap_or_default(),
+        ..WriterOptions::default()
+    };
+    Ok(start_with(config, source, store, plan, Parts { client, writer }))
 }
 
-/// `start` over a client made elsewhere (a scripted one in the engine's tests).
-pub(super) fn start_with_client(
-    config: Arc<Config>,
-    source: Source,
-    store: Store,
-    plan: Plan,
-    client: Client,
-) -> RunHandle {
+/// What a run is built from besides its configuration and plan: the client, and how the
+/// writer works. The engine's tests bring a scripted client and a wider writer queue.
+pub(super) struct Parts {
+    pub client: Client,
+    pub writer: WriterOptions,
+}
+
+/// `start` over parts made elsewhere.
+pub(super) fn start_with(config: Arc<Config>, source: Source, store: Store, plan: Plan, parts: Parts) -> RunHandle {
     let (event_tx, event_rx) = mpsc::unbounded_channel();
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let emitter = Arc::new(Emitter::new(event_tx));
-    let done = tokio::spawn(run(config, source, store, plan, client, emitter, cmd_rx));
+    let done = tokio::spawn(run(config, source, store, plan, parts, emitter, cmd_rx));
     RunHandle { commands: cmd_tx, events: event_rx, done }
 }
 
@@ -155,7 +160,7 @@ async fn run(
     source: Source,
     store: Store,
     plan: Plan,
-    client: Client,
+    Parts { client, writer: writer_options }: Parts,
     emitter: Arc<Emitter>,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) -> Report {
@@ -189,12 +194,8 @@ async fn run(
     };
     info.run_id = run_id;
     let for_writer = emitter.clone();
-    let options = WriterOptions {
-        slow_per_page: crate::testhooks::slow_writer().unwrap_or_default(),
-        ..WriterOptions::default()
-    };
     let emit = move |e| for_writer.emit(Event::from_writer(e));
-    let (writer, writer_tx) = match Writer::spawn_with(store, run_id, options, emit) {
+    let (writer, writer_tx) = match Writer::spawn_with(store, run_id, writer_options, emit) {
         Ok(w) => w,
         Err(e) => return not_started(&info, &emitter, format!("cannot start the database writer: {e}")),
     };

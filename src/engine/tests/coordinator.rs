@@ -9,11 +9,12 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
 use super::super::events::{Command, Event};
-use super::super::run::{Source, plan_stored, start_with_client};
+use super::super::run::{Parts, Source, plan_stored, start_with};
 use super::kit::{self, BASE, DAYS, day_ms, page, range_path};
 use crate::config::{Config, Fix};
 use crate::polygon::fake::{FakeServer, Reply};
 use crate::report::{Report, RunStatus};
+use crate::store::writer::WriterOptions;
 use crate::store::{OpenOptions, Store};
 
 const FROM: &str = "2024-01-02";
@@ -48,7 +49,12 @@ where
     let store = Store::open_with(&db, OpenOptions { adjusted: false, require_kind: false, create_dir: false }).unwrap();
     let plan = plan_stored(&store, &config, &config.symbols).unwrap();
     let source = Source { label: "fake".into(), base_url: BASE.into(), key: None };
-    let handle = start_with_client(Arc::new(config), source, store, plan, kit::client(server));
+    // On paused time a worker waiting for room in the real writer thread's queue lets the
+    // virtual clock run ahead (tokio advances it whenever the runtime is idle), so the
+    // queue is wide enough that no worker here ever waits for it.
+    let writer = WriterOptions { queue_pages: 64, ..WriterOptions::default() };
+    let parts = Parts { client: kit::client(server), writer };
+    let handle = start_with(Arc::new(config), source, store, plan, parts);
     let controller = tokio::spawn(control(handle.commands.clone()));
     let mut events = Vec::new();
     let report = handle.drive(|e, _| events.push(e)).await.unwrap();
