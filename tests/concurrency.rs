@@ -141,28 +141,39 @@ async fn a_count_set_by_hand_sticks_until_auto_is_asked_for_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_workers_share_a_long_row_on_a_paid_plan_and_every_bar_lands_once() {
-    let sim = fast_sim().await;
+    // Pages that take a while (50 ms a full one), as a real server's do, so chains are
+    // still going when the queue runs dry.
+    let mut opts = fast_sim_options();
+    opts.latency_ms_per_1k_bars = 1.0;
+    let sim = barfill::sim::Sim::start_local(opts).await.unwrap();
     let (_t, dir) = tmp();
-    // Two liquid rows of a year each and six workers at a paid plan's pace: four would sit
-    // idle if each row were one chain of pages.
-    let mut config = config(&dir, &["AAPL", "MSFT"], &["1/minute"], FROM, TO);
+    // Four liquid rows of a year each and six workers at a paid plan's pace: two would sit
+    // idle if each row were one chain of pages, and the run would last as long as the
+    // longest chain.
+    let names = ["AAPL", "MSFT", "NVDA", "TSLA"];
+    let mut config = config(&dir, &names, &["1/minute"], FROM, TO);
     config.concurrency = Concurrency::Fixed(6);
     let (report, _) = run(&config, source(&sim)).await;
     assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
-    for name in ["AAPL", "MSFT"] {
+    for name in names {
         assert_eq!(count(&config.db, name, "1/minute"), expected(name, "1/minute", FROM, TO), "{name}");
     }
-    assert_eq!(report.bars, 2 * expected("AAPL", "1/minute", FROM, TO), "each bar counted once");
-    // Pieces: AAPL's minutes were asked from more than one starting day, not only by cursor.
-    let starts: std::collections::HashSet<String> = sim
-        .stats
-        .snapshot()
-        .log
-        .iter()
-        .filter_map(|(p, _)| p.strip_prefix("/v2/aggs/ticker/AAPL/range/1/minute/"))
-        .map(|rest| rest.split('/').next().unwrap_or_default().to_string())
-        .collect();
-    assert!(starts.len() > 1, "one chain only: {starts:?}");
+    let all: u64 = names.iter().map(|n| expected(n, "1/minute", FROM, TO)).sum();
+    assert_eq!(report.bars, all, "each bar counted once");
+    // Pieces: each row's minutes were asked from more than one starting day, not only by
+    // cursor. (Once, only the first row to hand its rest back was ever shared, and the
+    // idle workers had left when the queue first ran dry.)
+    let log = sim.stats.snapshot().log;
+    for name in names {
+        let prefix = format!("/v2/aggs/ticker/{name}/range/1/minute/");
+        let starts: std::collections::HashSet<&str> = log
+            .iter()
+            .filter_map(|(p, _)| p.strip_prefix(prefix.as_str()))
+            .map(|rest| rest.split('/').next().unwrap_or_default())
+            .filter(|start| start.contains('-'))
+            .collect();
+        assert!(starts.len() > 1, "{name}: one chain only (a day starts a piece, a cursor a chain's next page): {starts:?}");
+    }
     // A liquid row's pieces are full pages: no request above the floor.
     assert_eq!(report.requests, report.floor_requests, "{}", report.to_text());
     // The progress table holds every session of both rows once: a second run asks nothing.

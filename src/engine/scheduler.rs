@@ -135,6 +135,13 @@ impl Scheduler {
         self.tasks.is_empty() && self.grouped.is_empty()
     }
 
+    /// Nothing queued and nothing in flight: no more work can appear. While a chain is in
+    /// flight it may hand the rest of its row back to be shared (`wants_pieces`), so an
+    /// idle worker waits for it rather than leave.
+    pub fn is_done(&self) -> bool {
+        self.is_empty() && self.in_flight.iter().all(|&n| n == 0)
+    }
+
     /// Rows that still have work waiting.
     pub fn has_pending(&self, row: usize) -> bool {
         self.tasks.iter().any(|t| t.row == row) || self.grouped.values().any(|rows| rows.contains(&row))
@@ -215,11 +222,13 @@ impl Scheduler {
         }
     }
 
-    /// Whether a chain of `row` should hand its rest back to be cut: workers are idle
-    /// for want of work and the quota has room for them.
+    /// Whether a chain of `row` should hand its rest back to be cut: fewer tasks wait
+    /// than there are workers, so some will soon have nothing to do while one chain
+    /// still has pages to go one after another, and the quota has room for them. (A
+    /// queue holding only the rest of another cut row counts as one task: waiting for it
+    /// to empty left nine long rows as chains for the whole run.)
     pub fn wants_pieces(&self, row: usize, rest: Range) -> bool {
-        self.split_for > 1
-            && self.tasks.is_empty()
+        self.splitting()
             && self.grouped.is_empty()
             && self.piece_sessions(row).is_some_and(|p| rest.sessions() > p)
     }
@@ -521,17 +530,27 @@ mod tests {
     }
 
     #[test]
-    fn a_chain_hands_its_rest_back_only_to_idle_workers_and_only_with_room() {
-        let p = plan(&["AAPL", "MSFT"], &["1/minute"], "2024-01-01", "2024-12-31");
+    fn a_chain_hands_its_rest_back_only_when_workers_run_short_and_only_with_room() {
+        let p = plan(&["AAPL", "MSFT", "NVDA", "TSLA"], &["1/minute"], "2024-01-01", "2024-12-31");
         let mut s = Scheduler::new(&p, true);
         let year = Range { from: day("2024-01-01"), to: day("2024-12-31") };
         s.set_split(Some(3));
         let _ = s.next(0, true, true).unwrap();
         assert!(!s.wants_pieces(0, year), "the row's density is not known yet");
         s.note_density(0, 960, 1);
-        assert!(!s.wants_pieces(0, year), "MSFT's row is still waiting for a worker");
+        assert!(!s.wants_pieces(0, year), "three rows wait for the three workers");
         let _ = s.next(1, true, true).unwrap();
-        assert!(s.wants_pieces(0, year), "both rows taken whole: a third worker is idle");
+        assert!(s.wants_pieces(0, year), "two rows wait for three workers: one will be idle");
+        let _ = s.next(2, true, true).unwrap();
+        assert!(s.wants_pieces(0, year), "one row left to take");
+        // Workers that take the rest get a page's worth each, and the rest of it stays
+        // one queued task: the other chains still hand theirs back.
+        s.put_back(0, Range { from: day("2024-01-03"), to: year.to }, None);
+        let _ = s.next(0, true, true).unwrap();
+        let _ = s.next(0, true, true).unwrap();
+        assert_eq!(s.tasks.len(), 2, "TSLA's row and the rest of AAPL's");
+        s.note_density(1, 960, 1);
+        assert!(s.wants_pieces(1, year));
         assert!(!s.wants_pieces(0, Range { from: day("2024-12-02"), to: day("2024-12-31") }), "one page left");
         s.set_split(None);
         assert!(!s.wants_pieces(0, year), "the quota binds");

@@ -30,12 +30,12 @@ pub async fn run_worker(ctx: Arc<Ctx>, slot: usize, start_after: Duration) {
             let mut sched = ctx.sched.lock();
             match sched.next(slot, settings.fixes.batching, settings.fixes.parallel) {
                 Some(w) => Some(w),
-                None if sched.is_empty() => break,
+                None if sched.is_done() => break,
                 None => None,
             }
         };
         let Some(work) = work else {
-            // Work remains but is held by other workers; wait for something to change.
+            // Work remains but is held by other workers, who may hand part of it back.
             tokio::select! {
                 _ = ctx.cancel.cancelled() => break,
                 _ = &mut notified => continue,
@@ -62,7 +62,7 @@ async fn staggered_start(ctx: &Ctx, start_after: Duration) -> bool {
         let notified = ctx.work_changed.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if ctx.sched.lock().is_empty() {
+        if ctx.sched.lock().is_done() {
             return false;
         }
         tokio::select! {
