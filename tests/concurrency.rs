@@ -172,7 +172,10 @@ async fn idle_workers_share_a_long_row_on_a_paid_plan_and_every_bar_lands_once()
             .map(|rest| rest.split('/').next().unwrap_or_default())
             .filter(|start| start.contains('-'))
             .collect();
-        assert!(starts.len() > 1, "{name}: one chain only (a day starts a piece, a cursor a chain's next page): {starts:?}");
+        assert!(
+            starts.len() > 1,
+            "{name}: one chain only (a day starts a piece, a cursor a chain's next page): {starts:?}"
+        );
     }
     // A liquid row's pieces are full pages: no request above the floor.
     assert_eq!(report.requests, report.floor_requests, "{}", report.to_text());

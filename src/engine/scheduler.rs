@@ -228,9 +228,7 @@ impl Scheduler {
     /// queue holding only the rest of another cut row counts as one task: waiting for it
     /// to empty left nine long rows as chains for the whole run.)
     pub fn wants_pieces(&self, row: usize, rest: Range) -> bool {
-        self.splitting()
-            && self.grouped.is_empty()
-            && self.piece_sessions(row).is_some_and(|p| rest.sessions() > p)
+        self.splitting() && self.grouped.is_empty() && self.piece_sessions(row).is_some_and(|p| rest.sessions() > p)
     }
 
     /// Sessions in one full page of `row`, once its density is known.

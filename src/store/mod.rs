@@ -5,6 +5,7 @@
 //! timestamp; `bars` and `bars_adjusted` are views. A schema-1 file is migrated in place
 //! when barfill opens it to write; read-only opens (`plan`, `status`) never write.
 
+pub mod checkpoint;
 pub mod coverage;
 mod days;
 pub mod pages;
@@ -252,6 +253,8 @@ impl Store {
 ///   never to a crash of barfill, and its window is then simply fetched again.
 /// - `wal_autocheckpoint=4096` (16 MiB of WAL instead of 4): a checkpoint syncs the WAL
 ///   and the file on the writer's thread; this halves those syncs (66 to 30 per 2 M bars).
+///   During a run the writer thread hands its checkpoints to a thread of their own
+///   (`checkpoint`); this setting covers every other write (a migration, the tools).
 /// - `journal_size_limit` (64 MiB): the WAL is cut back after a checkpoint, so one big
 ///   transaction (the schema-1 migration) does not leave a WAL as big as the data.
 ///

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::Checkpointer;
 use super::pages::{PageRef, SeriesIds, Written, write_pages};
 use super::splits::{NewSplit, SplitRecord, store_new_splits};
 use super::tickers::{TickerRecord, upsert_tickers};
@@ -154,6 +155,11 @@ fn writer_loop(
     options: WriterOptions,
     emit: impl Fn(WriterEvent),
 ) -> Result<(), String> {
+    let mut store = store;
+    // Without the background copier the writer checkpoints itself (SQLite's default).
+    let checkpointer = Checkpointer::attach(&mut store.conn, &store.path)
+        .inspect_err(|e| tracing::warn!(error = %e, "no background checkpoints; the writer copies the WAL itself"))
+        .ok();
     let conn = &store.conn;
     let mut ids = SeriesIds::default();
     let mut next: Option<WriteMsg> = None;
@@ -171,6 +177,9 @@ fn writer_loop(
                 next = gather(&mut rx, &mut batch, options.batch_rows);
                 // On failure, returning drops the receiver: every worker's next send fails.
                 store_batch(conn, run_id, &mut ids, &options, &batch, &emit)?;
+                if let Some(c) = &checkpointer {
+                    c.between_transactions(conn);
+                }
             }
             WriteMsg::Flush(done) => {
                 let _ = done.send(());
@@ -189,6 +198,7 @@ fn writer_loop(
         }
     }
     let _ = conn.execute_batch("PRAGMA optimize;");
+    drop(checkpointer);
     Ok(())
 }
 
