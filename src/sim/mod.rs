@@ -8,6 +8,7 @@
 //! a large page never stalls the runtime the dashboard and the workers share.
 
 mod aggs;
+mod bars_json;
 mod cpu;
 mod faults;
 pub mod market;
