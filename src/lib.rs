@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod headless;
+pub mod heap;
 pub mod logging;
 pub mod pace;
 pub mod plan;

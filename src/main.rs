@@ -2,7 +2,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    barfill::cli::main(barfill::cli::Cli::parse()).await
+fn main() -> ExitCode {
+    // Before the runtime's threads exist.
+    barfill::heap::bound_large_buffers();
+    let cli = barfill::cli::Cli::parse();
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(barfill::cli::main(cli)),
+        Err(e) => {
+            eprintln!("barfill: could not start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
