@@ -556,7 +556,7 @@ async fn auto_brings_the_count_down_when_the_database_writer_holds_workers() {
     let sim = fast_sim().await;
     let (_t, dir) = tmp();
     let db = dir.join("slow-writer.db");
-    // Forty one-page rows at a paid plan's pace: twelve workers fetch far faster than a
+    // Forty one-page rows at a paid plan's pace: sixteen workers fetch far faster than a
     // writer that takes 100 ms a page (a `test-hooks` knob playing a slow disk) can store.
     let symbols = symbols(40).join(",");
     let db_arg = db.to_str().unwrap();
@@ -565,8 +565,8 @@ async fn auto_brings_the_count_down_when_the_database_writer_holds_workers() {
     let out = barfill(&dir).args(args).args(rest).env("BARFILL_TEST_SLOW_WRITER_MS", "100").output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(stderr.contains("workers 12 -> 11: the database writer held workers"), "{stderr}");
-    assert!(stdout.contains("12 workers") || stdout.contains("at most 12"), "{stdout}");
+    assert!(stderr.contains("workers 16 -> 15: the database writer held workers"), "{stderr}");
+    assert!(stdout.contains("16 workers") || stdout.contains("at most 16"), "{stdout}");
     // Every bar is stored whatever the count did.
     for s in symbols.split(',') {
         assert_eq!(count(&db, s, "1/minute"), expected(s, "1/minute", "2024-03-04", "2024-03-08"), "{s}");
