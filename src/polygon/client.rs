@@ -323,13 +323,10 @@ pub fn parse_page(body: &[u8]) -> Result<Page, FetchError> {
         return Err(FetchError::Malformed(format!("status '{}' in a 200 answer", parsed.status)));
     }
     let results = parsed.results.unwrap_or_default();
-    let mut tickers = Vec::new();
-    if parsed.ticker.is_none() && results.iter().any(|b| b.ticker.is_some()) {
-        tickers = results.iter().map(|b| b.ticker.clone().unwrap_or_default()).collect();
-    }
+    let tickers = if parsed.ticker.is_none() { results.tickers } else { Vec::new() };
     Ok(Page {
-        base: parsed.query_count.unwrap_or(results.len() as u64),
-        bars: results.iter().map(|b| b.to_bar()).collect(),
+        base: parsed.query_count.unwrap_or(results.bars.len() as u64),
+        bars: results.bars,
         tickers,
         next_url: parsed.next_url,
         status: parsed.status,

@@ -17,11 +17,54 @@ pub struct AggsBody {
     #[serde(default)]
     pub adjusted: Option<bool>,
     #[serde(default)]
-    pub results: Option<Vec<WireBar>>,
+    pub results: Option<Results>,
     #[serde(default)]
     pub request_id: Option<String>,
     #[serde(default)]
     pub next_url: Option<String>,
+}
+
+/// `results` turned into bars as it is read: a full page is 50,000 bars, and a list of
+/// wire bars beside the bars made from them was 5 MB more per page in flight and a copy
+/// of each. `tickers` holds each bar's `T` once any bar has one (grouped answers).
+#[derive(Debug, Default)]
+pub struct Results {
+    pub bars: Vec<Bar>,
+    pub tickers: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for Results {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(ResultsVisitor)
+    }
+}
+
+struct ResultsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ResultsVisitor {
+    type Value = Results;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of bars")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Results, A::Error> {
+        let mut out = Results { bars: Vec::with_capacity(seq.size_hint().unwrap_or(0)), tickers: Vec::new() };
+        while let Some(wire) = seq.next_element::<WireBar>()? {
+            let bar = wire.to_bar();
+            match (wire.ticker, out.tickers.is_empty()) {
+                // The first `T`: the bars before it had none.
+                (Some(t), true) => {
+                    out.tickers.resize(out.bars.len(), String::new());
+                    out.tickers.push(t);
+                }
+                (t, false) => out.tickers.push(t.unwrap_or_default()),
+                (None, true) => {}
+            }
+            out.bars.push(bar);
+        }
+        Ok(out)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,7 +141,7 @@ mod tests {
         assert_eq!(body.results_count, Some(2));
         assert_eq!(body.request_id.as_deref(), Some("12afda77aab3b1936c5fb6ef4241ae42"));
         assert!(body.next_url.is_none());
-        let bars: Vec<Bar> = body.results.unwrap().iter().map(WireBar::to_bar).collect();
+        let bars = body.results.unwrap().bars;
         assert_eq!(bars[0].ts, 1_112_331_600_000);
         assert_eq!(bars[0].volume, 642_646_396.0);
         assert_eq!(bars[0].trades, Some(82_132));
@@ -116,7 +159,7 @@ mod tests {
                 "https://api.massive.com/v2/aggs/ticker/AAPL/range/1/day/1578114000000/2020-01-10?cursor=bGltaXQ9MiZzb3J0PWFzYw"
             )
         );
-        assert_eq!(body.results.unwrap().len(), 2);
+        assert_eq!(body.results.unwrap().bars.len(), 2);
     }
 
     #[test]
@@ -125,9 +168,23 @@ mod tests {
             serde_json::from_str(&fixture("v2/aggs/grouped/locale/us/market/stocks/2005-04-04&adjusted=true.json"))
                 .unwrap();
         let r = body.results.unwrap();
-        assert_eq!(r[0].ticker.as_deref(), Some("GIK"));
-        assert_eq!(r[0].to_bar().vwap, Some(9.9979));
+        assert_eq!(r.tickers[0], "GIK");
+        assert_eq!(r.tickers.len(), r.bars.len());
+        assert_eq!(r.bars[0].vwap, Some(9.9979));
         assert!(body.ticker.is_none());
+    }
+
+    #[test]
+    fn tickers_line_up_with_bars_once_any_bar_names_one() {
+        let bar = |t: &str| format!(r#"{{{t}"o":1,"h":2,"l":0.5,"c":1.5,"v":10,"t":1}}"#);
+        let body = |bars: [String; 3]| format!(r#"{{"status":"OK","results":[{}]}}"#, bars.join(","));
+        let r = serde_json::from_str::<AggsBody>(&body([bar(""), bar(r#""T":"B","#), bar(r#""T":"C","#)]))
+            .unwrap()
+            .results
+            .unwrap();
+        assert_eq!((r.bars.len(), r.tickers), (3, vec![String::new(), "B".into(), "C".into()]));
+        let r = serde_json::from_str::<AggsBody>(&body([bar(""), bar(""), bar("")])).unwrap().results.unwrap();
+        assert_eq!((r.bars.len(), r.tickers.len()), (3, 0));
     }
 
     #[test]
