@@ -201,13 +201,6 @@ async fn run(
     };
     announce(&net, &info, &plan);
     let started = clock::now();
-    // An adjusted database has its bars on the scale of the day they were fetched: splits
-    // would change nothing it reads. The phase runs before the workers' context is made,
-    // so a switch of fix 2 meanwhile is the one the scheduler starts with.
-    if !adjusted && config.fetch_splits {
-        let refreshing = splits::refresh(&net, &writer_tx, &plan.symbols);
-        info.split_requests = steered(&net, &settings_tx, &mut commands, refreshing).await;
-    }
     let settled_through = crate::calendar::settled_through(config.today);
     let ctx = Arc::new(context(adjusted, settled_through, &plan, net, writer_tx));
     let outcome = if ctx.cancel.is_cancelled() {
@@ -215,7 +208,19 @@ async fn run(
         let stopped_by_user = ctx.fatal.lock().is_none();
         Outcome { wall_s: clock::since(started).as_secs_f64(), cpu_pct: 0.0, stopped_by_user }
     } else {
-        coordinate(&ctx, &settings_tx, commands, started).await
+        // Splits only feed `bars_adjusted`: no bar request waits for them (on a paid plan
+        // a run of seconds lost a tenth of one to the answer). An adjusted database has its
+        // bars on the scale of the day they were fetched: splits would change nothing it reads.
+        let refreshing = async {
+            match !adjusted && config.fetch_splits {
+                true => splits::refresh(&ctx.net, &ctx.writer, &plan.symbols).await,
+                false => 0,
+            }
+        };
+        let (mut outcome, split_requests) = tokio::join!(coordinate(&ctx, &settings_tx, commands, started), refreshing);
+        info.split_requests = split_requests;
+        outcome.wall_s = clock::since(started).as_secs_f64();
+        outcome
     };
     finish(ctx, &info, &plan, writer, outcome).await
 }
@@ -595,7 +600,7 @@ async fn finish(ctx: Arc<Ctx>, info: &RunInfo, plan: &Plan, writer: Writer, outc
 fn figures(ctx: &Ctx, info: &RunInfo, plan: &Plan, outcome: &Outcome) -> Report {
     let tally = ctx.emitter.tally();
     let fatal = ctx.fatal.lock().clone();
-    let left = !ctx.sched.lock().is_empty();
+    let left = ctx.sched.lock().unfinished();
     let (status, note) = match (&fatal, outcome.stopped_by_user) {
         (Some(reason), _) => (RunStatus::Failed, Some(format!("{reason}; the next run resumes from what was stored"))),
         (None, true) if left => (

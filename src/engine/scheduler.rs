@@ -135,6 +135,11 @@ impl Scheduler {
         self.tasks.is_empty() && self.grouped.is_empty()
     }
 
+    /// Work the run leaves for the next: queued, or stopped in flight (`abandon`).
+    pub fn unfinished(&self) -> bool {
+        !self.is_empty() || self.abandoned.iter().any(|&a| a)
+    }
+
     /// Nothing queued and nothing in flight: no more work can appear. While a chain is in
     /// flight it may hand the rest of its row back to be shared (`wants_pieces`), so an
     /// idle worker waits for it rather than leave.

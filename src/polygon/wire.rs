@@ -33,6 +33,21 @@ pub struct Results {
     pub tickers: Vec<String>,
 }
 
+impl Results {
+    pub fn push(&mut self, bar: Bar, ticker: Option<String>) {
+        match (ticker, self.tickers.is_empty()) {
+            // The first `T`: the bars before it had none.
+            (Some(t), true) => {
+                self.tickers.resize(self.bars.len(), String::new());
+                self.tickers.push(t);
+            }
+            (t, false) => self.tickers.push(t.unwrap_or_default()),
+            (None, true) => {}
+        }
+        self.bars.push(bar);
+    }
+}
+
 impl<'de> Deserialize<'de> for Results {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_seq(ResultsVisitor)
@@ -52,16 +67,7 @@ impl<'de> serde::de::Visitor<'de> for ResultsVisitor {
         let mut out = Results { bars: Vec::with_capacity(seq.size_hint().unwrap_or(0)), tickers: Vec::new() };
         while let Some(wire) = seq.next_element::<WireBar>()? {
             let bar = wire.to_bar();
-            match (wire.ticker, out.tickers.is_empty()) {
-                // The first `T`: the bars before it had none.
-                (Some(t), true) => {
-                    out.tickers.resize(out.bars.len(), String::new());
-                    out.tickers.push(t);
-                }
-                (t, false) => out.tickers.push(t.unwrap_or_default()),
-                (None, true) => {}
-            }
-            out.bars.push(bar);
+            out.push(bar, wire.ticker);
         }
         Ok(out)
     }
