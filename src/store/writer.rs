@@ -149,13 +149,12 @@ impl Writer {
 type Owned = (Vec<BarGroup>, Vec<Finished>);
 
 fn writer_loop(
-    store: Store,
+    mut store: Store,
     run_id: i64,
     mut rx: mpsc::Receiver<WriteMsg>,
     options: WriterOptions,
     emit: impl Fn(WriterEvent),
 ) -> Result<(), String> {
-    let mut store = store;
     // Without the background copier the writer checkpoints itself (SQLite's default).
     let checkpointer = Checkpointer::attach(&mut store.conn, &store.path)
         .inspect_err(|e| tracing::warn!(error = %e, "no background checkpoints; the writer copies the WAL itself"))
