@@ -406,3 +406,25 @@ async fn a_stopped_run_does_not_call_rows_it_never_finished_empty() {
     assert!(report.empty_tickers.is_empty(), "{:?}", report.empty_tickers);
     assert!(!report.to_text().contains("No bars in range"), "{}", report.to_text());
 }
+
+#[tokio::test]
+async fn a_row_shows_done_only_once_its_last_page_is_committed() {
+    let sim = fast_sim().await;
+    let (_t, dir) = tmp();
+    // Long rows at a paid plan's pace: their pieces end while pages still wait for the writer.
+    let mut config = config(&dir, &["AAPL", "MSFT", "NVDA"], &["1/minute"], "2024-01-01", "2024-06-28");
+    config.quota_per_min = 600_000;
+    let (report, events) = run(&config, source(&sim)).await;
+    assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
+    for row in 0..3 {
+        let done = events
+            .iter()
+            .position(|e| matches!(e, Event::RowState { row: r, state: barfill::engine::events::RowState::Done } if *r == row))
+            .unwrap_or_else(|| panic!("row {row} never done"));
+        let last_stored = events
+            .iter()
+            .rposition(|e| matches!(e, Event::Stored { windows, .. } if windows.iter().any(|w| w.row == row)))
+            .unwrap();
+        assert!(done > last_stored, "row {row}: done at event {done}, its last commit at {last_stored}");
+    }
+}

@@ -207,6 +207,8 @@ impl Event {
             WriterEvent::Failed(message) => {
                 Event::Notice { level: Level::Error, text: format!("database write failed: {message}") }
             }
+            // The engine marks a row when its work ends (`worker::settle_row`).
+            WriterEvent::Marked(row) => Event::RowState { row, state: RowState::Done },
         }
     }
 }

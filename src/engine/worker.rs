@@ -115,7 +115,7 @@ async fn do_work(ctx: &Ctx, work: Work) -> bool {
     };
     for &row in &rows {
         let after = ctx.sched.lock().finish(row, failure.clone());
-        settle_row(ctx, row, after);
+        settle_row(ctx, row, after).await;
     }
     true
 }
@@ -131,8 +131,10 @@ fn report_failure(ctx: &Ctx, work: &Work, reason: &str) {
 }
 
 /// Tells the faces how a row stands; a finished row also says where its bars begin and
-/// end, so a ticker listed or delisted inside the range shows it.
-fn settle_row(ctx: &Ctx, row: usize, after: RowAfter) {
+/// end, so a ticker listed or delisted inside the range shows it. A row is shown done
+/// once the writer has committed its last pages (a mark behind them in the queue), not
+/// when they were handed over: until then its stored days are still short of the range.
+async fn settle_row(ctx: &Ctx, row: usize, after: RowAfter) {
     let state = match after {
         RowAfter::Busy => return,
         RowAfter::Queued => RowState::Queued,
@@ -146,6 +148,9 @@ fn settle_row(ctx: &Ctx, row: usize, after: RowAfter) {
             let (first, last) = (calendar::ny_day_of_ms(first), calendar::ny_day_of_ms(last));
             ctx.emit(Event::RowBounds { row, first, last });
             log_life(ctx, row, first, last);
+        }
+        if store(ctx, WriteMsg::Mark(row)).await.is_ok() {
+            return;
         }
     }
     ctx.emit(Event::RowState { row, state });

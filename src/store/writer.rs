@@ -59,6 +59,8 @@ pub enum WriterEvent {
     Committed { rows: u64, changed: u64, pages: usize, secs: f64, windows: Vec<WindowDone> },
     /// A page could not be written; the writer stops, and later sends fail.
     Failed(String),
+    /// A [`WriteMsg::Mark`] reached: what was queued before it is committed.
+    Marked(usize),
 }
 
 /// Window identity as the progress table keys it.
@@ -78,6 +80,9 @@ pub enum WriteMsg {
     },
     /// Answered once everything queued before it is committed.
     Flush(oneshot::Sender<()>),
+    /// Handed back as [`WriterEvent::Marked`] once everything queued before it is
+    /// committed: the engine's way to say a row is done only when its bars are in.
+    Mark(usize),
     /// The run's final figures, for the runs table.
     Finish(Box<Report>),
     /// Splits from the API, upserted; the answer lists those the database had not seen
@@ -183,6 +188,7 @@ fn writer_loop(
             WriteMsg::Flush(done) => {
                 let _ = done.send(());
             }
+            WriteMsg::Mark(tag) => emit(WriterEvent::Marked(tag)),
             WriteMsg::Finish(report) => {
                 if let Err(e) = finish_run(conn, &report) {
                     tracing::error!(error = %explain(&e), "could not record the run");

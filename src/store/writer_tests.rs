@@ -97,10 +97,12 @@ fn queued_pages_share_one_transaction_each_with_its_progress() {
     let h = held_writer(WriterOptions::default());
     h.tx.blocking_send(page_msg(0, 1.0)).unwrap();
     h.entered.recv().unwrap();
-    // While the writer waits in its first report, five more pages and a flush queue up.
+    // While the writer waits in its first report, five more pages, a mark and a flush
+    // queue up.
     for p in 1..=5 {
         h.tx.blocking_send(page_msg(p, 1.0)).unwrap();
     }
+    h.tx.blocking_send(WriteMsg::Mark(7)).unwrap();
     let (done_tx, done_rx) = oneshot::channel();
     h.tx.blocking_send(WriteMsg::Flush(done_tx)).unwrap();
     h.release.send(()).unwrap();
@@ -111,9 +113,11 @@ fn queued_pages_share_one_transaction_each_with_its_progress() {
         .map(|e| match e {
             WriterEvent::Committed { rows, changed, pages, windows, .. } => (*rows, *changed, *pages, windows.len()),
             WriterEvent::Failed(m) => panic!("{m}"),
+            // The mark comes back after the pages queued before it are committed.
+            WriterEvent::Marked(tag) => (0, 0, 0, *tag),
         })
         .collect();
-    assert_eq!(shape, vec![(10, 10, 1, 1), (50, 50, 5, 5)], "the five queued pages in one transaction");
+    assert_eq!(shape, vec![(10, 10, 1, 1), (50, 50, 5, 5), (0, 0, 0, 7)], "the five queued pages in one transaction");
     assert_eq!(bar_count(&h.path), 60);
     assert_eq!(progress_days(&h.path).len(), 6);
     drop(h.tx);

@@ -91,6 +91,9 @@ pub struct Kit {
     _settings: watch::Sender<Settings>,
     pub events: mpsc::UnboundedReceiver<Event>,
     pub writes: mpsc::Receiver<WriteMsg>,
+    /// Rows the workers marked done in the writer's queue, each with the pages queued
+    /// before its mark (read by `pages`).
+    pub marked: Vec<(usize, usize)>,
 }
 
 impl Kit {
@@ -104,7 +107,7 @@ impl Kit {
         let (writer, writes) = mpsc::channel(256);
         let settled = calendar::settled_through(config.today);
         let ctx = Arc::new(context(config.adjusted, settled, &plan, net, writer));
-        Kit { ctx, _settings, events, writes }
+        Kit { ctx, _settings, events, writes, marked: Vec::new() }
     }
 
     /// Everything handed to the writer so far: per page, its bars' times and whether it
@@ -112,10 +115,14 @@ impl Kit {
     pub fn pages(&mut self) -> Vec<(Vec<i64>, bool)> {
         let mut pages = Vec::new();
         while let Ok(msg) = self.writes.try_recv() {
-            if let WriteMsg::Page { groups, finished } = msg {
-                let bars: Vec<&Bar> = groups.iter().flat_map(|g| &g.bars).collect();
-                let last = finished.iter().any(|f| f.done.last);
-                pages.push((bars.iter().map(|b| b.ts).collect(), last));
+            match msg {
+                WriteMsg::Page { groups, finished } => {
+                    let bars: Vec<&Bar> = groups.iter().flat_map(|g| &g.bars).collect();
+                    let last = finished.iter().any(|f| f.done.last);
+                    pages.push((bars.iter().map(|b| b.ts).collect(), last));
+                }
+                WriteMsg::Mark(row) => self.marked.push((row, pages.len())),
+                _ => {}
             }
         }
         pages

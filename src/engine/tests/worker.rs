@@ -60,8 +60,10 @@ async fn a_chain_follows_next_url_and_stores_every_bar_once() {
     let stored: Vec<i64> = pages.iter().flat_map(|(bars, _)| bars.clone()).collect();
     assert_eq!(stored, all_days_ms());
     assert_eq!(pages.iter().map(|(_, last)| *last).collect::<Vec<_>>(), [false, false, true]);
+    // The row is shown done by the writer once its three pages are committed, not before.
+    assert_eq!(kit.marked, [(0, 3)]);
     let events = kit.drain_events();
-    assert!(events.iter().any(|e| matches!(e, Event::RowState { row: 0, state: RowState::Done })));
+    assert!(!events.iter().any(|e| matches!(e, Event::RowState { row: 0, state: RowState::Done })));
 }
 
 #[tokio::test(start_paused = true)]
