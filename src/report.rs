@@ -330,7 +330,9 @@ impl Report {
     }
 
     fn write_criteria(&self, s: &mut String) {
-        let _ = writeln!(s, "  Peak memory:    {:.0} MB   CPU: {:.0}% of one core", self.peak_rss_mb, self.cpu_pct);
+        let whose = if self.source == crate::engine::EMBEDDED_SIMULATOR { " (the simulator's included)" } else { "" };
+        let _ =
+            writeln!(s, "  Peak memory:    {:.0} MB   CPU: {:.0}% of one core{whose}", self.peak_rss_mb, self.cpu_pct);
         if self.status == RunStatus::Done {
             let mark = |ok: bool| if ok { "met" } else { "MISSED" };
             let _ = writeln!(
@@ -383,5 +385,21 @@ mod tests {
         );
         assert_eq!(news(10.0, 1.0).to_string(), "AAPL 1-for-10 on 2020-08-31");
         assert_eq!(news(2.0, 3.0).to_string(), "AAPL 3-for-2 on 2020-08-31");
+    }
+}
+
+#[cfg(test)]
+mod resource_tests {
+    use crate::engine::EMBEDDED_SIMULATOR;
+
+    #[test]
+    fn memory_and_cpu_say_when_the_simulator_shares_the_process() {
+        let mut report = crate::ui::fixtures::report_of_nothing();
+        report.requests = 3;
+        report.source = EMBEDDED_SIMULATOR.into();
+        assert!(report.to_text().contains("of one core (the simulator's included)"), "{}", report.to_text());
+        report.source = "live API".into();
+        let text = report.to_text();
+        assert!(text.contains("Peak memory:") && !text.contains("simulator's included"), "{text}");
     }
 }

@@ -20,5 +20,7 @@ pub mod universe;
 mod worker;
 
 pub use events::{Command, Event, Settings};
-pub use run::{RunHandle, Source, initial_settings, list_universe, plan_for, plan_stored, prepare, start};
+pub use run::{
+    EMBEDDED_SIMULATOR, RunHandle, Source, initial_settings, list_universe, plan_for, plan_stored, prepare, start,
+};
 pub use tally::{RunEnd, Tally};

@@ -36,11 +36,16 @@ use crate::store::{Covered, OpenOptions, RunStart, Store, StoreError, now_ms};
 /// Where requests go.
 #[derive(Clone, Debug)]
 pub struct Source {
-    /// "simulator" or "live API" (or "server" for a keyless URL such as `barfill sim`).
+    /// [`EMBEDDED_SIMULATOR`] or "live API" (or "server" for a keyless URL such as
+    /// `barfill sim`).
     pub label: String,
     pub base_url: String,
     pub key: Option<ApiKey>,
 }
+
+/// The label of a simulator running inside this process: its CPU and memory are in the
+/// process's figures, which the faces then say.
+pub const EMBEDDED_SIMULATOR: &str = "simulator";
 
 /// Opens the database and plans the work left. Runs before any face takes the screen,
 /// so a bad path or a foreign database is reported plainly.

@@ -14,7 +14,7 @@ mod signals;
 pub mod terminal;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 pub use dashboard::run_dashboard;
 pub use log_capture::LogFeed;

@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{bad, dim, good, pane};
+use crate::engine::EMBEDDED_SIMULATOR;
 use crate::ui::app::App;
 use crate::ui::format::bar;
 
@@ -37,6 +38,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 Span::styled(format!(" {rss:>3.0}MB"), mem_style.add_modifier(Modifier::BOLD)),
             ]));
             lines.push(Line::styled(format!(" peak {:.0}MB, <2GB", t.peak_rss_mb.max(rss)), dim()));
+            if app.source == EMBEDDED_SIMULATOR {
+                // The simulator's threads and buffers are this process's too.
+                lines.push(Line::styled(" simulator included", dim()));
+            }
         }
         _ => lines.push(Line::styled("waiting for the first sample", Style::new().patch(dim()))),
     }
