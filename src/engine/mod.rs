@@ -19,8 +19,8 @@ mod tuning;
 pub mod universe;
 mod worker;
 
+/// Where the label lives is `report`, below the engine; the engine's users name it here.
+pub use crate::report::EMBEDDED_SIMULATOR;
 pub use events::{Command, Event, Settings};
-pub use run::{
-    EMBEDDED_SIMULATOR, RunHandle, Source, initial_settings, list_universe, plan_for, plan_stored, prepare, start,
-};
+pub use run::{RunHandle, Source, initial_settings, list_universe, plan_for, plan_stored, prepare, start};
 pub use tally::{RunEnd, Tally};

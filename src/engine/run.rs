@@ -36,16 +36,12 @@ use crate::store::{Covered, OpenOptions, RunStart, Store, StoreError, now_ms};
 /// Where requests go.
 #[derive(Clone, Debug)]
 pub struct Source {
-    /// [`EMBEDDED_SIMULATOR`] or "live API" (or "server" for a keyless URL such as
+    /// [`crate::report::EMBEDDED_SIMULATOR`] or "live API" (or "server" for a keyless URL such as
     /// `barfill sim`).
     pub label: String,
     pub base_url: String,
     pub key: Option<ApiKey>,
 }
-
-/// The label of a simulator running inside this process: its CPU and memory are in the
-/// process's figures, which the faces then say.
-pub const EMBEDDED_SIMULATOR: &str = "simulator";
 
 /// Opens the database and plans the work left. Runs before any face takes the screen,
 /// so a bad path or a foreign database is reported plainly.
@@ -217,9 +213,10 @@ async fn run(
         // a run of seconds lost a tenth of one to the answer). An adjusted database has its
         // bars on the scale of the day they were fetched: splits would change nothing it reads.
         let refreshing = async {
-            match !adjusted && config.fetch_splits {
-                true => splits::refresh(&ctx.net, &ctx.writer, &plan.symbols).await,
-                false => 0,
+            if !adjusted && config.fetch_splits {
+                splits::refresh(&ctx.net, &ctx.writer, &plan.symbols).await
+            } else {
+                0
             }
         };
         let (mut outcome, split_requests) = tokio::join!(coordinate(&ctx, &settings_tx, commands, started), refreshing);

@@ -14,7 +14,7 @@ mod signals;
 pub mod terminal;
 
 #[cfg(test)]
-pub(crate) mod fixtures;
+mod fixtures;
 
 pub use dashboard::run_dashboard;
 pub use log_capture::LogFeed;

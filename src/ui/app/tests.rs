@@ -393,3 +393,14 @@ fn a_quiet_live_run_draws_as_often_as_its_clock_shows() {
     assert!(app.needs_frame(two_minutes + secs(1.0), tick), "a countdown shows tenths");
     assert!(!app.needs_frame(two_minutes + secs(9.0), tick), "until it is over");
 }
+
+#[test]
+fn the_report_says_when_the_simulator_shares_the_process() {
+    let mut report = fixtures::report_of_nothing();
+    report.requests = 3;
+    report.source = crate::report::EMBEDDED_SIMULATOR.into();
+    assert!(report.to_text().contains("of one core (the simulator's included)"), "{}", report.to_text());
+    report.source = "live API".into();
+    let text = report.to_text();
+    assert!(text.contains("Peak memory:") && !text.contains("simulator's included"), "{text}");
+}
