@@ -183,3 +183,32 @@ async fn idle_workers_share_a_long_row_on_a_paid_plan_and_every_bar_lands_once()
     let (again, _) = run(&config, source(&sim)).await;
     assert_eq!(again.requests, 0, "{}", again.to_text());
 }
+
+#[tokio::test]
+async fn at_a_paid_pace_workers_beyond_the_rows_start_on_their_newest_page_for_a_request_at_most() {
+    let sim = fast_sim().await;
+    let (_t, dir) = tmp();
+    let thin = thinnest_trading_through(FROM, TO);
+    // Two rows and four workers: before any page is back, two workers would wait a
+    // whole page's latency with nothing to do.
+    let mut config = config(&dir, &["AAPL", &thin], &["1/minute"], FROM, TO);
+    config.concurrency = Concurrency::Fixed(4);
+    let (report, _) = run(&config, source(&sim)).await;
+    assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
+    let log = sim.stats.snapshot().log;
+    let asked = |name: &str| -> Vec<String> {
+        let prefix = format!("/v2/aggs/ticker/{name}/range/1/minute/");
+        log.iter().filter_map(|(p, _)| p.strip_prefix(prefix.as_str()).map(str::to_string)).collect()
+    };
+    // Each row's newest 52 sessions (a page at a bar every minute of the extended
+    // session) went to a worker of its own from the start.
+    for name in ["AAPL", thin.as_str()] {
+        assert!(asked(name).iter().any(|p| p.starts_with("2024-10-17/2024-12-31")), "{name}: {:?}", asked(name));
+        assert_eq!(count(&config.db, name, "1/minute"), expected(name, "1/minute", FROM, TO), "{name}");
+    }
+    // A liquid row loses nothing by it; a thin one, whose year fits one page, pays one request.
+    let pages = |name: &str| expected(name, "1/minute", FROM, TO).div_ceil(50_000) as usize;
+    assert_eq!(asked("AAPL").len(), pages("AAPL"));
+    assert_eq!((pages(&thin), asked(&thin).len()), (1, 2));
+    assert_eq!(report.requests, report.floor_requests + 1, "{}", report.to_text());
+}

@@ -86,6 +86,8 @@ pub struct Scheduler {
     density: Vec<Option<f64>>,
     /// Rows with work given up unfinished when the run stopped: never called empty.
     abandoned: Vec<bool>,
+    /// Rows cut at the opening, before any density was known (`opening_piece`).
+    guessed: Vec<bool>,
 }
 
 impl Scheduler {
@@ -126,6 +128,7 @@ impl Scheduler {
             split_for: 0,
             density: vec![None; n],
             abandoned: vec![false; n],
+            guessed: vec![false; n],
         };
         s.rebalance(batching);
         s
@@ -242,26 +245,59 @@ impl Scheduler {
         Some(((MAX_LIMIT as f64 / density).floor() as u32).max(1))
     }
 
+    /// At the opening of a run no page has come back, so no row's density is known, and
+    /// workers beyond the number of rows would sit out a whole page's latency. Such a
+    /// worker takes the end of a row, as many sessions as a page holds at the densest a
+    /// session can be (a base bar every minute of the extended session): on a liquid
+    /// ticker it costs no request more than the row's chain; on a thin one at most one,
+    /// once a row, and only at a paid plan's pace (`set_split`).
+    fn opening_piece(&self, task: &Task) -> Option<u32> {
+        let in_flight: u32 = self.in_flight.iter().sum();
+        // The task being handed out has left `tasks` already.
+        let idle = self.tasks.len() as u32 + in_flight + 1 < self.split_for;
+        let opening = self.density.iter().all(Option::is_none);
+        let fresh = self.keys[task.row].intraday && !self.guessed[task.row];
+        (idle && opening && fresh).then_some(DAYS_PER_MINUTE_WINDOW)
+    }
+
     fn splitting(&self) -> bool {
         self.split_for > 1 && (self.tasks.len() as u32) < self.split_for
     }
 
     /// The first piece of an intraday task whose density is known, the rest left for
-    /// other workers. Day rows are never cut: one request holds a whole daily range, and
-    /// a week or a month bar would straddle the cut.
+    /// other workers; at the opening, the last piece (`opening_piece`). Day rows are never
+    /// cut: one request holds a whole daily range, and a week or a month bar would
+    /// straddle the cut.
     fn cut(&mut self, task: Task) -> Task {
-        let Some(piece) = self.piece_sessions(task.row) else { return task };
-        if task.held.is_some() || task.range.sessions() <= piece {
+        if task.held.is_some() {
             return task;
         }
-        let rest_from = calendar::nth_session_from(task.range.from, piece + 1);
-        self.tasks.push(Task {
-            row: task.row,
-            range: Range { from: rest_from, to: task.range.to },
-            from_ms: None,
-            held: None,
-        });
-        Task { range: Range { from: task.range.from, to: rest_from - 1 }, ..task }
+        let sessions = task.range.sessions();
+        if let Some(piece) = self.piece_sessions(task.row) {
+            if sessions <= piece {
+                return task;
+            }
+            let rest_from = calendar::nth_session_from(task.range.from, piece + 1);
+            self.tasks.push(Task {
+                row: task.row,
+                range: Range { from: rest_from, to: task.range.to },
+                from_ms: None,
+                held: None,
+            });
+            return Task { range: Range { from: task.range.from, to: rest_from - 1 }, ..task };
+        }
+        match self.opening_piece(&task) {
+            // The newest sessions of a row at least three pages long: a plan's history
+            // limit, met at the oldest end, is narrowed down in the row's chain as it
+            // would be without the cut (two short pieces could each straddle it).
+            Some(piece) if sessions > 2 * piece => {
+                self.guessed[task.row] = true;
+                let tail_from = calendar::nth_session_from(task.range.from, sessions - piece + 1);
+                self.tasks.push(Task { range: Range { from: task.range.from, to: tail_from - 1 }, ..task });
+                Task { row: task.row, range: Range { from: tail_from, to: task.range.to }, from_ms: None, held: None }
+            }
+            _ => task,
+        }
     }
 
     /// Joins the pieces of a row that follow one another back into one chain: while the
@@ -508,10 +544,12 @@ mod tests {
     fn idle_workers_get_pieces_of_a_row_its_first_page_measured() {
         let p = plan(&["AAPL"], &["1/minute", "1/day"], "2024-01-01", "2024-12-31");
         let mut s = Scheduler::new(&p, true);
-        s.set_split(Some(4));
+        // Two rows for two workers: no one idle at the opening, nothing to guess.
+        s.set_split(Some(2));
         let year = Range { from: day("2024-01-01"), to: day("2024-12-31") };
         // Nothing known of the row yet: it goes whole, as one chain of pages.
         assert!(matches!(s.next(0, true, true), Some(Work::Range { row: 0, range, .. }) if range == year));
+        s.set_split(Some(4));
         // Its first page held 50000 minutes over 104 sessions; the chain hands the rest back.
         s.note_density(0, 50_000, 104);
         s.put_back(0, year, None);
@@ -530,6 +568,47 @@ mod tests {
         s.note_density(1, 1, 1);
         let Some(Work::Range { row: 1, range, .. }) = s.next(3, true, true) else { panic!() };
         assert_eq!(range, year);
+    }
+
+    #[test]
+    fn at_the_opening_workers_beyond_the_rows_share_them_by_a_densest_page_each() {
+        let p = plan(&["AAPL", "MSFT", "SPY"], &["1/minute", "1/day"], "2024-01-01", "2024-12-31");
+        let mut s = Scheduler::new(&p, true);
+        s.set_split(Some(8));
+        let works: Vec<Work> = (0..8).map_while(|slot| s.next(slot, true, true)).collect();
+        let ranges = |row: usize| -> Vec<Range> {
+            works
+                .iter()
+                .filter_map(|w| match w {
+                    Work::Range { row: r, range, .. } if *r == row => Some(*range),
+                    _ => None,
+                })
+                .collect()
+        };
+        // Six rows for eight workers: two minute rows are cut once each, their last page at
+        // 960 minutes a session (52 sessions), and every worker has work. Daily rows are
+        // never cut.
+        assert_eq!(works.len(), 8, "{works:?}");
+        for row in [0, 2] {
+            let r = ranges(row);
+            assert_eq!(r.len(), 2, "row {row}: {r:?}");
+            assert_eq!((r[0].to, r[0].sessions()), (day("2024-12-31"), 52), "the newest sessions");
+            assert_eq!(r[1], Range { from: day("2024-01-01"), to: r[0].from - 1 });
+        }
+        assert_eq!(ranges(4).len(), 1, "SPY goes whole: no worker would be idle");
+        assert!([1, 3, 5].iter().all(|&row| ranges(row).len() == 1));
+        // Once a page has shown a density, nothing more is guessed.
+        let p = plan(&["AAPL", "MSFT"], &["1/minute"], "2024-01-01", "2024-12-31");
+        let mut s = Scheduler::new(&p, true);
+        s.set_split(Some(8));
+        let _ = s.next(0, true, true);
+        let _ = s.next(1, true, true);
+        s.note_density(0, 100, 1);
+        assert!(matches!(s.next(2, true, true), Some(Work::Range { row: 1, range, .. }) if range.sessions() == 252));
+        // While the quota binds, no row is cut.
+        let mut s = Scheduler::new(&p, true);
+        s.set_split(None);
+        assert!(matches!(s.next(0, true, true), Some(Work::Range { row: 0, range, .. }) if range.sessions() == 252));
     }
 
     #[test]

@@ -245,6 +245,7 @@ fn store_batch(
     let first = write_pages(conn, run_id, ids, &pages);
     let retry = match first {
         Ok(w) => {
+            tracing::debug!(rows = w.rows, pages = pages.len(), secs = started.elapsed().as_secs_f64(), "committed");
             emit(committed(w, &pages, started));
             return Ok(());
         }

@@ -183,3 +183,16 @@ pub fn symbols(n: usize) -> Vec<&'static str> {
     ];
     NAMES[..n].to_vec()
 }
+
+/// The thinnest ticker of the fast simulator's universe that trades from `from` to `to`.
+pub fn thinnest_trading_through(from: &str, to: &str) -> String {
+    let universe = barfill::sim::market::Universe::new(barfill::sim::SimOptions::fast().extra_tickers);
+    let (from, to) = (calendar::parse_date(from).unwrap(), calendar::parse_date(to).unwrap());
+    universe
+        .tickers()
+        .iter()
+        .filter(|t| t.first_day() <= from && t.last_day.is_none_or(|d| d >= to))
+        .min_by(|a, b| a.density.total_cmp(&b.density))
+        .map(|t| t.ticker.clone())
+        .unwrap()
+}
