@@ -19,6 +19,7 @@ pub mod logging;
 pub mod pace;
 pub mod plan;
 pub mod polygon;
+pub mod priority;
 pub mod report;
 pub mod retry;
 pub mod secret;

@@ -5,8 +5,13 @@ use clap::Parser;
 fn main() -> ExitCode {
     // Before the runtime's threads exist.
     barfill::heap::bound_large_buffers();
+    barfill::priority::keep_a_thread_maker();
     let cli = barfill::cli::Cli::parse();
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(barfill::priority::lower_this_thread)
+        .build()
+    {
         Ok(runtime) => runtime.block_on(barfill::cli::main(cli)),
         Err(e) => {
             eprintln!("barfill: could not start the async runtime: {e}");

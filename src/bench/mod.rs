@@ -276,7 +276,11 @@ fn bare_sample(w: &Workload, scratch: &Path, when: &str, progress: &dyn Fn(&str)
     if w.bare_insert_rows == 0 {
         return Ok(None);
     }
-    let rate = bare_insert_rate(&scratch.join("bare"), w.bare_insert_rows)?;
+    let (dir, rows) = (scratch.join("bare"), w.bare_insert_rows);
+    // On a thread at the writer's priority, not on the runtime's lowered threads: the
+    // same footing as the writer it is compared with.
+    let measuring = crate::priority::spawn_unlowered("barfill-bare-insert", move || bare_insert_rate(&dir, rows))?;
+    let rate = measuring.join().map_err(|_| anyhow::anyhow!("the bare insert measurement panicked"))??;
     progress(&format!("[{}] bare SQLite insert {when} the steps: {:.0} rows/s", w.profile.name(), rate));
     Ok(Some(rate))
 }

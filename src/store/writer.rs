@@ -18,6 +18,7 @@ use super::tickers::{TickerRecord, upsert_tickers};
 use super::{Store, explain, explain_on, now_ms};
 use crate::bar::Bar;
 use crate::calendar::Range;
+use crate::priority;
 use crate::report::Report;
 
 /// Messages queued to the writer before a worker waits. Small: a full queue means the
@@ -139,9 +140,9 @@ impl Writer {
         emit: impl Fn(WriterEvent) + Send + 'static,
     ) -> std::io::Result<(Writer, mpsc::Sender<WriteMsg>)> {
         let (tx, rx) = mpsc::channel(options.queue_pages.max(1));
-        let handle = std::thread::Builder::new()
-            .name("barfill-writer".into())
-            .spawn(move || writer_loop(store, run_id, rx, options, emit))?;
+        // The one stage no number of workers can share: it keeps the process's priority.
+        let handle =
+            priority::spawn_unlowered("barfill-writer", move || writer_loop(store, run_id, rx, options, emit))?;
         Ok((Writer { handle }, tx))
     }
 
