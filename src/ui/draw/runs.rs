@@ -67,7 +67,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             _ => warn(),
         };
         let cells = cols.iter().map(|(name, _, f)| {
-            let text = f(r);
+            // The run going on has recorded only its starting count: show the live one.
+            let live = *name == "w" && Some(r.id) == current && r.status == "running";
+            let text = if live { app.settings.workers().to_string() } else { f(r) };
             if *name == "status" { Cell::from(text).style(status_style) } else { Cell::from(text) }
         });
         let row = if idle { Row::new(cells).style(dim()) } else { Row::new(cells) };

@@ -130,6 +130,19 @@ fn runs_from_the_database() {
 }
 
 #[test]
+fn the_run_going_on_shows_its_live_worker_count_not_the_one_it_started_with() {
+    let (mut app, _) = fixtures::running();
+    app.settings.concurrency = 9;
+    let text = pane_at(70, 7, |f, a| runs::render(f, a, &app));
+    let cells = |status: &str| -> Vec<String> {
+        let line = text.lines().find(|l| l.contains(status)).unwrap();
+        line.split_whitespace().map(|c| c.trim_matches(['"', '│']).to_string()).filter(|c| !c.is_empty()).collect()
+    };
+    assert_eq!(cells("running").last().map(String::as_str), Some("9"), "{text}");
+    assert_eq!(cells("stopped").last().map(String::as_str), Some("1"), "a finished run keeps its record: {text}");
+}
+
+#[test]
 fn runs_narrow_drops_columns_from_the_right() {
     let (app, _) = fixtures::running();
     insta::assert_snapshot!(pane_at(32, 7, |f, a| runs::render(f, a, &app)));
