@@ -84,10 +84,7 @@ where
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-
-    fn nice() -> i32 {
-        this_thread_nice()
-    }
+    use this_thread_nice as nice;
 
     #[test]
     fn a_lowered_thread_makes_unlowered_threads_through_the_maker() {
