@@ -260,8 +260,9 @@ impl Store {
 ///
 /// Left at SQLite's defaults, measured or reasoned: `cache_size` (a larger cache gained
 /// nothing measurable: appends touch a few pages per series, and the OS caches the rest),
-/// `temp_store` (statement journals of one insert stay under SQLite's in-memory
-/// threshold; a memory temp store would hold a large sort in RAM), `mmap_size` (no gain on
+/// `temp_store` (bars into new time need no statement journal, `pages::Insert`; with
+/// the upsert's journals held in memory a paid run took more CPU, not less, and a memory
+/// temp store would hold a large sort in RAM), `mmap_size` (no gain on
 /// this write path, and an I/O error through a mapping is a signal instead of an error).
 fn tune(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;

@@ -45,26 +45,54 @@ WHERE series_bars.open IS NOT excluded.open OR series_bars.high IS NOT excluded.
     OR series_bars.volume IS NOT excluded.volume OR series_bars.vwap IS NOT excluded.vwap
     OR series_bars.trades IS NOT excluded.trades";
 
-/// The upsert for `rows` bars: `?1` is the series id, shared by every row, then eight
+/// How a group of bars goes in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Insert {
+    /// Into time the series already holds bars in: each bar may meet a stored one.
+    Upsert,
+    /// Into time the series holds no bar in, in strictly ascending order: no bar can meet
+    /// another. The upsert's `DO UPDATE` may stop a statement halfway, so SQLite keeps a
+    /// statement journal for each statement of several rows (a copy of every page it
+    /// touches, which spills to a temporary file once a statement's copies pass 64 KiB);
+    /// `OR ROLLBACK` needs none, since a failure undoes the whole transaction, as the
+    /// writer does on any error anyway. Measured on a paid run of 4.8 M bars: 5.7 % less
+    /// client CPU and 5.6 % less wall time (README "Storage").
+    NewTime,
+}
+
+/// The statement for `rows` bars: `?1` is the series id, shared by every row, then eight
 /// parameters per bar.
-fn upsert_sql(rows: usize) -> String {
+fn statement_sql(into: Insert, rows: usize) -> String {
     let values: Vec<String> = (0..rows)
         .map(|r| {
             let p: Vec<String> = (0..8).map(|c| format!("?{}", 2 + r * 8 + c)).collect();
             format!("(?1, {})", p.join(", "))
         })
         .collect();
-    format!("INSERT INTO series_bars({COLUMNS}) VALUES {} {ON_CONFLICT}", values.join(", "))
+    let values = values.join(", ");
+    match into {
+        Insert::Upsert => format!("INSERT INTO series_bars({COLUMNS}) VALUES {values} {ON_CONFLICT}"),
+        Insert::NewTime => format!("INSERT OR ROLLBACK INTO series_bars({COLUMNS}) VALUES {values}"),
+    }
 }
 
-fn upsert_many() -> &'static str {
-    static SQL: OnceLock<String> = OnceLock::new();
-    SQL.get_or_init(|| upsert_sql(ROWS_PER_STATEMENT))
+/// The statement's text, built once per kind and size.
+fn statement(into: Insert, many: bool) -> &'static str {
+    static SQL: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
+    let rows = if many { ROWS_PER_STATEMENT } else { 1 };
+    SQL[(into as usize) * 2 + many as usize].get_or_init(|| statement_sql(into, rows))
 }
 
-fn upsert_one() -> &'static str {
-    static SQL: OnceLock<String> = OnceLock::new();
-    SQL.get_or_init(|| upsert_sql(1))
+/// `NewTime` when the bars ascend strictly and the series holds none in their span.
+fn into_for(conn: &Connection, series_id: i64, bars: &[Bar]) -> rusqlite::Result<Insert> {
+    let (Some(first), Some(last)) = (bars.first(), bars.last()) else { return Ok(Insert::Upsert) };
+    if !bars.windows(2).all(|w| w[0].ts < w[1].ts) {
+        return Ok(Insert::Upsert);
+    }
+    let held: bool = conn
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM series_bars WHERE series_id = ?1 AND ts BETWEEN ?2 AND ?3)")?
+        .query_row(params![series_id, first.ts, last.ts], |r| r.get(0))?;
+    Ok(if held { Insert::Upsert } else { Insert::NewTime })
 }
 
 /// Series ids by ticker and timeframe, for the life of one writer. Cleared whenever a
@@ -146,10 +174,11 @@ pub fn write_pages(
 }
 
 fn upsert_bars(conn: &Connection, series_id: i64, bars: &[Bar], days: &mut DayCollector) -> rusqlite::Result<Written> {
+    let into = into_for(conn, series_id, bars)?;
     let mut changed = 0usize;
     let mut chunks = bars.chunks_exact(ROWS_PER_STATEMENT);
     if bars.len() >= ROWS_PER_STATEMENT {
-        let mut many = conn.prepare_cached(upsert_many())?;
+        let mut many = conn.prepare_cached(statement(into, true))?;
         many.raw_bind_parameter(1, series_id)?;
         for chunk in &mut chunks {
             for (i, b) in chunk.iter().enumerate() {
@@ -160,7 +189,7 @@ fn upsert_bars(conn: &Connection, series_id: i64, bars: &[Bar], days: &mut DayCo
         }
     }
     if !chunks.remainder().is_empty() {
-        let mut one = conn.prepare_cached(upsert_one())?;
+        let mut one = conn.prepare_cached(statement(into, false))?;
         one.raw_bind_parameter(1, series_id)?;
         for b in chunks.remainder() {
             bind_bar(&mut one, 2, b)?;
@@ -232,13 +261,17 @@ mod tests {
 
     #[test]
     fn the_upsert_numbers_its_parameters_per_row() {
-        let sql = upsert_sql(2);
-        assert!(
-            sql.contains("VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9), (?1, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)")
-        );
         let conn = Connection::open_in_memory().unwrap();
         super::super::schema::create(&conn, false).unwrap();
-        assert_eq!(conn.prepare(upsert_many()).unwrap().parameter_count(), 1 + 8 * ROWS_PER_STATEMENT);
+        for into in [Insert::Upsert, Insert::NewTime] {
+            let sql = statement_sql(into, 2);
+            assert!(
+                sql.contains(
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9), (?1, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+                )
+            );
+            assert_eq!(conn.prepare(statement(into, true)).unwrap().parameter_count(), 1 + 8 * ROWS_PER_STATEMENT);
+        }
     }
 
     fn bar(ts: i64, close: f64) -> Bar {
@@ -268,6 +301,37 @@ mod tests {
         assert_eq!(stored(&conn).len(), 150);
         // Another series is empty time of its own.
         assert_eq!(upsert_bars(&conn, 2, &page, &mut days).unwrap().changed, 100);
+    }
+
+    #[test]
+    fn only_ascending_bars_into_time_the_series_holds_none_of_skip_the_upsert() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::schema::create(&conn, false).unwrap();
+        let mut days = DayCollector::default();
+        let minutes = |from: i64, to: i64, close: f64| -> Vec<Bar> {
+            (from..to).map(|i| bar(1_700_000_000_000 + i * 60_000, close)).collect()
+        };
+        assert_eq!(into_for(&conn, 1, &minutes(0, 100, 1.5)).unwrap(), Insert::NewTime);
+        upsert_bars(&conn, 1, &minutes(50, 51, 9.0), &mut days).unwrap();
+        // One stored bar inside the span, even far from its ends, sends the group through
+        // the upsert, which stores the 99 others and the new value of the one.
+        let around = minutes(0, 100, 1.5);
+        assert_eq!(into_for(&conn, 1, &around).unwrap(), Insert::Upsert);
+        let w = upsert_bars(&conn, 1, &around, &mut days).unwrap();
+        assert_eq!((w.rows, w.changed), (100, 100));
+        assert_eq!(stored(&conn).len(), 100);
+        assert!(stored(&conn).iter().all(|&(_, close)| close == 1.5));
+        // Just after the stored span, another series' same time, and an empty group.
+        assert_eq!(into_for(&conn, 1, &minutes(100, 200, 1.5)).unwrap(), Insert::NewTime);
+        assert_eq!(into_for(&conn, 2, &around).unwrap(), Insert::NewTime);
+        assert_eq!(into_for(&conn, 1, &[]).unwrap(), Insert::Upsert);
+        // Out of order in new time: the upsert, which keeps the last of a repeated time.
+        let mut shuffled = minutes(300, 400, 1.5);
+        shuffled.swap(3, 70);
+        assert_eq!(into_for(&conn, 1, &shuffled).unwrap(), Insert::Upsert);
+        let w = upsert_bars(&conn, 1, &shuffled, &mut days).unwrap();
+        assert_eq!((w.rows, w.changed), (100, 100));
+        assert_eq!(stored(&conn).len(), 200);
     }
 
     #[test]
