@@ -317,8 +317,12 @@ fn decode<T>(
 
 /// Decodes a 200 body: range or grouped bars, `next_url`, status.
 pub fn parse_page(body: &[u8]) -> Result<Page, FetchError> {
-    let parsed: AggsBody =
-        serde_json::from_slice(body).map_err(|e| FetchError::Malformed(format!("{e} ({} bytes)", body.len())))?;
+    let parsed: AggsBody = match super::scan::page(body) {
+        Some(read) => read,
+        None => {
+            serde_json::from_slice(body).map_err(|e| FetchError::Malformed(format!("{e} ({} bytes)", body.len())))?
+        }
+    };
     if !matches!(parsed.status.as_str(), "OK" | "DELAYED") {
         return Err(FetchError::Malformed(format!("status '{}' in a 200 answer", parsed.status)));
     }

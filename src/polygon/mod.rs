@@ -7,6 +7,7 @@ pub mod client;
 pub mod fake;
 pub mod outcome;
 pub mod reference;
+pub mod scan;
 pub mod wire;
 
 pub use client::{Client, Page};

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::bar::Bar;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub struct AggsBody {
     #[serde(default)]
     pub ticker: Option<String>,
@@ -27,7 +27,7 @@ pub struct AggsBody {
 /// `results` turned into bars as it is read: a full page is 50,000 bars, and a list of
 /// wire bars beside the bars made from them was 5 MB more per page in flight and a copy
 /// of each. `tickers` holds each bar's `T` once any bar has one (grouped answers).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Results {
     pub bars: Vec<Bar>,
     pub tickers: Vec<String>,
