@@ -1,13 +1,14 @@
 //! An aggregates page read straight from its bytes. On a paid plan's run serde's derived
 //! decoding was a third of the client's instructions, a third of that matching keys and
 //! checking their UTF-8; this reader decodes a 50,000-bar page in 6.4 ms against 10.8 ms
-//! (`cargo bench --bench parse`) and took 11 % off a paid run's client CPU. It takes only the API's own
-//! shape: an object of known keys holding strings without escapes, numbers serde would
-//! read to the same bits, `true`/`false`/`null`, and `results` as a list of flat bar
-//! objects. Anything else (an escape, a long or negative number, a nested value, a
-//! repeated key, trailing bytes) gives `None`, and the caller decodes the body with serde,
-//! which has the last word on every body this reader declines: a wrong body gets serde's
-//! error, never a different value.
+//! (`cargo bench --bench parse`) and took 11 % off a paid run's client CPU.
+//!
+//! It takes only the API's own shape: an object of known keys holding strings without
+//! escapes, numbers serde would read to the same bits, `true`/`false`/`null`, and `results`
+//! as a list of flat bar objects. Anything else (an escape, a long or negative number, a
+//! nested value, a repeated key, trailing bytes) gives `None`, and the caller decodes the
+//! body with serde, which has the last word on every body this reader declines: a wrong
+//! body gets serde's error, never a different value.
 
 use super::wire::{AggsBody, Results};
 use crate::bar::Bar;
