@@ -72,7 +72,22 @@ const POW10: [f64; 23] = [
 ];
 
 /// Digits a significand may have: 10^15 < 2^53, so it converts to a double exactly.
-const MAX_DIGITS: u32 = 15;
+const MAX_DIGITS: usize = 15;
+
+/// The decimal digits from `at` appended to `value`, and where they end. The value wraps
+/// past 19 digits; callers refuse a number that long.
+#[inline]
+fn digits(b: &[u8], mut at: usize, mut value: u64) -> (u64, usize) {
+    while let Some(&c) = b.get(at) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        value = value.wrapping_mul(10).wrapping_add(d as u64);
+        at += 1;
+    }
+    (value, at)
+}
 
 #[derive(Clone, Copy)]
 enum Number {
@@ -206,39 +221,26 @@ impl<'a> Reader<'a> {
     /// (a sign, a leading zero before a digit, a long number).
     fn number(&mut self) -> Option<Number> {
         let b = self.b;
-        let mut at = self.at;
-        let mut significand: u64 = 0;
-        let mut digits = 0u32;
-        let first = at;
-        while let Some(&c @ b'0'..=b'9') = b.get(at) {
-            significand = significand * 10 + (c - b'0') as u64;
-            digits += 1;
-            at += 1;
-            if digits > MAX_DIGITS {
-                return None;
-            }
-        }
-        if at == first || (b[first] == b'0' && at - first > 1) {
+        let first = self.at;
+        let (mut significand, mut at) = digits(b, first, 0);
+        let mut count = at - first;
+        if count == 0 || (b[first] == b'0' && count > 1) {
             return None;
         }
         let mut exponent: i32 = 0;
         let mut whole = true;
         if b.get(at) == Some(&b'.') {
-            at += 1;
-            let start = at;
-            while let Some(&c @ b'0'..=b'9') = b.get(at) {
-                significand = significand * 10 + (c - b'0') as u64;
-                digits += 1;
-                at += 1;
-                if digits > MAX_DIGITS {
-                    return None;
-                }
-            }
+            let start = at + 1;
+            (significand, at) = digits(b, start, significand);
             if at == start {
                 return None;
             }
+            count += at - start;
             exponent = -((at - start) as i32);
             whole = false;
+        }
+        if count > MAX_DIGITS {
+            return None;
         }
         if let Some(b'e' | b'E') = b.get(at) {
             at += 1;
@@ -254,17 +256,12 @@ impl<'a> Reader<'a> {
                 _ => false,
             };
             let start = at;
-            let mut e: i32 = 0;
-            while let Some(&c @ b'0'..=b'9') = b.get(at) {
-                e = e * 10 + (c - b'0') as i32;
-                at += 1;
-                if at - start > 3 {
-                    return None;
-                }
-            }
-            if at == start {
+            let e;
+            (e, at) = digits(b, start, 0);
+            if at == start || at - start > 3 {
                 return None;
             }
+            let e = e as i32;
             exponent += if negative { -e } else { e };
             whole = false;
         }
