@@ -62,7 +62,7 @@ enum Insert {
 
 /// The statement for `rows` bars: `?1` is the series id, shared by every row, then eight
 /// parameters per bar.
-fn statement_sql(into: Insert, rows: usize) -> String {
+fn statement_sql(insert: Insert, rows: usize) -> String {
     let values: Vec<String> = (0..rows)
         .map(|r| {
             let p: Vec<String> = (0..8).map(|c| format!("?{}", 2 + r * 8 + c)).collect();
@@ -70,21 +70,21 @@ fn statement_sql(into: Insert, rows: usize) -> String {
         })
         .collect();
     let values = values.join(", ");
-    match into {
+    match insert {
         Insert::Upsert => format!("INSERT INTO series_bars({COLUMNS}) VALUES {values} {ON_CONFLICT}"),
         Insert::NewTime => format!("INSERT OR ROLLBACK INTO series_bars({COLUMNS}) VALUES {values}"),
     }
 }
 
 /// The statement's text, built once per kind and size.
-fn statement(into: Insert, many: bool) -> &'static str {
+fn statement(insert: Insert, many: bool) -> &'static str {
     static SQL: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
     let rows = if many { ROWS_PER_STATEMENT } else { 1 };
-    SQL[(into as usize) * 2 + many as usize].get_or_init(|| statement_sql(into, rows))
+    SQL[(insert as usize) * 2 + many as usize].get_or_init(|| statement_sql(insert, rows))
 }
 
 /// `NewTime` when the bars ascend strictly and the series holds none in their span.
-fn into_for(conn: &Connection, series_id: i64, bars: &[Bar]) -> rusqlite::Result<Insert> {
+fn insert_for(conn: &Connection, series_id: i64, bars: &[Bar]) -> rusqlite::Result<Insert> {
     let (Some(first), Some(last)) = (bars.first(), bars.last()) else { return Ok(Insert::Upsert) };
     if !bars.windows(2).all(|w| w[0].ts < w[1].ts) {
         return Ok(Insert::Upsert);
@@ -159,7 +159,7 @@ pub fn write_pages(
         for page in pages {
             for g in page.groups {
                 let id = ids.get(&tx, run_id, &g.ticker, &g.timeframe)?;
-                written += upsert_bars(&tx, id, &g.bars, &mut days)?;
+                written += store_bars(&tx, id, &g.bars, &mut days)?;
                 record_days(&tx, id, &mut days)?;
             }
             record_progress(&tx, run_id, ids, page.finished)?;
@@ -173,12 +173,12 @@ pub fn write_pages(
     result
 }
 
-fn upsert_bars(conn: &Connection, series_id: i64, bars: &[Bar], days: &mut DayCollector) -> rusqlite::Result<Written> {
-    let into = into_for(conn, series_id, bars)?;
+fn store_bars(conn: &Connection, series_id: i64, bars: &[Bar], days: &mut DayCollector) -> rusqlite::Result<Written> {
+    let insert = insert_for(conn, series_id, bars)?;
     let mut changed = 0usize;
     let mut chunks = bars.chunks_exact(ROWS_PER_STATEMENT);
     if bars.len() >= ROWS_PER_STATEMENT {
-        let mut many = conn.prepare_cached(statement(into, true))?;
+        let mut many = conn.prepare_cached(statement(insert, true))?;
         many.raw_bind_parameter(1, series_id)?;
         for chunk in &mut chunks {
             for (i, b) in chunk.iter().enumerate() {
@@ -189,7 +189,7 @@ fn upsert_bars(conn: &Connection, series_id: i64, bars: &[Bar], days: &mut DayCo
         }
     }
     if !chunks.remainder().is_empty() {
-        let mut one = conn.prepare_cached(statement(into, false))?;
+        let mut one = conn.prepare_cached(statement(insert, false))?;
         one.raw_bind_parameter(1, series_id)?;
         for b in chunks.remainder() {
             bind_bar(&mut one, 2, b)?;
@@ -263,14 +263,14 @@ mod tests {
     fn the_upsert_numbers_its_parameters_per_row() {
         let conn = Connection::open_in_memory().unwrap();
         super::super::schema::create(&conn, false).unwrap();
-        for into in [Insert::Upsert, Insert::NewTime] {
-            let sql = statement_sql(into, 2);
+        for insert in [Insert::Upsert, Insert::NewTime] {
+            let sql = statement_sql(insert, 2);
             assert!(
                 sql.contains(
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9), (?1, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
                 )
             );
-            assert_eq!(conn.prepare(statement(into, true)).unwrap().parameter_count(), 1 + 8 * ROWS_PER_STATEMENT);
+            assert_eq!(conn.prepare(statement(insert, true)).unwrap().parameter_count(), 1 + 8 * ROWS_PER_STATEMENT);
         }
     }
 
@@ -289,18 +289,18 @@ mod tests {
         super::super::schema::create(&conn, false).unwrap();
         let mut days = DayCollector::default();
         let page: Vec<Bar> = (0..100).map(|i| bar(1_700_000_000_000 + i * 60_000, 1.5)).collect();
-        let w = upsert_bars(&conn, 1, &page, &mut days).unwrap();
+        let w = store_bars(&conn, 1, &page, &mut days).unwrap();
         assert_eq!((w.rows, w.changed), (100, 100));
         // The same page again: stored bars are there, so identical ones change nothing.
-        let w = upsert_bars(&conn, 1, &page, &mut days).unwrap();
+        let w = store_bars(&conn, 1, &page, &mut days).unwrap();
         assert_eq!((w.rows, w.changed), (100, 0));
         // A page overlapping the stored ones by one bar, with a new close for it.
         let next: Vec<Bar> = (99..150).map(|i| bar(1_700_000_000_000 + i * 60_000, 2.5)).collect();
-        let w = upsert_bars(&conn, 1, &next, &mut days).unwrap();
+        let w = store_bars(&conn, 1, &next, &mut days).unwrap();
         assert_eq!((w.rows, w.changed), (51, 51));
         assert_eq!(stored(&conn).len(), 150);
         // Another series is empty time of its own.
-        assert_eq!(upsert_bars(&conn, 2, &page, &mut days).unwrap().changed, 100);
+        assert_eq!(store_bars(&conn, 2, &page, &mut days).unwrap().changed, 100);
     }
 
     #[test]
@@ -311,25 +311,25 @@ mod tests {
         let minutes = |from: i64, to: i64, close: f64| -> Vec<Bar> {
             (from..to).map(|i| bar(1_700_000_000_000 + i * 60_000, close)).collect()
         };
-        assert_eq!(into_for(&conn, 1, &minutes(0, 100, 1.5)).unwrap(), Insert::NewTime);
-        upsert_bars(&conn, 1, &minutes(50, 51, 9.0), &mut days).unwrap();
+        assert_eq!(insert_for(&conn, 1, &minutes(0, 100, 1.5)).unwrap(), Insert::NewTime);
+        store_bars(&conn, 1, &minutes(50, 51, 9.0), &mut days).unwrap();
         // One stored bar inside the span, even far from its ends, sends the group through
         // the upsert, which stores the 99 others and the new value of the one.
         let around = minutes(0, 100, 1.5);
-        assert_eq!(into_for(&conn, 1, &around).unwrap(), Insert::Upsert);
-        let w = upsert_bars(&conn, 1, &around, &mut days).unwrap();
+        assert_eq!(insert_for(&conn, 1, &around).unwrap(), Insert::Upsert);
+        let w = store_bars(&conn, 1, &around, &mut days).unwrap();
         assert_eq!((w.rows, w.changed), (100, 100));
         assert_eq!(stored(&conn).len(), 100);
         assert!(stored(&conn).iter().all(|&(_, close)| close == 1.5));
         // Just after the stored span, another series' same time, and an empty group.
-        assert_eq!(into_for(&conn, 1, &minutes(100, 200, 1.5)).unwrap(), Insert::NewTime);
-        assert_eq!(into_for(&conn, 2, &around).unwrap(), Insert::NewTime);
-        assert_eq!(into_for(&conn, 1, &[]).unwrap(), Insert::Upsert);
+        assert_eq!(insert_for(&conn, 1, &minutes(100, 200, 1.5)).unwrap(), Insert::NewTime);
+        assert_eq!(insert_for(&conn, 2, &around).unwrap(), Insert::NewTime);
+        assert_eq!(insert_for(&conn, 1, &[]).unwrap(), Insert::Upsert);
         // Out of order in new time: the upsert, which keeps the last of a repeated time.
         let mut shuffled = minutes(300, 400, 1.5);
         shuffled.swap(3, 70);
-        assert_eq!(into_for(&conn, 1, &shuffled).unwrap(), Insert::Upsert);
-        let w = upsert_bars(&conn, 1, &shuffled, &mut days).unwrap();
+        assert_eq!(insert_for(&conn, 1, &shuffled).unwrap(), Insert::Upsert);
+        let w = store_bars(&conn, 1, &shuffled, &mut days).unwrap();
         assert_eq!((w.rows, w.changed), (100, 100));
         assert_eq!(stored(&conn).len(), 200);
     }
@@ -340,7 +340,7 @@ mod tests {
         super::super::schema::create(&conn, false).unwrap();
         let mut days = DayCollector::default();
         let twice = [bar(1_700_000_000_000, 1.0), bar(1_700_000_000_000, 2.0)];
-        let w = upsert_bars(&conn, 1, &twice, &mut days).unwrap();
+        let w = store_bars(&conn, 1, &twice, &mut days).unwrap();
         assert_eq!(w.rows, 2);
         assert_eq!(stored(&conn), [(1_700_000_000_000, 2.0)]);
     }
