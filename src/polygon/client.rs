@@ -320,6 +320,9 @@ pub fn parse_page(body: &[u8]) -> Result<Page, FetchError> {
     let parsed: AggsBody = match super::scan::page(body) {
         Some(read) => read,
         None => {
+            // Logged so that a change in the API's shape, which would send every page the
+            // slower way, shows in the log rather than only in the CPU figures.
+            tracing::debug!(bytes = body.len(), "page not in the shape the direct reader takes; decoded by serde");
             serde_json::from_slice(body).map_err(|e| FetchError::Malformed(format!("{e} ({} bytes)", body.len())))?
         }
     };
