@@ -116,9 +116,10 @@ fn throughput_goals(p: &ProfileResult) -> Vec<Goal> {
     let (lo, hi) = p.steps.iter().fold((f64::MAX, 0.0f64), |(lo, hi), s| {
         (lo.min(s.cost.client_cpu_us_per_bar), hi.max(s.cost.client_cpu_us_per_bar))
     });
-    let against_bare = p.bare_insert_rows_per_s.map_or(String::new(), |bare| {
-        against_bare_loop(d.cost.client_cpu_us_per_bar, bare).map_or(String::new(), |t| format!("; {t}"))
-    });
+    let against_bare = p
+        .bare_insert_rows_per_s
+        .and_then(|bare| against_bare_loop(d.cost.client_cpu_us_per_bar, bare))
+        .map_or(String::new(), |t| format!("; {t}"));
     out.push(Goal::new(
         "client CPU at most 1.3 us per bar (defaults)",
         format!("{:.2} us per bar (every step: {lo:.2} to {hi:.2}{against_bare})", d.cost.client_cpu_us_per_bar),
