@@ -10,6 +10,7 @@
 //! body with serde, which has the last word on every body this reader declines: a wrong
 //! body gets serde's error, never a different value.
 
+use super::client::MAX_LIMIT;
 use super::wire::{AggsBody, Results};
 use crate::bar::Bar;
 
@@ -290,8 +291,10 @@ impl<'a> Reader<'a> {
         if !self.eat(b'[') {
             return None;
         }
-        // A full page's worth of bars is about 100 bytes each.
-        let mut out = Results { bars: Vec::with_capacity(self.b.len() / 100), tickers: Vec::new() };
+        // A bar takes about 100 bytes of a page; no more than a full page's bars are set
+        // aside, whatever else a long body holds.
+        let expected = (self.b.len() / 100).min(MAX_LIMIT as usize);
+        let mut out = Results { bars: Vec::with_capacity(expected), tickers: Vec::new() };
         if self.eat(b']') {
             return Some(out);
         }
