@@ -83,8 +83,14 @@ fn statement(insert: Insert, many: bool) -> &'static str {
     SQL[(insert as usize) * 2 + many as usize].get_or_init(|| statement_sql(insert, rows))
 }
 
-/// `NewTime` when the bars ascend strictly and the series holds none in their span.
+/// `NewTime` when the bars fill a statement of several rows, ascend strictly, and the
+/// series holds none in their span. A smaller group (a grouped-daily answer stores one bar
+/// a ticker) keeps the upsert: one-row statements need no journal, and the look-up would
+/// be a second seek for every bar.
 fn insert_for(conn: &Connection, series_id: i64, bars: &[Bar]) -> rusqlite::Result<Insert> {
+    if bars.len() < ROWS_PER_STATEMENT {
+        return Ok(Insert::Upsert);
+    }
     let (Some(first), Some(last)) = (bars.first(), bars.last()) else { return Ok(Insert::Upsert) };
     if !bars.windows(2).all(|w| w[0].ts < w[1].ts) {
         return Ok(Insert::Upsert);
@@ -321,10 +327,16 @@ mod tests {
         assert_eq!((w.rows, w.changed), (100, 100));
         assert_eq!(stored(&conn).len(), 100);
         assert!(stored(&conn).iter().all(|&(_, close)| close == 1.5));
-        // Just after the stored span, another series' same time, and an empty group.
+        // Just after the stored span, another series' same time, an empty group, and groups
+        // one bar short of a statement of several rows and just filling one.
         assert_eq!(insert_for(&conn, 1, &minutes(100, 200, 1.5)).unwrap(), Insert::NewTime);
         assert_eq!(insert_for(&conn, 2, &around).unwrap(), Insert::NewTime);
         assert_eq!(insert_for(&conn, 1, &[]).unwrap(), Insert::Upsert);
+        assert_eq!(
+            insert_for(&conn, 1, &minutes(500, 500 + ROWS_PER_STATEMENT as i64 - 1, 1.5)).unwrap(),
+            Insert::Upsert
+        );
+        assert_eq!(insert_for(&conn, 1, &minutes(500, 500 + ROWS_PER_STATEMENT as i64, 1.5)).unwrap(), Insert::NewTime);
         // Out of order in new time: the upsert, which keeps the last of a repeated time.
         let mut shuffled = minutes(300, 400, 1.5);
         shuffled.swap(3, 70);
