@@ -28,7 +28,6 @@ pub fn page(body: &[u8]) -> Option<AggsBody> {
         next_url: None,
     };
     let mut seen = [false; 8];
-    let mut status = None;
     r.object(|r, key| {
         let slot = match key {
             b"ticker" => 0,
@@ -47,7 +46,7 @@ pub fn page(body: &[u8]) -> Option<AggsBody> {
         }
         match slot {
             0 => out.ticker = r.opt(Reader::string)?.map(str::to_owned),
-            1 => status = Some(r.string()?.to_owned()),
+            1 => out.status = r.string()?.to_owned(),
             2 => out.query_count = r.opt(Reader::unsigned)?,
             3 => out.results_count = r.opt(Reader::unsigned)?,
             4 => out.adjusted = r.opt(Reader::boolean)?,
@@ -61,8 +60,8 @@ pub fn page(body: &[u8]) -> Option<AggsBody> {
     if r.at != body.len() {
         return None;
     }
-    out.status = status?;
-    Some(out)
+    // `status` is the one field serde requires.
+    seen[1].then_some(out)
 }
 
 /// Powers of ten a double holds exactly: a significand below 2^53 times or over one of
