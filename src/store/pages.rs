@@ -91,7 +91,7 @@ fn insert_for(conn: &Connection, series_id: i64, bars: &[Bar]) -> rusqlite::Resu
     if bars.len() < ROWS_PER_STATEMENT {
         return Ok(Insert::Upsert);
     }
-    let (Some(first), Some(last)) = (bars.first(), bars.last()) else { return Ok(Insert::Upsert) };
+    let (first, last) = (&bars[0], &bars[bars.len() - 1]);
     if !bars.windows(2).all(|w| w[0].ts < w[1].ts) {
         return Ok(Insert::Upsert);
     }
