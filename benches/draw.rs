@@ -41,6 +41,7 @@ fn request(row: usize, bars: u64) -> Event {
         secs: 0.4,
         bytes: 4_000_000,
         bars,
+        first: true,
     })
 }
 

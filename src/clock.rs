@@ -13,18 +13,6 @@ pub fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
-/// A governor clock on tokio's time, so the pacer's cells and its sleeps share one clock.
-#[derive(Clone, Debug, Default)]
-pub struct TokioClock;
-
-impl governor::clock::Clock for TokioClock {
-    type Instant = Instant;
-
-    fn now(&self) -> Instant {
-        now()
-    }
-}
-
 /// Time since `earlier` on the same clock (`Instant::elapsed` reads the real one).
 pub fn since(earlier: Instant) -> std::time::Duration {
     now().saturating_duration_since(earlier)

@@ -122,6 +122,28 @@ pub struct Report {
     /// Splits first seen by this run that come after bars stored by earlier runs.
     #[serde(default)]
     pub new_splits: Vec<SplitNews>,
+    /// The pacer side by side: the quota less headroom, the limit two separate 429
+    /// episodes agreed on (none without such evidence), the most the server accepted in
+    /// one of its windows (per minute), and the 429s by what they taught: those that cut
+    /// the pace, those from a window still full or an episode already answered, and
+    /// those on unpaced requests (fix 2 off).
+    #[serde(default)]
+    pub ceiling_per_min: f64,
+    #[serde(default)]
+    pub learned_per_min: Option<f64>,
+    #[serde(default)]
+    pub accepted_per_min: f64,
+    #[serde(default)]
+    pub taught_429: u64,
+    #[serde(default)]
+    pub stale_429: u64,
+    #[serde(default)]
+    pub unpaced_429: u64,
+    #[serde(default)]
+    pub pace_cuts: u32,
+    /// Only with two agreeing episodes below the ceiling.
+    #[serde(default)]
+    pub limit_is_lower: bool,
 }
 
 /// A split the database learned of after holding bars from before it: `bars_adjusted`
@@ -231,37 +253,65 @@ impl Report {
     }
 
     fn write_requests(&self, s: &mut String) {
-        let settled = if self.pace_per_min < self.quota_per_min as f64 * 0.9 {
-            ", settled there after 429s: the server's real limit is lower"
-        } else {
-            ""
-        };
-        let pace = if self.fixes.batching {
-            format!("pace {:.1}/min{settled}", self.pace_per_min)
-        } else {
-            "no client-side pacing (fix 2 off)".to_string()
-        };
         let splits = match self.split_requests {
             0 => String::new(),
             n => format!("{n} for splits; "),
         };
         let _ = writeln!(
             s,
-            "  Requests:       {} ({splits}peak {} of {} in {}; {pace})",
+            "  Requests:       {} ({splits}peak {} of {} in {})",
             self.requests,
             self.peak_in_window,
             self.quota_in_window(),
             window_words(self.quota_window_s)
         );
+        let _ = writeln!(s, "  Pace:           {}", self.pace_line());
         let _ = writeln!(
             s,
-            "  Rate-limit hits: {}   Retries: {}   Failed jobs: {}",
-            self.rate_limit_hits, self.retries, self.failed_jobs
+            "  Rate-limit hits: {} ({})   Retries: {}   Failed jobs: {}",
+            self.rate_limit_hits,
+            self.limit_hits_by_kind(),
+            self.retries,
+            self.failed_jobs
         );
         if !self.errors.is_empty() {
             let parts: Vec<String> = self.errors.iter().map(|(k, v)| format!("{k} x{v}")).collect();
             let _ = writeln!(s, "  Errors:         {}", parts.join(", "));
         }
+    }
+
+    /// The quota, the learned limit, what the server accepted and the pace, side by side;
+    /// a lower limit is claimed only on the evidence of two agreeing episodes.
+    pub fn pace_line(&self) -> String {
+        let learned = match self.learned_per_min {
+            Some(l) => format!("{l:.0}/min"),
+            None => "none".to_string(),
+        };
+        let pace = if self.fixes.batching {
+            format!("pace {:.0}/min", self.pace_per_min)
+        } else {
+            "no pacing at the end (fix 2 off)".to_string()
+        };
+        let verdict = if self.limit_is_lower {
+            "; the server's limit is lower: two separate 429 episodes agreed"
+        } else if self.pace_cuts > 0 {
+            "; no evidence the server's limit is below the quota"
+        } else {
+            ""
+        };
+        format!(
+            "quota {}/min (ceiling {:.0}), learned limit {learned}, server accepted at most {:.0}/min, {pace}, {} cut{}{verdict}",
+            self.quota_per_min,
+            self.ceiling_per_min,
+            self.accepted_per_min,
+            self.pace_cuts,
+            if self.pace_cuts == 1 { "" } else { "s" }
+        )
+    }
+
+    /// "3 taught, 40 stale, 12 unpaced".
+    pub fn limit_hits_by_kind(&self) -> String {
+        format!("{} taught, {} stale, {} unpaced", self.taught_429, self.stale_429, self.unpaced_429)
     }
 
     /// The quota as the server counts it: requests per quota window.

@@ -199,9 +199,15 @@ async fn pacing_adapts_when_the_real_limit_is_far_below_the_configured_one() {
     assert_eq!(report.requests - report.rate_limit_hits, 30);
     assert_eq!(report.rate_limit_hits, sim.stats.snapshot().rate_limited, "every hit is counted");
     assert!(report.rate_limit_hits > 0, "the lower real limit must show");
-    // It settles just under the real limit instead of repeating 429s, and says so.
-    assert!((150.0..=200.0).contains(&report.pace_per_min), "pace {}", report.pace_per_min);
-    assert!(report.rate_limit_hits <= 8, "{} 429s for 30 requests", report.rate_limit_hits);
+    // It learns the real limit from two agreeing episodes and says so, never goes below
+    // 70 % of it, and does not keep meeting 429s: a window of one second counts in threes,
+    // so the learned figure is coarse.
+    let learned = report.learned_per_min.unwrap_or(0.0);
+    assert!((120.0..=200.0).contains(&learned), "{}", report.pace_line());
+    assert!(report.limit_is_lower, "{}", report.pace_line());
+    assert!((126.0..=200.0).contains(&report.pace_per_min), "{}", report.pace_line());
+    assert!(report.rate_limit_hits <= 20, "{} 429s for 30 requests", report.rate_limit_hits);
+    assert!(report.wall_s < 15.0, "30 requests at 3 a second take 10 s; took {}", report.wall_s);
     assert!(events.iter().any(|e| matches!(e, barfill::engine::Event::Pace { .. })));
 }
 

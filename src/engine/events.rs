@@ -3,6 +3,7 @@
 
 use crate::calendar::{Day, Range};
 use crate::config::{Fix, Fixes};
+use crate::pace::PaceFigures;
 use crate::plan::Estimate;
 use crate::polygon::check::Suspect;
 use crate::polygon::outcome::ErrorKind;
@@ -119,6 +120,8 @@ pub struct RequestRecord {
     pub secs: f64,
     pub bytes: u64,
     pub bars: u64,
+    /// The first try of its page, not a retry: only those measure latency cleanly.
+    pub first: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,9 +186,9 @@ pub enum Event {
         range: Range,
         reason: String,
     },
-    Pace {
-        per_min: f64,
-    },
+    /// The pacer's figures: its rate, the limit it learned, what the server accepted, and
+    /// its 429s by what they taught.
+    Pace(PaceFigures),
     Resources {
         cpu_pct: f64,
         rss_mb: f64,

@@ -6,6 +6,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
+
 use backon::Retryable;
 use reqwest::Url;
 use tokio::sync::OwnedSemaphorePermit;
@@ -13,6 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::ctx::Net;
 use super::events::{Event, Level, RequestRecord, RowState};
 use crate::clock;
+use crate::pace;
 use crate::polygon::check::Suspect;
 use crate::polygon::client::Answered;
 use crate::polygon::outcome::Disposition;
@@ -33,6 +36,9 @@ pub enum WorkEnd {
 #[derive(Debug)]
 enum Attempt {
     Fetch(FetchError),
+    /// The same wrong answer as the attempt before: asking again this run would bring it
+    /// a third time.
+    Repeated(FetchError),
     Cancelled,
 }
 
@@ -85,10 +91,20 @@ pub async fn fetch_answer<T: Answer>(ctx: &Net, ask: Ask<'_, T>) -> Result<Fetch
     let policy = Policy::for_fix(settings.fixes.backoff, ctx.jitter, ctx.wait_scale);
     let attempts = AtomicU32::new(0);
     let budget_spent = AtomicBool::new(false);
+    let last_wrong: Mutex<Option<String>> = Mutex::new(None);
     let cancel = ctx.cancel.clone();
     let result = (|| async {
         let n = attempts.fetch_add(1, Ordering::Relaxed) + 1;
-        attempt(ctx, Ask { row, url, visited, parse, check }, n > 1).await
+        match attempt(ctx, Ask { row, url, visited, parse, check }, n > 1).await {
+            // A transport's garbage differs from try to try; wrong bars that come back
+            // the same are the server's answer, and a third ask would bring them again.
+            Err(Attempt::Fetch(FetchError::WrongData(m))) => {
+                let repeated = last_wrong.lock().replace(m.clone()).is_some_and(|before| before == m);
+                let err = FetchError::WrongData(m);
+                Err(if repeated { Attempt::Repeated(err) } else { Attempt::Fetch(err) })
+            }
+            other => other,
+        }
     })
     .retry(policy.schedule(ctx.max_attempts))
     .sleep(move |d: Duration| {
@@ -114,7 +130,7 @@ pub async fn fetch_answer<T: Answer>(ctx: &Net, ask: Ask<'_, T>) -> Result<Fetch
     })
     .notify(|e: &Attempt, wait: Duration| {
         if let Attempt::Fetch(err) = e {
-            before_retry(ctx, row, url, err, wait, settings.fixes.batching);
+            before_retry(ctx, row, url, err, wait);
         }
     })
     .await;
@@ -122,11 +138,14 @@ pub async fn fetch_answer<T: Answer>(ctx: &Net, ask: Ask<'_, T>) -> Result<Fetch
     match result {
         Ok(Checked { page, suspects, room }) => Ok(Fetched { page, attempts, suspects, room }),
         Err(Attempt::Cancelled) => Err(WorkEnd::Cancelled),
+        Err(Attempt::Repeated(err)) => Err(WorkEnd::Failed(format!(
+            "{err} (the same wrong answer twice: not asked again this run; the next run asks again)"
+        ))),
         Err(Attempt::Fetch(err)) => Err(give_up(ctx, url, err, attempts, budget_spent.load(Ordering::Relaxed))),
     }
 }
 
-fn before_retry(ctx: &Net, row: Option<usize>, url: &Url, err: &FetchError, wait: Duration, batching: bool) {
+fn before_retry(ctx: &Net, row: Option<usize>, url: &Url, err: &FetchError, wait: Duration) {
     let reason = err.kind().label().to_string();
     if let Some(row) = row {
         ctx.emit(Event::RowState {
@@ -136,11 +155,6 @@ fn before_retry(ctx: &Net, row: Option<usize>, url: &Url, err: &FetchError, wait
     }
     ctx.emit(Event::Backoff { row, secs: wait.as_secs_f64(), reason, held: false });
     tracing::warn!(error = %err, wait_s = wait.as_secs_f64(), "retrying {}", Client::show(url));
-    // With fix 2 every worker waits out a 429 together, instead of the others spending
-    // the quota that is not there.
-    if batching && err.is_rate_limit() {
-        ctx.pacer.hold_all(wait);
-    }
 }
 
 fn give_up(ctx: &Net, url: &Url, err: FetchError, attempts: u32, budget_spent: bool) -> WorkEnd {
@@ -161,36 +175,51 @@ fn give_up(ctx: &Net, url: &Url, err: FetchError, attempts: u32, budget_spent: b
 }
 
 /// Waits for its turn, then makes the request. `retrying` says a backoff wait came
-/// before: the row shows fetching again.
+/// before: the row shows fetching again. A 429 on a paced request is waited out at the
+/// pacer's gate, with every other worker, rather than by the backoff policy: it is the
+/// window being full, not this request failing.
 async fn attempt<T: Answer>(ctx: &Net, ask: Ask<'_, T>, retrying: bool) -> Result<Checked<T>, Attempt> {
     let Ask { row, url, visited, parse, check } = ask;
-    let held = wait_turn(ctx, row).await?;
-    if let Some(row) = row
-        && (held || retrying)
-    {
-        ctx.emit(Event::RowState { row, state: RowState::Fetching });
-    }
-    let started = clock::now();
-    let result = tokio::select! {
-        _ = ctx.cancel.cancelled() => return Err(Attempt::Cancelled),
-        r = ctx.client.get_as(url, parse) => r,
-    };
-    let secs = clock::since(started).as_secs_f64();
-    let bytes = result.as_ref().map(|a| a.bytes as u64).unwrap_or(0);
-    let result = result.and_then(|a| accept(ctx, a, visited, check)).map_err(|mut e| {
-        if let FetchError::Timeout(t) = &mut e {
-            *t = secs;
+    let mut first = !retrying;
+    loop {
+        let (held, paced) = wait_turn(ctx, row).await?;
+        if let Some(row) = row
+            && (held || !first)
+        {
+            ctx.emit(Event::RowState { row, state: RowState::Fetching });
         }
-        e
-    });
-    report(ctx, row, url, &result, Sent { at: started, secs, bytes });
-    after_answer(ctx, &result, started);
-    result.map_err(Attempt::Fetch)
+        let sent = ctx.pacer.sent(paced);
+        let result = tokio::select! {
+            _ = ctx.cancel.cancelled() => return Err(Attempt::Cancelled),
+            r = ctx.client.get_as(url, parse) => r,
+        };
+        let secs = clock::since(sent.at).as_secs_f64();
+        let bytes = result.as_ref().map(|a| a.bytes as u64).unwrap_or(0);
+        let result = result.and_then(|a| accept(ctx, a, visited, check)).map_err(|mut e| {
+            if let FetchError::Timeout(t) = &mut e {
+                *t = secs;
+            }
+            e
+        });
+        report(ctx, row, url, &result, Sent { at: sent.at, secs, bytes, first });
+        after_answer(ctx, &result, sent);
+        match result {
+            Err(e) if paced && e.is_rate_limit() && ctx.settings().fixes.batching => {
+                // Patience costs a quarter of a retry: a server that never stops saying
+                // 429 still ends the run through the budget.
+                if !ctx.budget.try_spend(0.25) {
+                    return Err(Attempt::Fetch(e));
+                }
+                first = false;
+            }
+            result => return result.map_err(Attempt::Fetch),
+        }
+    }
 }
 
 /// Pause, the shared gate after a 429 and the pacer (fix 2). Returns whether the gate
-/// held this worker.
-async fn wait_turn(ctx: &Net, row: Option<usize>) -> Result<bool, Attempt> {
+/// held this worker, and whether the request is paced.
+async fn wait_turn(ctx: &Net, row: Option<usize>) -> Result<(bool, bool), Attempt> {
     let mut settings = ctx.settings();
     if settings.paused {
         let mut rx = ctx.settings.clone();
@@ -201,28 +230,28 @@ async fn wait_turn(ctx: &Net, row: Option<usize>) -> Result<bool, Attempt> {
         settings = ctx.settings();
     }
     if !settings.fixes.batching {
-        return Ok(false);
+        return Ok((false, false));
     }
     if let (Some(row), Some(until)) = (row, ctx.pacer.gate_until()) {
         let secs = until.saturating_duration_since(clock::now()).as_secs_f64();
-        ctx.emit(Event::RowState { row, state: RowState::Backoff { secs, reason: "held after a 429".into() } });
+        ctx.emit(Event::RowState { row, state: RowState::Backoff { secs, reason: HELD.into() } });
     }
     let Some(waited) = ctx.pacer.acquire(&ctx.cancel).await else {
         return Err(Attempt::Cancelled);
     };
     if !waited.gate.is_zero() {
-        ctx.emit(Event::Backoff {
-            row,
-            secs: waited.gate.as_secs_f64(),
-            reason: "held after a 429".into(),
-            held: true,
-        });
+        ctx.emit(Event::Backoff { row, secs: waited.gate.as_secs_f64(), reason: HELD.into(), held: true });
     }
     if !waited.limiter.is_zero() {
         ctx.emit(Event::LimiterWait { secs: waited.limiter.as_secs_f64() });
     }
-    Ok(!waited.gate.is_zero())
+    // A switch of fix 2 while this worker waited: it goes unpaced after all.
+    let paced = ctx.settings().fixes.batching;
+    Ok((!waited.gate.is_zero(), paced))
 }
+
+/// The reason a row shows while the pacer's gate holds it.
+const HELD: &str = "held for the quota window";
 
 /// A page is taken only if its `next_url` does not lead back to a page already fetched
 /// (that would loop for ever) and its bars pass the check.
@@ -241,15 +270,17 @@ fn accept<T: Answer>(
             Client::show(&n)
         )));
     }
-    let suspects = check(&page).map_err(FetchError::Malformed)?;
+    let suspects = check(&page).map_err(FetchError::WrongData)?;
     Ok(Checked { page, suspects, room })
 }
 
-/// When a request went, how long it took, and how big its answer was.
+/// When a request went, how long it took, how big its answer was, and whether it was
+/// the first try of its page (a retry's time says nothing clean about latency).
 struct Sent {
     at: Instant,
     secs: f64,
     bytes: u64,
+    first: bool,
 }
 
 fn report<T: Answer>(ctx: &Net, row: Option<usize>, url: &Url, result: &Result<Checked<T>, FetchError>, sent: Sent) {
@@ -267,32 +298,76 @@ fn report<T: Answer>(ctx: &Net, row: Option<usize>, url: &Url, result: &Result<C
         secs: sent.secs,
         bytes: sent.bytes,
         bars: page.map(|p| p.items()).unwrap_or(0),
+        first: sent.first,
     }));
 }
 
-/// The pacer learns from every answer: a 429 while pacing means the server's real limit
-/// is lower than the configured quota; a long clean run lets the pace creep back up.
-fn after_answer<T>(ctx: &Net, result: &Result<T, FetchError>, sent: Instant) {
-    let pacing = ctx.settings().fixes.batching;
-    match result {
+/// The pacer learns from every answer, and says what a face should show.
+fn after_answer<T>(ctx: &Net, result: &Result<T, FetchError>, sent: pace::Sent) {
+    let answer = match result {
         Ok(_) => {
             ctx.budget.on_success();
-            if pacing && let Some(rate) = ctx.pacer.on_success() {
-                ctx.emit(Event::Pace { per_min: rate });
-                ctx.emitter.notice(Level::Info, format!("no 429 for a while: pace raised to {rate:.1}/min"));
-            }
+            pace::Answer::Counted
         }
-        Err(e) if pacing && e.is_rate_limit() => {
-            if let Some(rate) = ctx.pacer.on_rate_limited(sent) {
-                ctx.emit(Event::Pace { per_min: rate });
-                ctx.emitter.notice(
-                    Level::Warn,
-                    format!(
-                        "429 while pacing: the server's limit is below the configured quota; pace now {rate:.1}/min"
-                    ),
-                );
-            }
+        // The gate honours Retry-After as fix 1 does: the original pipeline ignored it.
+        Err(e) if e.is_rate_limit() => {
+            pace::Answer::RateLimited { retry_after: e.retry_after().filter(|_| ctx.settings().fixes.backoff) }
         }
-        Err(_) => {}
+        Err(FetchError::Timeout(_) | FetchError::Transport(_)) => pace::Answer::Lost,
+        Err(_) => pace::Answer::Counted,
+    };
+    if let Some(news) = ctx.pacer.on_answer(sent, answer) {
+        tell_pace(ctx, news);
     }
+}
+
+/// The pacer's news as the faces show it: a notice, and its figures.
+pub fn tell_pace(ctx: &Net, news: pace::News) {
+    let window = ctx.pacer.window().as_secs_f64();
+    let (level, text) = match news {
+        pace::News::Held { hold: pace::Hold::Drain, secs } => (
+            Level::Info,
+            format!(
+                "pacing on: the server's window still holds earlier unpaced requests; paced requests start in {secs:.0}s"
+            ),
+        ),
+        pace::News::Held { hold: pace::Hold::Stale, secs } => (
+            Level::Info,
+            format!(
+                "429 from a window still full of earlier requests: holding up to {secs:.0}s with sparse probes; the pace stays"
+            ),
+        ),
+        pace::News::Held { hold: pace::Hold::RetryAfter, secs } => {
+            (Level::Info, format!("429 with Retry-After: every worker holds {secs:.0}s"))
+        }
+        pace::News::Held { hold: pace::Hold::Limit, .. } => return emit_figures(ctx),
+        pace::News::Cut { from, to, accepted } => (
+            Level::Warn,
+            format!(
+                "429 on a paced request after the window cleared: the server accepted {accepted:.0}/min; pace cut once, \
+                 {from:.0} -> {to:.0}/min, back to {accepted:.0} within {:.0}s",
+                window / 2.0
+            ),
+        ),
+        pace::News::Learned { limit } => (
+            Level::Warn,
+            format!(
+                "two separate 429 episodes agree: the server accepts about {limit:.0}/min (configured {:.0}/min)",
+                ctx.pacer.figures().quota_per_min
+            ),
+        ),
+        pace::News::Forgot { accepted } => (
+            Level::Info,
+            format!(
+                "the server accepted {accepted:.0}/min, more than the limit learned: probing up to the quota again"
+            ),
+        ),
+    };
+    ctx.emitter.notice(level, text);
+    emit_figures(ctx);
+}
+
+/// The pacer's figures for the faces.
+pub fn emit_figures(ctx: &Net) {
+    ctx.emit(Event::Pace(ctx.pacer.figures()));
 }

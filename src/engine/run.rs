@@ -234,9 +234,11 @@ pub(super) fn network(
     emitter: Arc<Emitter>,
     settings: watch::Receiver<Settings>,
 ) -> Net {
+    let pacer = Pacer::new(config.quota_per_min, config.headroom_pct, config.quota_window);
+    pacer.set_pacing(settings.borrow().fixes.batching);
     Net {
         client,
-        pacer: Pacer::new(config.quota_per_min, config.headroom_pct, config.quota_window),
+        pacer,
         budget: RetryBudget::new(config.retry.budget, config.retry.budget_ratio),
         settings,
         emitter,
@@ -515,6 +517,8 @@ async fn coordinate(
                 }
             }
             _ = tick.tick() => {
+                // Once a second: what the server accepted moves even when the pace holds.
+                super::fetch::emit_figures(&ctx.net);
                 if let Some(p) = probe.as_mut() {
                     let (cpu_pct, rss_mb) = p.sample();
                     ctx.emit(Event::Resources { cpu_pct, rss_mb });
@@ -526,6 +530,8 @@ async fn coordinate(
             }
         }
     }
+    // The last answers' news, which the last tick may have missed.
+    super::fetch::emit_figures(&ctx.net);
     let cpu_pct = probe.as_mut().map(|p| p.average_cpu_pct()).unwrap_or(0.0);
     Outcome { wall_s: clock::since(started).as_secs_f64(), cpu_pct, stopped_by_user }
 }
@@ -565,6 +571,10 @@ fn apply_settings(net: &Net, settings_tx: &watch::Sender<Settings>, cmd: Command
         return None;
     }
     let _ = settings_tx.send(s);
+    if s.paused != before.paused {
+        net.pacer.set_paused(s.paused);
+    }
+    let pacing = (s.fixes.batching != before.fixes.batching).then(|| net.pacer.set_pacing(s.fixes.batching));
     for fix in Fix::ALL {
         if s.fixes.get(fix) != before.fixes.get(fix) {
             let state = if s.fixes.get(fix) { "ON" } else { "OFF" };
@@ -573,6 +583,9 @@ fn apply_settings(net: &Net, settings_tx: &watch::Sender<Settings>, cmd: Command
     }
     if s.paused != before.paused {
         net.emitter.notice(Level::Info, if s.paused { "paused" } else { "resumed" });
+    }
+    if let Some(news) = pacing.flatten() {
+        super::fetch::tell_pace(net, news);
     }
     net.emit(Event::Settings(s));
     Some(s)

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::events::{Event, RunInfo};
 use crate::config::Fixes;
+use crate::pace::PaceFigures;
 use crate::polygon::outcome::ErrorKind;
 use crate::report::{Report, RunStatus, SplitNews, breakdown};
 
@@ -41,6 +42,9 @@ pub struct Tally {
     pub peak_workers: u32,
     /// Splits that came after bars already stored, as they were told.
     pub new_splits: Vec<SplitNews>,
+    /// The pacer's figures as last told, and the most the server accepted in one window.
+    pub pace: PaceFigures,
+    pub accepted_peak_per_min: f64,
     quota_window: Duration,
     sent: VecDeque<Instant>,
 }
@@ -97,7 +101,11 @@ impl Tally {
                 }
             }
             Event::NewSplit(news) => self.new_splits.push(news.clone()),
-            Event::Pace { per_min } => self.pace_per_min = *per_min,
+            Event::Pace(f) => {
+                self.pace_per_min = f.rate_per_min;
+                self.accepted_peak_per_min = self.accepted_peak_per_min.max(f.accepted_per_min);
+                self.pace = *f;
+            }
             Event::Resources { cpu_pct, rss_mb } => {
                 self.peak_rss_mb = self.peak_rss_mb.max(*rss_mb);
                 self.cpu_pct_sum += cpu_pct;
@@ -176,6 +184,14 @@ impl Tally {
             peak_workers: self.peak_workers,
             split_requests: info.split_requests,
             new_splits: self.new_splits.clone(),
+            ceiling_per_min: self.pace.ceiling_per_min,
+            learned_per_min: self.pace.learned_per_min,
+            accepted_per_min: self.accepted_peak_per_min,
+            taught_429: self.pace.taught_429,
+            stale_429: self.pace.stale_429,
+            unpaced_429: self.rate_limit_hits.saturating_sub(self.pace.taught_429 + self.pace.stale_429),
+            pace_cuts: self.pace.cuts,
+            limit_is_lower: self.pace.limit_is_lower(),
         }
     }
 }

@@ -295,6 +295,7 @@ impl Client {
             FetchError::Server { status, message } => FetchError::Server { status, message: key.redact(&message) },
             FetchError::Transport(m) => FetchError::Transport(key.redact(&m)),
             FetchError::Malformed(m) => FetchError::Malformed(key.redact(&m)),
+            FetchError::WrongData(m) => FetchError::WrongData(key.redact(&m)),
             e @ FetchError::Timeout(_) => e,
         }
     }

@@ -63,17 +63,65 @@ pub struct Asked {
     pub url: String,
     pub at: tokio::time::Instant,
     pub authorized: bool,
+    /// Turned away by the server's quota with a 429.
+    pub limited: bool,
+}
+
+/// A fixed-window quota, as a server may count it: at most `limit` requests in each
+/// `window` from the server's start, the rest answered 429 without `Retry-After`.
+struct FixedWindow {
+    start: tokio::time::Instant,
+    window: Duration,
+    limit: u32,
+    counts: HashMap<u64, u32>,
 }
 
 #[derive(Default)]
 pub struct FakeServer {
     script: Mutex<HashMap<String, VecDeque<Reply>>>,
     asked: Mutex<Vec<Asked>>,
+    quota: Mutex<Option<FixedWindow>>,
 }
 
 impl FakeServer {
     pub fn new() -> Arc<FakeServer> {
         Arc::new(FakeServer::default())
+    }
+
+    /// A server that takes `limit` requests in each fixed `window` from now.
+    pub fn with_quota(limit: u32, window: Duration) -> Arc<FakeServer> {
+        let server = FakeServer::new();
+        *server.quota.lock() =
+            Some(FixedWindow { start: tokio::time::Instant::now(), window, limit, counts: HashMap::new() });
+        server
+    }
+
+    /// Changes the quota's limit from the next request on.
+    pub fn set_limit(&self, limit: u32) {
+        if let Some(q) = self.quota.lock().as_mut() {
+            q.limit = limit;
+        }
+    }
+
+    /// Requests the quota took in each fixed window, oldest first.
+    pub fn accepted_per_window(&self) -> Vec<u32> {
+        let quota = self.quota.lock();
+        let Some(q) = quota.as_ref() else { return Vec::new() };
+        let last = q.counts.keys().max().copied().unwrap_or(0);
+        (0..=last).map(|i| q.counts.get(&i).copied().unwrap_or(0)).collect()
+    }
+
+    /// Whether the quota turns this request away (it counts the request when not).
+    fn over_quota(&self, at: tokio::time::Instant) -> bool {
+        let mut quota = self.quota.lock();
+        let Some(q) = quota.as_mut() else { return false };
+        let index = (at - q.start).as_nanos() / q.window.as_nanos().max(1);
+        let count = q.counts.entry(index as u64).or_default();
+        if *count >= q.limit {
+            return true;
+        }
+        *count += 1;
+        false
     }
 
     /// Queues replies for `target`: a path with its query (matched first) or a path alone.
@@ -96,7 +144,12 @@ impl FakeServer {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
         };
-        self.asked.lock().push(Asked { url: target.clone(), at: tokio::time::Instant::now(), authorized });
+        let at = tokio::time::Instant::now();
+        let limited = self.over_quota(at);
+        self.asked.lock().push(Asked { url: target.clone(), at, authorized, limited });
+        if limited {
+            return Reply::error(429, "You've exceeded the maximum requests per minute");
+        }
         let reply = self.next_reply(&target, url.path());
         if !reply.delay.is_zero() {
             tokio::time::sleep(reply.delay).await;

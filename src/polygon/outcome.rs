@@ -27,6 +27,9 @@ pub enum FetchError {
     Transport(String),
     #[error("malformed response: {0}")]
     Malformed(String),
+    /// A well-formed answer whose bars cannot be right (checked before anything is stored).
+    #[error("wrong data: {0}")]
+    WrongData(String),
 }
 
 /// The kind of a failed request, for counters, the report and the dashboard.
@@ -82,7 +85,8 @@ impl FetchError {
             | FetchError::Server { .. }
             | FetchError::Timeout(_)
             | FetchError::Transport(_)
-            | FetchError::Malformed(_) => Disposition::Retry,
+            | FetchError::Malformed(_)
+            | FetchError::WrongData(_) => Disposition::Retry,
             FetchError::PlanLimit { .. } | FetchError::Rejected { .. } => Disposition::FailJob,
             FetchError::Unauthorized { .. } => Disposition::StopRun,
         }
@@ -101,7 +105,7 @@ impl FetchError {
             FetchError::Server { .. } => ErrorKind::Server,
             FetchError::Timeout(_) => ErrorKind::Timeout,
             FetchError::Transport(_) => ErrorKind::Connection,
-            FetchError::Malformed(_) => ErrorKind::Malformed,
+            FetchError::Malformed(_) | FetchError::WrongData(_) => ErrorKind::Malformed,
         }
     }
 

@@ -73,6 +73,7 @@ pub fn ok(row: Option<usize>, path: &str, bars: u64, secs: f64) -> Event {
         secs,
         bytes: bars * 60,
         bars,
+        first: true,
     })
 }
 
@@ -87,6 +88,7 @@ pub fn limited(row: Option<usize>, path: &str) -> Event {
         secs: 0.05,
         bytes: 0,
         bars: 0,
+        first: false,
     })
 }
 
@@ -117,7 +119,18 @@ pub fn script() -> Vec<(f64, Event)> {
         (2.0, limited(Some(0), "/v2/aggs/ticker/AAPL/range/1/minute/2024-03-13/2024-05-07")),
         (2.0, Event::Backoff { row: Some(0), secs: 8.0, reason: "429".into(), held: false }),
         (2.0, Event::RowState { row: 0, state: RowState::Backoff { secs: 8.0, reason: "429".into() } }),
-        (2.5, Event::Pace { per_min: 102.9 }),
+        (
+            2.5,
+            Event::Pace(crate::pace::PaceFigures {
+                rate_per_min: 102.9,
+                quota_per_min: 150.0,
+                ceiling_per_min: 147.0,
+                accepted_per_min: 120.0,
+                cuts: 1,
+                taught_429: 1,
+                ..Default::default()
+            }),
+        ),
         (2.5, Event::Notice { level: Level::Warn, text: "429 while pacing: pace lowered to 103/min".into() }),
         (3.0, limited(None, "/v2/aggs/grouped/locale/us/market/stocks/2024-01-02")),
         (3.0, Event::Backoff { row: None, secs: 3.0, reason: "429".into(), held: false }),

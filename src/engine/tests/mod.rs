@@ -4,4 +4,5 @@
 
 mod coordinator;
 mod kit;
+mod pacing;
 mod worker;

@@ -71,7 +71,8 @@ impl App {
                     self.push_log(LogLine { at, level: Level::Info, text: self.clean(&news.line()) });
                 }
             }
-            Event::WriterBlocked { .. } | Event::Pace { .. } => {}
+            Event::Pace(f) => self.held_until = f.held_s.map(|s| at + std::time::Duration::from_secs_f64(s)),
+            Event::WriterBlocked { .. } => {}
         }
     }
 

@@ -163,6 +163,8 @@ pub struct App {
     done_weight: f64,
     /// Rows waiting in backoff, for the backoff pane's countdowns.
     in_backoff: BTreeSet<usize>,
+    /// When the pacer's gate opens, as last told.
+    pub held_until: Option<Instant>,
     /// When the pace in force began (the run's start, or the last change of a switch or
     /// of the worker count) and the progress then: the ETA is measured from here only.
     pace_from: Option<(Instant, f64)>,
@@ -223,6 +225,7 @@ impl App {
             planned_weight: 0,
             done_weight: 0.0,
             in_backoff: BTreeSet::new(),
+            held_until: None,
             pace_from: None,
             coverage: CoverageView::NotRead,
             view: ViewState {

@@ -36,15 +36,37 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
     let mut items: Vec<Vec<Span>> = Vec::new();
     items.push(rate.to_vec());
     items.push(field("quota ", format!("{quota:.0}/min"), Style::new().fg(Color::Red)).to_vec());
+    let pace = &t.pace;
     if app.settings.fixes.batching {
-        items.push(field("pace ", format!("{:.0}/min", t.pace_per_min), Style::new().fg(Color::Yellow)).to_vec());
+        let mut line = field("pace ", format!("{:.0}/min", t.pace_per_min), Style::new().fg(Color::Yellow)).to_vec();
+        let left = app.held_until.map(|u| u.saturating_duration_since(now).as_secs_f64()).filter(|l| *l > 0.0);
+        if let (Some(left), Some(hold)) = (left, pace.hold) {
+            line.push(Span::styled(format!(" (held {}: {})", duration(left), hold_words(hold)), warn()));
+        }
+        items.push(line);
     } else {
         items.push(vec![Span::styled("unpaced (fix 2 off)", dim())]);
     }
+    // Side by side, so a cut is read against what the server really took.
+    let learned = match pace.learned_per_min {
+        Some(l) if pace.limit_is_lower() => field("server limit ", format!("~{l:.0}/min"), warn()).to_vec(),
+        Some(l) => field("learned ", format!("~{l:.0}/min"), Style::new()).to_vec(),
+        None => field("learned ", "none".into(), dim()).to_vec(),
+    };
+    items.push(learned);
+    items.push(field("accepted ", format!("{:.0}/min", pace.accepted_per_min), Style::new()).to_vec());
     let hits_style = if t.rate_limit_hits > 0 { warn() } else { Style::new() };
     let mut hits = field("429s ", t.rate_limit_hits.to_string(), hits_style).to_vec();
     hits.push(Span::styled(format!(" ({hits_now} in the last min)"), if hits_now > 0 { warn() } else { dim() }));
     items.push(hits);
+    if t.rate_limit_hits > 0 {
+        let unpaced = t.rate_limit_hits.saturating_sub(pace.taught_429 + pace.stale_429);
+        let taught = if pace.taught_429 > 0 { warn() } else { dim() };
+        items.push(vec![
+            Span::styled(format!("{} taught", pace.taught_429), taught),
+            Span::styled(format!(" · {} stale · {unpaced} unpaced", pace.stale_429), dim()),
+        ]);
+    }
     let mut waits = field("limiter waits ", app.rate.limiter_waits.to_string(), Style::new()).to_vec();
     waits.push(Span::styled(format!(" ({})", duration(t.limiter_s)), dim()));
     items.push(waits);
@@ -58,6 +80,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
     frame.render_widget(Paragraph::new(lines), text);
     if chart_area.height >= 4 {
         render_chart(frame, chart_area, app, now, quota);
+    }
+}
+
+/// Why the pacer's gate holds every worker, in a few words.
+fn hold_words(hold: crate::pace::Hold) -> &'static str {
+    match hold {
+        crate::pace::Hold::Drain => "window still full of unpaced requests",
+        crate::pace::Hold::Stale => "window still full",
+        crate::pace::Hold::Limit => "after a cut",
+        crate::pace::Hold::RetryAfter => "Retry-After",
     }
 }
 
