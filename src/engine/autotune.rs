@@ -1,8 +1,17 @@
-//! Automatic concurrency (fix 3's default): the number of workers follows what the run
-//! shows. It grows while throughput grows, and comes down when the server answers 429,
-//! when the writer holds workers, when the quota is the limit (more workers would only
-//! wait on the pacer), or when more workers bring no gain. Pure logic over samples of the
-//! run's figures, so it is tested without a clock.
+//! Automatic concurrency (fix 3's default). Two regimes:
+//! - **Paced below a paid plan's pace** (fix 2 on): the count is Little's law, requests in
+//!   flight = pace x latency, plus one, with the latency of successful first tries only
+//!   (pacer waits, 429s and retries left out). It goes up at once when the need rises and
+//!   requests succeed, and down only when the need has stayed lower for a minute and half
+//!   a minute has passed since the last change; nothing moves for a moment after a switch
+//!   the user made, nor while the pacer's gate holds everyone.
+//! - **Unpaced or a paid plan's pace**: hill climbing on bars stored a second, coming down
+//!   on 429s or a busy writer (`Tuner`).
+//!
+//! Pure logic over samples of the run's figures and a time in seconds, tested without a
+//! clock.
+
+use std::collections::VecDeque;
 
 /// What the run did over one sampling window.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -20,6 +29,15 @@ pub struct Sample {
     pub api_s: f64,
     /// The pacer's rate, requests a minute.
     pub pace_per_min: f64,
+    /// Requests answered well in the window: nothing is growing while none is.
+    pub ok_requests: u64,
+    /// Seconds a successful first try took, as the run's average so far (an EWMA), and
+    /// how many such tries it is made of.
+    pub latency_s: Option<f64>,
+    pub latency_samples: u64,
+    /// Fix 2 paces requests; the pacer's gate holds every worker.
+    pub paced: bool,
+    pub held: bool,
 }
 
 impl Sample {
@@ -40,6 +58,7 @@ pub mod why {
     pub const WRITER: &str = "the database writer held workers";
     pub const QUOTA: &str = "the quota is the limit";
     pub const PROBE: &str = "probing for more throughput";
+    pub const PACE_NEEDS: &str = "the pace needs this many in flight (pace x latency + 1)";
     pub const START: &str = "starting count";
     pub const AUTO_AGAIN: &str = "auto again";
     pub const BY_HAND: &str = "set by hand (a: auto)";
@@ -55,6 +74,97 @@ const QUOTA_FULL: f64 = 0.9;
 const BIG_GAIN: f64 = 0.25;
 /// A gain smaller than this share is noise.
 const GAIN: f64 = 0.05;
+
+/// Samples of latency a decision to grow needs, and to shrink (Netflix's windowed limit
+/// wants ten).
+const SAMPLES_TO_GROW: u64 = 2;
+const SAMPLES_TO_SHRINK: u64 = 10;
+/// The need must have stayed lower for this long before the count comes down (HPA's
+/// stabilisation window, shortened to a quota window).
+const DOWN_WINDOW_S: f64 = 60.0;
+/// Seconds between two changes: after any, before a step down.
+const MIN_GAP_UP_S: f64 = 5.0;
+const MIN_GAP_DOWN_S: f64 = 30.0;
+/// After a switch the user made, nothing moves for this long (latency under the new
+/// settings is not measured yet), and nothing comes down for a window.
+const FREEZE_UP_S: f64 = 5.0;
+const FREEZE_DOWN_S: f64 = 60.0;
+
+/// The worker count's controller: Little's law while fix 2 paces below a paid plan's
+/// pace, the throughput climber otherwise.
+#[derive(Debug, Default)]
+pub struct Controller {
+    tuner: Tuner,
+    /// (time, what Little's law asked for) over the last minute.
+    needs: VecDeque<(f64, u32)>,
+    last_change: Option<f64>,
+    frozen_up_until: f64,
+    frozen_down_until: f64,
+}
+
+impl Controller {
+    pub fn new() -> Controller {
+        Controller::default()
+    }
+
+    /// The workers `pace` and `latency` keep busy: in flight = rate x latency, plus one.
+    pub fn little(pace_per_min: f64, latency_s: f64) -> u32 {
+        ((pace_per_min / 60.0 * latency_s).ceil() as u32 + 1).clamp(1, MAX_WORKERS)
+    }
+
+    /// A switch made by the user at `now`: what was measured before says little.
+    pub fn user_switched(&mut self, now: f64) {
+        self.frozen_up_until = now + FREEZE_UP_S;
+        self.frozen_down_until = now + FREEZE_DOWN_S;
+        self.needs.clear();
+        self.tuner.forget();
+    }
+
+    /// The count for `n` workers that produced `s` at `now` seconds, and why; `None` keeps it.
+    pub fn decide(&mut self, now: f64, n: u32, s: &Sample) -> Option<(u32, &'static str)> {
+        let change = if s.paced && s.pace_per_min < PAID_PACE { self.paced(now, n, s) } else { self.climbing(n, s) };
+        let change = change.filter(|(m, _)| *m != n);
+        if change.is_some() {
+            self.last_change = Some(now);
+        }
+        change
+    }
+
+    fn paced(&mut self, now: f64, n: u32, s: &Sample) -> Option<(u32, &'static str)> {
+        if s.held {
+            return None;
+        }
+        let latency = s.latency_s.filter(|_| s.latency_samples >= SAMPLES_TO_GROW)?;
+        let need = Controller::little(s.pace_per_min, latency);
+        self.needs.push_back((now, need));
+        while self.needs.front().is_some_and(|(t, _)| now - t > DOWN_WINDOW_S) {
+            self.needs.pop_front();
+        }
+        let since_change = self.last_change.map_or(f64::INFINITY, |t| now - t);
+        if need > n {
+            let may = now >= self.frozen_up_until && since_change >= MIN_GAP_UP_S && s.ok_requests > 0;
+            return may.then_some((need, why::PACE_NEEDS));
+        }
+        // Down only to the most the last minute asked for, once that minute is whole.
+        let spans = self.needs.front().is_some_and(|(t, _)| now - t >= DOWN_WINDOW_S - 1.0);
+        let most = self.needs.iter().map(|(_, k)| *k).max().unwrap_or(n);
+        let may = spans
+            && most < n
+            && s.latency_samples >= SAMPLES_TO_SHRINK
+            && now >= self.frozen_down_until
+            && since_change >= MIN_GAP_DOWN_S;
+        may.then_some((most, why::QUOTA))
+    }
+
+    fn climbing(&mut self, n: u32, s: &Sample) -> Option<(u32, &'static str)> {
+        let change = self.tuner.observe(n, s)?;
+        // Nothing is growing while no request succeeds: more workers would only fail faster.
+        (change.0 < n || s.ok_requests > 0).then_some(change)
+    }
+}
+
+/// A pace this high is a paid plan's: throughput, not the quota, sets the count.
+const PAID_PACE: f64 = crate::config::Concurrency::PAID_PACE_PER_MIN as f64;
 
 #[derive(Debug)]
 pub struct Tuner {
@@ -167,7 +277,7 @@ mod tests {
     use super::*;
 
     fn sample(bars: u64) -> Sample {
-        Sample { secs: 2.0, bars, requests: 20, api_s: 10.0, pace_per_min: 1e6, ..Sample::default() }
+        Sample { secs: 2.0, bars, requests: 20, ok_requests: 20, api_s: 10.0, pace_per_min: 1e6, ..Sample::default() }
     }
 
     /// Throughput proportional to workers up to `knee`, flat after it.
@@ -181,6 +291,93 @@ mod tests {
             seen.push(n);
         }
         seen
+    }
+
+    /// One second of a paced run: `ok` answers, latency `l` over `samples` tries.
+    fn paced(pace: f64, l: f64, samples: u64) -> Sample {
+        Sample {
+            secs: 1.0,
+            requests: 3,
+            ok_requests: 3,
+            pace_per_min: pace,
+            latency_s: Some(l),
+            latency_samples: samples,
+            paced: true,
+            ..Sample::default()
+        }
+    }
+
+    #[test]
+    fn paced_the_count_is_pace_times_latency_plus_one_from_the_first_answers() {
+        let mut c = Controller::new();
+        assert_eq!(Controller::little(150.0, 0.56), 3);
+        assert_eq!(Controller::little(1200.0, 0.56), 13);
+        assert_eq!(Controller::little(5.0, 0.3), 2);
+        assert_eq!(c.decide(0.0, 3, &paced(1200.0, 0.56, 1)), None, "one answer is not yet a measure");
+        assert_eq!(c.decide(1.0, 3, &paced(1200.0, 0.56, 2)), Some((13, why::PACE_NEEDS)), "up at once, all the way");
+    }
+
+    #[test]
+    fn paced_a_steady_run_keeps_its_count_through_latency_noise() {
+        let mut c = Controller::new();
+        let mut n = 3;
+        let mut changes = 0;
+        // Ten minutes at 1200/min, latency wandering between 0.45 and 0.65 s.
+        for t in 0..600 {
+            let l = 0.55 + 0.1 * ((t as f64) * 0.7).sin();
+            if let Some((m, _)) = c.decide(t as f64, n, &paced(1200.0, l, 2 + t)) {
+                n = m;
+                changes += 1;
+            }
+        }
+        assert!(changes <= 3, "{changes} changes");
+        assert_eq!(n, Controller::little(1200.0, 0.65), "it keeps what the slowest minute asked for");
+    }
+
+    #[test]
+    fn paced_it_comes_down_only_after_a_minute_of_lower_need() {
+        let mut c = Controller::new();
+        assert_eq!(c.decide(0.0, 3, &paced(1200.0, 0.56, 20)), Some((13, why::PACE_NEEDS)));
+        // The pace fell to 150/min: 3 workers are enough, but not for a minute yet.
+        let mut down = None;
+        for t in 1..=120 {
+            if let Some(change) = c.decide(t as f64, 13, &paced(150.0, 0.56, 20 + t)) {
+                down = Some((t, change));
+                break;
+            }
+        }
+        let (t, change) = down.expect("it came down");
+        assert_eq!(change, (3, why::QUOTA));
+        assert!((60..=62).contains(&t), "after {t}s");
+    }
+
+    #[test]
+    fn paced_nothing_moves_while_the_gate_holds_or_just_after_a_switch_or_with_nothing_stored() {
+        let mut c = Controller::new();
+        let held = Sample { held: true, ..paced(1200.0, 0.56, 20) };
+        assert_eq!(c.decide(0.0, 3, &held), None);
+        c.user_switched(10.0);
+        assert_eq!(c.decide(12.0, 3, &paced(1200.0, 0.56, 20)), None, "frozen for 5 s");
+        let failing = Sample { ok_requests: 0, ..paced(1200.0, 0.56, 20) };
+        assert_eq!(c.decide(16.0, 3, &failing), None, "nothing succeeds: no growth");
+        assert_eq!(c.decide(17.0, 3, &paced(1200.0, 0.56, 20)), Some((13, why::PACE_NEEDS)));
+        // No step down within a window of the switch, however long the need stays low.
+        for t in 18..70 {
+            assert_eq!(c.decide(t as f64, 13, &paced(60.0, 0.56, 40)), None, "at {t}s");
+        }
+    }
+
+    #[test]
+    fn unpaced_the_climber_never_grows_while_no_request_succeeds() {
+        let mut c = Controller::new();
+        let wrong = Sample { ok_requests: 0, requests: 20, ..sample(0) };
+        let mut n = 3;
+        for t in 0..30 {
+            if let Some((m, _)) = c.decide(t as f64, n, &wrong) {
+                assert!(m < n, "grew to {m} with nothing stored");
+                n = m;
+            }
+        }
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub struct Tally {
     pub peak_workers: u32,
     /// Splits that came after bars already stored, as they were told.
     pub new_splits: Vec<SplitNews>,
+    /// Seconds a successful first try took: an EWMA (weight 1/8, as TCP's SRTT) over the
+    /// tries that measure latency cleanly (no retry, no 429), and how many there were.
+    pub latency_s: Option<f64>,
+    pub latency_samples: u64,
     /// The pacer's figures as last told, and the most the server accepted in one window.
     pub pace: PaceFigures,
     pub accepted_peak_per_min: f64,
@@ -67,7 +71,13 @@ impl Tally {
                 self.api_s += r.secs;
                 self.bytes += r.bytes;
                 match r.error {
-                    None => self.ok_requests += 1,
+                    None => {
+                        self.ok_requests += 1;
+                        if r.first {
+                            self.latency_samples += 1;
+                            self.latency_s = Some(self.latency_s.map_or(r.secs, |l| l + (r.secs - l) / 8.0));
+                        }
+                    }
                     Some(kind) => {
                         *self.errors.entry(kind.label().to_string()).or_default() += 1;
                         if kind == ErrorKind::RateLimited {
