@@ -1,6 +1,7 @@
 //! What the engine tells its faces, and what they may ask of it. Every number a face
 //! shows is folded from these events, so the dashboard and the headless report agree.
 
+use super::eta::EtaFigures;
 use crate::calendar::{Day, Range};
 use crate::config::{Fix, Fixes};
 use crate::pace::PaceFigures;
@@ -193,6 +194,8 @@ pub enum Event {
         cpu_pct: f64,
         rss_mb: f64,
     },
+    /// Time left, as the engine works it out once a second.
+    Eta(EtaFigures),
     Notice {
         level: Level,
         text: String,

@@ -4,6 +4,7 @@
 pub mod autotune;
 mod ctx;
 mod emitter;
+pub mod eta;
 pub mod events;
 mod fetch;
 mod grouped;

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::autotune::{MAX_WORKERS, why};
 use super::ctx::{Ctx, Net, RowMeta, Seen};
 use super::emitter::Emitter;
+use super::eta::{EtaClock, Inputs as EtaInputs};
 use super::events::{Command, Event, Level, RowInfo, RowState, RunInfo, Settings};
 use super::resources::{ResourceProbe, peak_rss_mb};
 use super::scheduler::Scheduler;
@@ -497,6 +498,7 @@ async fn coordinate(
     let mut stopped_by_user = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut tuning = Tuning::new(ctx);
+    let mut eta = EtaClock::new();
     workers.fill(ctx);
     while !workers.set.is_empty() {
         tokio::select! {
@@ -507,8 +509,15 @@ async fn coordinate(
                         ctx.emitter.notice(Level::Info, "stopping: writing what has been fetched");
                     }
                     ctx.cancel.cancel();
-                } else if apply(ctx, settings_tx, cmd) && !ctx.cancel.is_cancelled() {
-                    workers.fill(ctx);
+                } else {
+                    let before = ctx.settings();
+                    if apply(ctx, settings_tx, cmd) && !ctx.cancel.is_cancelled() {
+                        workers.fill(ctx);
+                    }
+                    let after = ctx.settings();
+                    if (after.fixes, after.paused) != (before.fixes, before.paused) {
+                        eta.user_switched();
+                    }
                 }
             }
             Some(joined) = workers.set.join_next() => {
@@ -527,6 +536,7 @@ async fn coordinate(
                     ctx.work_changed.notify_waiters();
                     workers.fill(ctx);
                 }
+                ctx.emit(Event::Eta(eta.tick(clock::now(), &eta_inputs(ctx))));
             }
         }
     }
@@ -534,6 +544,22 @@ async fn coordinate(
     super::fetch::emit_figures(&ctx.net);
     let cpu_pct = probe.as_mut().map(|p| p.average_cpu_pct()).unwrap_or(0.0);
     Outcome { wall_s: clock::since(started).as_secs_f64(), cpu_pct, stopped_by_user }
+}
+
+/// What the ETA is worked out from, as of now.
+fn eta_inputs(ctx: &Ctx) -> EtaInputs {
+    let settings = ctx.settings();
+    let tally = ctx.emitter.tally();
+    EtaInputs {
+        left: ctx.sched.lock().work_left(),
+        last_ts: ctx.seen.lock().iter().map(|s| s.last_ts).collect(),
+        batching: settings.fixes.batching,
+        workers: settings.workers(),
+        pace_per_min: ctx.pacer.rate_per_min(),
+        latency_s: tally.latency_s,
+        gate_s: ctx.pacer.gate_until().map_or(0.0, |t| t.saturating_duration_since(clock::now()).as_secs_f64()),
+        ok_requests: tally.ok_requests,
+    }
 }
 
 /// Applies a command; returns whether the settings changed.

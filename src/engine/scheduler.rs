@@ -88,6 +88,19 @@ pub struct Scheduler {
     abandoned: Vec<bool>,
     /// Rows cut at the opening, before any density was known (`opening_piece`).
     guessed: Vec<bool>,
+    /// Worker slot -> the range it took last, for what is left in flight (`work_left`).
+    handed: HashMap<usize, (usize, Range)>,
+}
+
+/// The work a run has left, as plain figures for its ETA: ranges queued and in flight
+/// (row, sessions or range), grouped days, and what each row's pages have shown.
+#[derive(Clone, Debug, Default)]
+pub struct WorkLeft {
+    pub queued: Vec<(usize, u32)>,
+    pub in_flight: Vec<(usize, Range)>,
+    pub grouped_days: usize,
+    /// Per row: its timeframe and the base bars a session its pages showed, if any.
+    pub rows: Vec<(Timeframe, Option<f64>)>,
 }
 
 impl Scheduler {
@@ -129,6 +142,7 @@ impl Scheduler {
             density: vec![None; n],
             abandoned: vec![false; n],
             guessed: vec![false; n],
+            handed: HashMap::new(),
         };
         s.rebalance(batching);
         s
@@ -192,6 +206,7 @@ impl Scheduler {
     /// The next piece of work for worker `slot`, or `None` when nothing is free for it now.
     pub fn next(&mut self, slot: usize, batching: bool, parallel: bool) -> Option<Work> {
         self.release_finished_claim(slot);
+        self.handed.remove(&slot);
         let claim_symbols = parallel && !batching;
         let candidate = self.pick(slot, batching, claim_symbols);
         if let Some(work) = self.grouped_before(candidate.map(|(_, tf)| tf)) {
@@ -204,6 +219,7 @@ impl Scheduler {
             self.claims.insert(self.keys[task.row].ticker, slot);
         }
         self.in_flight[task.row] += 1;
+        self.handed.insert(slot, (task.row, task.range));
         Some(Work::Range {
             row: task.row,
             range: task.range,
@@ -456,6 +472,17 @@ impl Scheduler {
     /// A worker left (retired or stopped): its symbol is free for others.
     pub fn release(&mut self, slot: usize) {
         self.claims.retain(|_, s| *s != slot);
+        self.handed.remove(&slot);
+    }
+
+    /// What is left: queued ranges and grouped days, and the ranges still in flight.
+    pub fn work_left(&self) -> WorkLeft {
+        WorkLeft {
+            queued: self.tasks.iter().map(|t| (t.row, t.range.sessions())).collect(),
+            in_flight: self.handed.values().filter(|(row, _)| self.in_flight[*row] > 0).copied().collect(),
+            grouped_days: self.grouped.len(),
+            rows: (0..self.keys.len()).map(|r| (self.timeframe_of(r), self.density[r])).collect(),
+        }
     }
 }
 

@@ -131,7 +131,22 @@ pub fn script() -> Vec<(f64, Event)> {
                 ..Default::default()
             }),
         ),
-        (2.5, Event::Notice { level: Level::Warn, text: "429 while pacing: pace lowered to 103/min".into() }),
+        (
+            2.5,
+            Event::Notice {
+                level: Level::Warn,
+                text: "429 on a paced request after the window cleared: pace cut once, 147 -> 103/min".into(),
+            },
+        ),
+        (
+            3.0,
+            Event::Eta(crate::engine::eta::EtaFigures {
+                secs: Some(41.0),
+                measuring: false,
+                requests_left: 70.0,
+                rate_per_min: 102.9,
+            }),
+        ),
         (3.0, limited(None, "/v2/aggs/grouped/locale/us/market/stocks/2024-01-02")),
         (3.0, Event::Backoff { row: None, secs: 3.0, reason: "429".into(), held: false }),
         (3.5, Event::RowState { row: 2, state: RowState::Fetching }),

@@ -32,6 +32,8 @@ fn two_pages(server: &FakeServer, ticker: &str, first: Duration, second: Duratio
 pub(super) struct Ran {
     pub report: Report,
     pub events: Vec<Event>,
+    /// When each event came, on the test's clock.
+    pub times: Vec<Instant>,
     pub bars: Vec<(String, i64)>,
     pub recorded: String,
 }
@@ -57,13 +59,20 @@ where
     let handle = start_with(Arc::new(config), source, store, plan, parts);
     let controller = tokio::spawn(control(handle.commands.clone()));
     let mut events = Vec::new();
-    let report = handle.drive(|e, _| events.push(e)).await.unwrap();
+    let mut times = Vec::new();
+    let report = handle
+        .drive(|e, _| {
+            events.push(e);
+            times.push(Instant::now());
+        })
+        .await
+        .unwrap();
     controller.abort();
     let conn = crate::store::open_for_reading(&db).unwrap();
     let mut stmt = conn.prepare("SELECT ticker, ts FROM bars ORDER BY ticker, ts").unwrap();
     let bars = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
     let recorded = conn.query_row("SELECT status FROM runs WHERE id = ?1", [report.run_id], |r| r.get(0)).unwrap();
-    Ran { report, events, bars, recorded }
+    Ran { report, events, times, bars, recorded }
 }
 
 fn bars_of(ticker: &str, days: &[&str]) -> Vec<(String, i64)> {

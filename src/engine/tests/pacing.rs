@@ -10,24 +10,24 @@ use tokio::time::{Instant, sleep_until};
 use super::coordinator::{Ran, run};
 use super::kit::{self, page};
 use crate::config::{Concurrency, Config, Fix, Fixes};
-use crate::engine::events::Command;
+use crate::engine::events::{Command, Event};
 use crate::polygon::fake::{Asked, FakeServer};
 use crate::report::RunStatus;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-/// `n` tickers whose daily rows over 2023-2024 each take one request (fewer tickers
+/// `n` tickers whose daily rows over 2019-2024 each take one request (fewer tickers
 /// than sessions, so no grouped-daily), answered after `latency` by a server that
 /// takes `limit` requests a fixed minute.
 fn daily_rows(dir: &std::path::Path, n: usize, limit: u32, latency: Duration) -> (Config, Arc<FakeServer>) {
     let server = FakeServer::with_quota(limit, MINUTE);
     let tickers: Vec<String> = (0..n).map(|i| format!("T{i:03}")).collect();
     for t in &tickers {
-        let path = format!("/v2/aggs/ticker/{t}/range/1/day/2023-01-03/2024-12-31");
+        let path = format!("/v2/aggs/ticker/{t}/range/1/day/2019-01-02/2024-12-31");
         server.on(&path, [page(t, &["2024-01-02"], None).after(latency)]);
     }
     let names: Vec<&str> = tickers.iter().map(String::as_str).collect();
-    let mut config = kit::config(dir, &names, "2023-01-03", "2024-12-31", 3);
+    let mut config = kit::config(dir, &names, "2019-01-02", "2024-12-31", 3);
     config.quota_per_min = 150;
     config.quota_window = MINUTE;
     (config, server)
@@ -135,4 +135,43 @@ async fn a_free_key_switched_to_fix_2_after_a_burst_cuts_nothing_and_probes_no_f
     let paced = seconds(&asked, t0).into_iter().filter(|s| *s >= 6.0).collect::<Vec<_>>();
     let gaps: Vec<f64> = paced.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(gaps.iter().all(|g| *g >= 60.0 / 4.9 - 0.001), "{gaps:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_steady_run_keeps_its_worker_count_and_its_eta_tells_the_truth_through_auto_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Ten minutes of work at 150/min; a page takes 1.5 s, so the pace needs
+    // ceil(2.45 x 1.5) + 1 = 5 workers where auto starts with 3.
+    let (mut config, server) = daily_rows(dir.path(), 1500, 1000, Duration::from_millis(1500));
+    config.concurrency = Concurrency::Auto;
+    let t0 = Instant::now();
+    let ran = run(config, &server, |_| async {}).await;
+
+    ended_well(&ran, 1500);
+    let counts: Vec<(f64, u32)> = ran
+        .events
+        .iter()
+        .zip(&ran.times)
+        .filter_map(|(e, at)| match e {
+            Event::Settings(s) => Some(((*at - t0).as_secs_f64(), s.concurrency)),
+            _ => None,
+        })
+        .collect();
+    assert!(counts.len() <= 3, "{} changes in a steady run: {counts:?}", counts.len());
+    assert!(counts.first().is_some_and(|(t, n)| *t < 10.0 && *n == 5), "{counts:?}");
+    // The ETA from 15 s in: never measuring, always within 20 % of the time really left.
+    let end = *ran.times.last().unwrap();
+    let mut checked = 0;
+    for (e, at) in ran.events.iter().zip(&ran.times) {
+        let Event::Eta(eta) = e else { continue };
+        let (since, left) = ((*at - t0).as_secs_f64(), (end - *at).as_secs_f64());
+        if since < 15.0 || left < 30.0 {
+            continue;
+        }
+        let secs = eta.secs.expect("an ETA");
+        assert!(!eta.measuring, "measuring at {since}s");
+        assert!((secs - left).abs() <= 0.2 * left, "at {since:.0}s the ETA said {secs:.0}s, {left:.0}s were left");
+        checked += 1;
+    }
+    assert!(checked > 500, "{checked} ETAs checked");
 }

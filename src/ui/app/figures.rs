@@ -5,8 +5,6 @@ use std::time::Instant;
 use super::rates::{BUCKET_S, Wait, within_minute};
 use super::{App, Eta, Phase};
 
-/// Seconds of progress under the switches in force before the pace is trusted.
-pub(super) const ETA_MIN_SPAN_S: f64 = 10.0;
 use crate::engine::events::RowState;
 
 impl App {
@@ -36,8 +34,8 @@ impl App {
         (self.planned_weight > 0).then(|| self.done_weight / self.planned_weight as f64)
     }
 
-    /// Time left: the work left at the pace measured since the switches in force were
-    /// set; until that pace is known, only what the quota needs for the work left.
+    /// Time left: the engine's estimate, counted down since it came. While the engine is
+    /// still measuring the rate, at least what the quota needs for the requests left.
     pub fn eta(&self, now: Instant) -> Option<Eta> {
         if self.phase != Phase::Running {
             return None;
@@ -45,22 +43,23 @@ impl App {
         if self.settings.paused {
             return Some(Eta::Paused);
         }
-        let p = self.progress()?;
-        let (from, p0) = self.pace_from?;
-        let span = now.saturating_duration_since(from).as_secs_f64();
-        let gained = p - p0;
-        if span < ETA_MIN_SPAN_S || gained <= 0.0 {
-            let at_least = self.info.as_ref().map(|i| i.floor_s * (1.0 - p)).filter(|s| *s >= 1.0);
+        let Some((at, told)) = self.eta_told else {
+            let at_least = self.info.as_ref().map(|i| i.floor_s).filter(|s| *s >= 1.0);
             return Some(Eta::Measuring { at_least });
+        };
+        let gone = now.saturating_duration_since(at).as_secs_f64();
+        match (told.secs, told.measuring) {
+            (Some(secs), false) => Some(Eta::About((secs - gone).max(0.0))),
+            _ => {
+                let quota = self.quota_per_min() as f64;
+                let at_least = (quota > 0.0).then(|| told.requests_left * 60.0 / quota).filter(|s| *s >= 1.0);
+                Some(Eta::Measuring { at_least })
+            }
         }
-        Some(Eta::About(span * (1.0 - p) / gained))
     }
 
-    /// A switch or the worker count changed: the pace measured so far no longer holds.
-    pub(super) fn pace_changed(&mut self, at: Instant) {
-        if let Some(p) = self.progress() {
-            self.pace_from = Some((at, p));
-        }
+    pub(super) fn eta_told(&mut self, at: Instant, told: crate::engine::eta::EtaFigures) {
+        self.eta_told = Some((at, told));
     }
 
     pub fn bars_stored(&self) -> u64 {

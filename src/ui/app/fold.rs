@@ -20,14 +20,8 @@ impl App {
         self.tally.apply(&event);
         match event {
             Event::RunStarted(info) => self.run_started_note(*info, at),
-            Event::Settings(s) => {
-                if (s.fixes, s.workers(), s.paused)
-                    != (self.settings.fixes, self.settings.workers(), self.settings.paused)
-                {
-                    self.pace_changed(at);
-                }
-                self.settings = s;
-            }
+            Event::Settings(s) => self.settings = s,
+            Event::Eta(told) => self.eta_told(at, told),
             Event::RowState { row, state } => self.row_state(row, state, at),
             Event::RowBounds { row, first, last } => {
                 if let Some(r) = self.rows.get_mut(row) {
@@ -197,7 +191,7 @@ impl App {
         self.rows = info.rows.iter().map(|r| RowView::planned(r, at)).collect();
         self.planned_weight = self.rows.iter().map(|r| r.weight).sum();
         self.done_weight = 0.0;
-        self.pace_from = Some((at, 0.0));
+        self.eta_told = None;
         self.in_backoff.clear();
         self.list.reset(self.rows.len());
     }

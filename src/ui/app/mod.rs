@@ -165,18 +165,17 @@ pub struct App {
     in_backoff: BTreeSet<usize>,
     /// When the pacer's gate opens, as last told.
     pub held_until: Option<Instant>,
-    /// When the pace in force began (the run's start, or the last change of a switch or
-    /// of the worker count) and the progress then: the ETA is measured from here only.
-    pace_from: Option<(Instant, f64)>,
+    /// The engine's last word on the time left, and when it came.
+    eta_told: Option<(Instant, crate::engine::eta::EtaFigures)>,
     pub coverage: CoverageView,
 }
 
 /// What the header says of the time left.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Eta {
-    /// Work left at the pace measured since the switches in force were set.
+    /// The work left at the rate now achieved, as the engine worked it out.
     About(f64),
-    /// Too soon after the start or a change to know; the quota alone needs at least this.
+    /// Too soon after the start or a switch to know; the quota alone needs at least this.
     Measuring {
         at_least: Option<f64>,
     },
@@ -226,7 +225,7 @@ impl App {
             done_weight: 0.0,
             in_backoff: BTreeSet::new(),
             held_until: None,
-            pace_from: None,
+            eta_told: None,
             coverage: CoverageView::NotRead,
             view: ViewState {
                 focus: Focus::Symbols,

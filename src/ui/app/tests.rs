@@ -2,9 +2,8 @@ use std::time::Instant;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::figures::ETA_MIN_SPAN_S;
 use super::*;
-use crate::config::{Fix, Fixes};
+use crate::config::Fix;
 use crate::engine::events::{Event, RowState};
 use crate::report::share;
 use crate::ui::fixtures::{self, range, secs};
@@ -82,35 +81,28 @@ fn breakdown_equals_the_tally_and_the_report() {
 }
 
 #[test]
-fn eta_comes_from_the_weighted_plan_and_the_pace_under_the_switches_in_force() {
+fn eta_is_the_engines_counted_down_and_a_worker_change_does_not_reset_it() {
+    use crate::engine::eta::EtaFigures;
     let t0 = Instant::now();
     let mut app = App::new(t0, "simulator", "", "", fixtures::settings());
     app.on_event(Event::RunStarted(Box::new(fixtures::info())), t0);
-    // Nothing done yet: the pace is not known; the quota alone needs the plan's floor.
+    // Nothing told yet: the quota alone needs the plan's floor.
     let floor = fixtures::info().floor_s;
     let expect = if floor >= 1.0 { Some(floor) } else { None };
     assert_eq!(app.eta(t0 + secs(0.5)), Some(Eta::Measuring { at_least: expect }));
-    assert_eq!(app.progress(), Some(0.0));
-    // The script's events up to the switch it flips at 5 s.
-    for (s, e) in fixtures::script().into_iter().skip(1).filter(|(s, _)| *s < 5.0) {
-        app.on_event(e, t0 + secs(s));
-    }
-    let p = app.progress().unwrap();
-    assert!(p > 0.0 && p < 1.0, "{p}");
-    // Kept as windows are stored; the same as adding up every row.
-    let total: u64 = app.rows.iter().map(|r| r.weight).sum();
-    let done: f64 = app.rows.iter().map(|r| r.weighted_done()).sum();
-    assert!((p - done / total as f64).abs() < 1e-12);
-    // Too soon to trust a pace: it says it is measuring rather than guess.
-    assert!(matches!(app.eta(t0 + secs(ETA_MIN_SPAN_S / 2.0)), Some(Eta::Measuring { .. })));
-    let later = t0 + secs(ETA_MIN_SPAN_S + 2.0);
-    assert_eq!(app.eta(later), Some(Eta::About((ETA_MIN_SPAN_S + 2.0) * (1.0 - p) / p)));
-    // A switch changes the pace: measured afresh from there, nothing carried over.
-    app.on_event(Event::Settings(Settings { fixes: Fixes { backoff: false, ..Fixes::ALL }, ..app.settings }), later);
-    assert!(matches!(app.eta(later + secs(3.0)), Some(Eta::Measuring { .. })), "{:?}", app.eta(later + secs(3.0)));
+    let told = EtaFigures { secs: Some(40.0), measuring: false, requests_left: 100.0, rate_per_min: 150.0 };
+    app.on_event(Event::Eta(told), t0 + secs(2.0));
+    assert_eq!(app.eta(t0 + secs(5.0)), Some(Eta::About(37.0)), "counted down between the engine's words");
+    // Auto changes the worker count: the estimate stands.
+    app.on_event(Event::Settings(Settings { concurrency: 7, ..app.settings }), t0 + secs(6.0));
+    assert_eq!(app.eta(t0 + secs(7.0)), Some(Eta::About(35.0)));
+    // Still measuring (a switch without fix 2): at least what the quota needs for what is left.
+    let measuring = EtaFigures { secs: None, measuring: true, requests_left: 75.0, rate_per_min: 0.0 };
+    app.on_event(Event::Eta(measuring), t0 + secs(8.0));
+    assert_eq!(app.eta(t0 + secs(8.0)), Some(Eta::Measuring { at_least: Some(30.0) }));
     // Paused, it says so.
-    app.on_event(Event::Settings(Settings { paused: true, ..app.settings }), later);
-    assert_eq!(app.eta(later), Some(Eta::Paused));
+    app.on_event(Event::Settings(Settings { paused: true, ..app.settings }), t0 + secs(9.0));
+    assert_eq!(app.eta(t0 + secs(9.0)), Some(Eta::Paused));
 }
 
 #[test]

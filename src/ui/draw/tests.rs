@@ -152,7 +152,7 @@ fn runs_narrow_drops_columns_from_the_right() {
 fn log_marks_warnings_and_errors() {
     let (app, _) = fixtures::running();
     let text = pane_at(80, 8, |f, a| log::render(f, a, &app));
-    assert!(text.contains("WARN  429 while pacing"), "{text}");
+    assert!(text.contains("WARN  429 on a paced request"), "{text}");
     assert!(text.contains("ERROR a worker panicked"), "{text}");
     insta::assert_snapshot!(text);
 }
