@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::engine::Tally;
+use crate::engine::eta::EtaFigures;
 use crate::engine::events::{Event, Level, RunInfo};
 use crate::engine::{Command, RunHandle};
 use crate::report::Report;
@@ -31,6 +32,8 @@ pub struct Headless {
     last_line: Instant,
     /// Request times in the last minute, for requests/min.
     recent: std::collections::VecDeque<Instant>,
+    /// The engine's last word on the time left.
+    eta: Option<EtaFigures>,
 }
 
 impl Headless {
@@ -48,6 +51,7 @@ impl Headless {
             interactive,
             last_line: Instant::now(),
             recent: Default::default(),
+            eta: None,
         }
     }
 
@@ -72,8 +76,15 @@ impl Headless {
     fn status(&mut self) -> String {
         let rpm = self.per_min();
         let quota = self.progress.info.as_ref().map(|i| i.quota_per_min).unwrap_or(0);
+        let eta = match self.eta {
+            Some(EtaFigures { secs: Some(s), measuring: false, .. }) => {
+                format!(", ETA ~{}:{:02}", (s / 60.0) as u64, (s % 60.0) as u64)
+            }
+            Some(_) => ", ETA measuring".to_string(),
+            None => String::new(),
+        };
         format!(
-            "{rpm}/min of {quota}, 429s {}, retries {}, bars {}",
+            "{rpm}/min of {quota}, 429s {}, retries {}, bars {}{eta}",
             self.tally.rate_limit_hits, self.tally.retries, self.tally.bars
         )
     }
@@ -103,6 +114,7 @@ impl Headless {
                 self.say(&format!("failed: {name} {range}: {reason}"));
             }
             Event::NewSplit(news) => self.say(&news.line()),
+            Event::Eta(told) => self.eta = Some(*told),
             Event::Notice { level, text } => {
                 let tag = match level {
                     Level::Info => "",

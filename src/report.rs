@@ -214,8 +214,8 @@ impl Report {
         if let Some(note) = &self.note {
             let _ = writeln!(s, "  {note}");
         }
-        // Splits are refreshed on every run: a run that found every window stored still
-        // asks for them, and is still a run with nothing to fetch.
+        // Splits are asked once a day: a run that found every window stored may still ask
+        // for them, and is still a run with nothing to fetch.
         if self.requests == self.split_requests && self.failed_jobs == 0 && self.status == RunStatus::Done {
             let asked = match self.split_requests {
                 0 => "0 requests".to_string(),

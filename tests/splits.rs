@@ -108,9 +108,11 @@ async fn a_split_after_the_backfill_is_named_and_bars_adjusted_follows_it_withou
     assert!(first.to_text().contains("1 for splits"), "{}", first.to_text());
     let before = dump(&config.db);
 
-    // MSFT splits 2-for-1 after the stored bars; the next run tops up through July.
+    // MSFT splits 2-for-1 after the stored bars; a run on a later day (splits are asked at
+    // most once a day) tops up through July.
     sim.add_split("MSFT", day("2024-07-15"), 1.0, 2.0).unwrap();
     config.to = day("2024-07-31");
+    config.today = config.today + 1;
     let (second, events) = run(&config, source(&sim)).await;
     assert_eq!(second.status, RunStatus::Done, "{}", second.to_text());
     let told = news(&second, &events);
@@ -170,9 +172,13 @@ async fn a_split_published_late_for_a_date_inside_the_stored_bars_changes_no_row
     let unknown = gap_across(&rows(&config.db, "bars_adjusted", "JPM", "1/day"), "2024-02-05");
     assert!((0.8..1.25).contains(&(unknown * 3.0)), "no split known yet: adjusted jumps as raw does ({unknown})");
 
-    // Published now: the next run has no bar to fetch, asks for splits all the same, and
-    // names this one, which reaches back over a month of stored bars.
+    // Published now. A run the same day asks nothing (splits are asked at most once a day);
+    // the next day's run has no bar to fetch, asks for splits, and names this one, which
+    // reaches back over a month of stored bars.
     assert!(sim.reveal_split("JPM", day("2024-02-05")));
+    let (same_day, _) = run(&config, source(&sim)).await;
+    assert_eq!((same_day.requests, same_day.split_requests), (0, 0), "{}", same_day.to_text());
+    config.today = config.today + 1;
     let (second, events) = run(&config, source(&sim)).await;
     assert_eq!(second.status, RunStatus::Done, "{}", second.to_text());
     assert_eq!((second.requests, second.split_requests), (1, 1));
@@ -209,6 +215,7 @@ async fn a_reverse_split_reads_earlier_bars_on_the_new_higher_scale() {
 
     sim.add_split("KO", day("2024-02-12"), 10.0, 1.0).unwrap();
     config.to = day("2024-02-29");
+    config.today = config.today + 1;
     let (second, events) = run(&config, source(&sim)).await;
     assert_eq!(second.status, RunStatus::Done, "{}", second.to_text());
     let told = news(&second, &events);
@@ -298,8 +305,33 @@ async fn a_stop_while_splits_are_asked_for_ends_the_run_as_stopped_before_any_ba
     let asked = sim.stats.snapshot().by_endpoint;
     assert_eq!(report.bars, 0, "the answers in flight were dropped");
     assert!(asked.splits <= 1 && asked.range + asked.grouped <= 1, "first requests at most: {asked:?}");
-    // The next run does the whole job.
+    // The next run does the whole job: the stopped run's splits never came whole.
     let (again, _) = run(&config, source(&sim)).await;
     assert_eq!(again.status, RunStatus::Done, "{}", again.to_text());
     assert_eq!(again.split_requests, 1);
+}
+
+#[tokio::test]
+async fn a_rerun_the_same_day_over_stored_windows_makes_no_request_at_all() {
+    let sim = fast_sim().await;
+    let (_t, dir) = tmp();
+    let mut config = config(&dir, &["AAPL", "MSFT"], &["1/day"], "2024-01-02", "2024-03-28");
+    config.fetch_splits = true;
+    let (first, _) = run(&config, source(&sim)).await;
+    assert_eq!((first.status, first.split_requests), (RunStatus::Done, 1), "{}", first.to_text());
+    let (again, _) = run(&config, source(&sim)).await;
+    assert_eq!((again.status, again.requests), (RunStatus::Done, 0), "{}", again.to_text());
+    assert!(again.to_text().contains("Nothing to fetch: every window is already stored (0 requests)"));
+    // A ticker added the same day gets its splits asked; the others do not.
+    config.symbols.push("NVDA".into());
+    let (third, events) = run(&config, source(&sim)).await;
+    assert_eq!(third.split_requests, 1, "{}", third.to_text());
+    let asked: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Request(r) if r.path.contains("splits") => Some(r.path.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
 }

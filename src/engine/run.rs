@@ -190,6 +190,10 @@ async fn run(
     info.reference_requests = reference_pages;
     let store = tell_about_the_store(store, &emitter);
     let adjusted = store.adjusted();
+    let splits_checked = store.splits_checked_on(config.today).unwrap_or_else(|e| {
+        tracing::warn!(error = %crate::store::explain(&e), "could not read when splits were last asked for");
+        HashSet::new()
+    });
     let (store, run_id) = match record_start(store, &info).await {
         Ok(x) => x,
         Err(e) => return not_started(&info, &emitter, e),
@@ -215,7 +219,7 @@ async fn run(
         // bars on the scale of the day they were fetched: splits would change nothing it reads.
         let refreshing = async {
             if !adjusted && config.fetch_splits {
-                splits::refresh(&ctx.net, &ctx.writer, &plan.symbols).await
+                splits::refresh(&ctx.net, &ctx.writer, &plan.symbols, &splits_checked, config.today).await
             } else {
                 0
             }

@@ -35,9 +35,22 @@ struct Gathered {
 /// Fetches the splits of `tickers`, stores them, and tells the new ones that reach back
 /// over stored bars. Returns the pages it took. A failure is a warning, not the run's
 /// end: `bars_adjusted` keeps the splits stored before, and the next run asks again.
-pub async fn refresh(net: &Net, writer: &mpsc::Sender<WriteMsg>, tickers: &[String]) -> u64 {
+/// Tickers in `checked` had theirs asked for completely on `day` already: a rerun the
+/// same day asks nothing for them; the others are recorded once their answer is whole.
+pub async fn refresh(
+    net: &Net,
+    writer: &mpsc::Sender<WriteMsg>,
+    tickers: &[String],
+    checked: &HashSet<String>,
+    day: calendar::Day,
+) -> u64 {
+    let tickers: Vec<String> = tickers.iter().filter(|t| !checked.contains(*t)).cloned().collect();
+    if tickers.is_empty() {
+        return 0;
+    }
     let mut got = Gathered::default();
-    for chunk in chunks(tickers) {
+    let mut whole = true;
+    for chunk in chunks(&tickers) {
         match fetch_chunk(net, &chunk, &mut got).await {
             Ok(()) => {}
             Err(WorkEnd::Failed(m) | WorkEnd::PlanLimited(m)) => {
@@ -46,6 +59,7 @@ pub async fn refresh(net: &Net, writer: &mpsc::Sender<WriteMsg>, tickers: &[Stri
                     Level::Warn,
                     format!("splits not refreshed: {m}; bars_adjusted uses the splits stored before"),
                 );
+                whole = false;
                 break;
             }
             Err(_) => return got.pages,
@@ -53,7 +67,12 @@ pub async fn refresh(net: &Net, writer: &mpsc::Sender<WriteMsg>, tickers: &[Stri
     }
     let count = got.splits.len();
     match store(writer, got.splits).await {
-        Ok(new) => tell(net, &new, count, tickers.len()),
+        Ok(new) => {
+            tell(net, &new, count, tickers.len());
+            if whole {
+                let _ = writer.send(WriteMsg::SplitsChecked { tickers, day }).await;
+            }
+        }
         Err(e) => net.emitter.notice(Level::Warn, format!("splits not stored: {e}")),
     }
     got.pages

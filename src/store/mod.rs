@@ -165,6 +165,7 @@ impl Store {
                 }
             }
         }
+        schema::add_missing(&conn).map_err(|e| err(explain_on(&conn, &e)))?;
         let held = schema::held(&conn).map_err(|e| err(explain(&e)))?.ok_or_else(|| err("meta is missing".into()))?;
         let notice_pending = held.adjusted && meta(&conn, "adjusted_notice").map_err(|e| err(explain(&e)))?.is_none();
         Ok(Store { path: path.to_path_buf(), conn, adjusted: held.adjusted, notice_pending, migrated, _lock: lock })
@@ -190,6 +191,12 @@ impl Store {
     /// The migration this open performed, if the file was schema 1.
     pub fn migrated(&self) -> Option<&Migrated> {
         self.migrated.as_ref()
+    }
+
+    /// Tickers whose splits were asked for completely on `day`.
+    pub fn splits_checked_on(&self, day: crate::calendar::Day) -> rusqlite::Result<std::collections::HashSet<String>> {
+        let mut stmt = self.conn.prepare("SELECT ticker FROM splits_checked WHERE day = ?1")?;
+        stmt.query_map([crate::calendar::format_day(day)], |r| r.get(0))?.collect()
     }
 
     /// Ranges finished by earlier runs, merged per symbol and timeframe.

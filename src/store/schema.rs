@@ -196,6 +196,40 @@ pub fn create(conn: &Connection, adjusted: bool) -> rusqlite::Result<()> {
     tx.commit()
 }
 
+/// Tables added within schema 2: an earlier barfill of the same schema ignores them, and
+/// every open that may write adds them, so no version bump is needed.
+/// - `splits_checked`: the New York day each ticker's splits were last asked for
+///   completely; splits are asked at most once a day for the same tickers.
+/// - `rejected_bars`: bars a page carried that cannot be right (a high below the low, a
+///   price not positive), kept out of `bars` with the reason, while the good bars of the
+///   same page are stored. A later good bar for the same time removes its row here.
+const ADDITIONS: &str = "
+CREATE TABLE IF NOT EXISTS splits_checked(
+    ticker TEXT PRIMARY KEY,
+    day TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rejected_bars(
+    ticker TEXT NOT NULL,
+    timeframe TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    open REAL,
+    high REAL,
+    low REAL,
+    close REAL,
+    volume REAL,
+    vwap REAL,
+    trades INTEGER,
+    run_id INTEGER,
+    PRIMARY KEY (ticker, timeframe, ts)
+) WITHOUT ROWID;
+";
+
+/// Adds the tables of [`ADDITIONS`] a database lacks.
+pub fn add_missing(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(ADDITIONS)
+}
+
 fn add_v2_objects(conn: &Connection, adjusted: bool) -> rusqlite::Result<()> {
     conn.execute_batch(TABLES_V2)?;
     conn.execute_batch(VIEWS_V2)?;

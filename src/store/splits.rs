@@ -159,6 +159,19 @@ fn bars_before(conn: &Connection, split: &SplitRecord) -> rusqlite::Result<bool>
     .query_row(params![split.ticker, calendar::ny_midnight_ms(split.execution_date)], |r| r.get(0))
 }
 
+/// Records that `tickers`' splits were asked for completely on `day`.
+pub fn mark_checked(conn: &Connection, tickers: &[String], day: calendar::Day) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut stmt = tx.prepare_cached("INSERT OR REPLACE INTO splits_checked(ticker, day) VALUES (?1, ?2)")?;
+        let day = calendar::format_day(day);
+        for t in tickers {
+            stmt.execute(params![t, day])?;
+        }
+    }
+    tx.commit()
+}
+
 /// Every split stored, oldest first: for the engine's report and for tests.
 pub fn stored_splits(conn: &Connection, ticker: Option<&str>) -> rusqlite::Result<Vec<SplitRecord>> {
     let mut stmt = conn.prepare(

@@ -93,6 +93,11 @@ pub enum WriteMsg {
         splits: Vec<SplitRecord>,
         reply: oneshot::Sender<Result<Vec<NewSplit>, String>>,
     },
+    /// These tickers' splits were asked for completely on this day.
+    SplitsChecked {
+        tickers: Vec<String>,
+        day: crate::calendar::Day,
+    },
     /// Reference data for tickers, upserted; the answer is the rows changed.
     Tickers {
         tickers: Vec<TickerRecord>,
@@ -200,6 +205,12 @@ fn writer_loop(
             }
             WriteMsg::Tickers { tickers, reply } => {
                 let _ = reply.send(upsert_tickers(conn, &tickers).map_err(|e| explain_on(conn, &e)));
+            }
+            WriteMsg::SplitsChecked { tickers, day } => {
+                if let Err(e) = super::splits::mark_checked(conn, &tickers, day) {
+                    // Only costs a request next run: the splits themselves are stored.
+                    tracing::warn!(error = %explain_on(conn, &e), "could not record that splits were asked for");
+                }
             }
         }
     }
