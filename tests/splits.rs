@@ -112,7 +112,7 @@ async fn a_split_after_the_backfill_is_named_and_bars_adjusted_follows_it_withou
     // most once a day) tops up through July.
     sim.add_split("MSFT", day("2024-07-15"), 1.0, 2.0).unwrap();
     config.to = day("2024-07-31");
-    config.today = config.today + 1;
+    config.today += 1;
     let (second, events) = run(&config, source(&sim)).await;
     assert_eq!(second.status, RunStatus::Done, "{}", second.to_text());
     let told = news(&second, &events);
@@ -178,7 +178,7 @@ async fn a_split_published_late_for_a_date_inside_the_stored_bars_changes_no_row
     assert!(sim.reveal_split("JPM", day("2024-02-05")));
     let (same_day, _) = run(&config, source(&sim)).await;
     assert_eq!((same_day.requests, same_day.split_requests), (0, 0), "{}", same_day.to_text());
-    config.today = config.today + 1;
+    config.today += 1;
     let (second, events) = run(&config, source(&sim)).await;
     assert_eq!(second.status, RunStatus::Done, "{}", second.to_text());
     assert_eq!((second.requests, second.split_requests), (1, 1));
@@ -215,7 +215,7 @@ async fn a_reverse_split_reads_earlier_bars_on_the_new_higher_scale() {
 
     sim.add_split("KO", day("2024-02-12"), 10.0, 1.0).unwrap();
     config.to = day("2024-02-29");
-    config.today = config.today + 1;
+    config.today += 1;
     let (second, events) = run(&config, source(&sim)).await;
     assert_eq!(second.status, RunStatus::Done, "{}", second.to_text());
     let told = news(&second, &events);
