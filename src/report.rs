@@ -144,6 +144,13 @@ pub struct Report {
     /// Only with two agreeing episodes below the ceiling.
     #[serde(default)]
     pub limit_is_lower: bool,
+    /// Bars left out of their pages as impossible (a high below the low, a price not
+    /// positive) while the rest of each page was stored; kept in the `rejected_bars`
+    /// table with the reason, their days asked again by the next run.
+    #[serde(default)]
+    pub rejected_bars: u64,
+    #[serde(default)]
+    pub rejected_examples: Vec<String>,
 }
 
 /// A split the database learned of after holding bars from before it: `bars_adjusted`
@@ -332,6 +339,7 @@ impl Report {
             self.bars, self.bars_changed, self.windows_done
         );
         self.write_empty(s);
+        self.write_rejected(s);
         if self.suspect_bars > 0 {
             let _ = writeln!(
                 s,
@@ -339,6 +347,19 @@ impl Report {
                 self.suspect_bars,
                 self.suspect_examples.join("; "),
                 if self.suspect_bars as usize > self.suspect_examples.len() { "; ..." } else { "" }
+            );
+        }
+    }
+
+    fn write_rejected(&self, s: &mut String) {
+        if self.rejected_bars > 0 {
+            let _ = writeln!(
+                s,
+                "  Rejected bars:  {} impossible, left out (the rest of their pages stored; table rejected_bars; \
+                 their days are asked again next run): {}{}",
+                self.rejected_bars,
+                self.rejected_examples.join("; "),
+                if self.rejected_bars as usize > self.rejected_examples.len() { "; ..." } else { "" }
             );
         }
     }

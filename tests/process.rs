@@ -318,7 +318,8 @@ fn refetch_plans_and_fetches_what_is_already_stored() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
-    // Two windows, and the splits of both tickers in one request, on every run.
+    // Two windows, and the splits of both tickers in one request (once a day, and again
+    // with --refetch).
     let first = run(&[]);
     assert!(first.contains("Requests:       3 (1 for splits; "), "{first}");
     let again = run(&[]);

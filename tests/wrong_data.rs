@@ -175,3 +175,57 @@ async fn a_server_that_always_sends_wrong_bars_fails_the_window_naming_the_first
     assert!(rows.is_empty(), "{} bars stored from wrong pages", rows.len());
     assert_eq!(report.bars, 0);
 }
+
+#[tokio::test]
+async fn one_impossible_bar_is_rejected_alone_named_and_its_day_asked_again() {
+    use barfill::engine::Event;
+    // Every page carries one bar with its high below its low, in its middle.
+    let mut opts = SimOptions::fast();
+    opts.faults = Faults::parse("bad-bar=1").unwrap();
+    opts.seed = 11;
+    let sim = Sim::start_local(opts).await.unwrap();
+    let (_t, dir) = tmp();
+    let mut c = config(&dir, &["AAPL"], &["1/minute"], "2024-01-02", "2024-03-28");
+    c.retry.wait_scale = 0.01;
+    let (report, events) = run(&c, source(&sim)).await;
+    assert_eq!((report.status, report.failed_jobs), (RunStatus::Done, 0), "{}", report.to_text());
+    let rejected: Vec<(i64, &str)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RejectedBars { bars, .. } => Some(bars.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    // One bar a page left out, every other bar of every page stored.
+    let pages = report.requests;
+    assert_eq!(rejected.len() as u64, pages, "{}", report.to_text());
+    assert_eq!(report.rejected_bars, pages);
+    assert!(rejected.iter().all(|(_, why)| *why == "high is below low"));
+    let text = report.to_text();
+    assert!(text.contains("Rejected bars:") && text.contains("high is below low"), "{text}");
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["rejected_bars"], pages);
+    let stored = dump(&c.db);
+    let all = expected("AAPL", "1/minute", "2024-01-02", "2024-03-28");
+    assert_eq!(stored.len() as u64 + pages, all, "all bars but the rejected ones");
+    assert!(stored.iter().all(|r| r.4 >= r.5), "no impossible bar stored");
+    let conn = rusqlite::Connection::open(&c.db).unwrap();
+    let held: i64 = conn
+        .query_row("SELECT count(*) FROM rejected_bars WHERE reason = 'high is below low'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(held as u64, pages, "each one kept with its reason");
+
+    // `barfill status` names them; the next run asks their days again (one request each at
+    // most), and with the server now right, stores them and forgets the rejections.
+    let out = barfill::cli::describe_rejected(&barfill::cli::rejected_series(&c.db));
+    assert!(out.starts_with(&format!("{pages} bars rejected as impossible")), "{out}");
+    assert!(out.contains("AAPL 1/minute") && out.contains("high is below low"), "{out}");
+    let clean = Sim::start_local(SimOptions { seed: 11, ..SimOptions::fast() }).await.unwrap();
+    let (again, _) = run(&c, source(&clean)).await;
+    assert_eq!(again.status, RunStatus::Done, "{}", again.to_text());
+    assert!(again.requests <= pages, "{}", again.to_text());
+    assert_eq!(dump(&c.db).len() as u64, all);
+    let held: i64 = conn.query_row("SELECT count(*) FROM rejected_bars", [], |r| r.get(0)).unwrap();
+    assert_eq!(held, 0, "good bars replaced the rejections");
+}

@@ -17,7 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{self, Config, ConfigError, Dirs, Flags, SimFlags};
 
 pub use plan::describe_plan;
-pub use status::describe_status;
+pub use status::{describe_rejected, describe_status, rejected_series};
 
 /// Exit codes: 0 all stored; 1 the run failed or stopped on an error; 2 bad input;
 /// 3 finished with some windows failed; 130 stopped by a signal.

@@ -21,6 +21,41 @@ struct StatusJson<'a> {
     to: String,
     sessions: u32,
     rows: &'a [RowCoverage],
+    rejected_bars: &'a [RejectedSeries],
+}
+
+/// Bars of a ticker and timeframe left out as impossible: how many, the first one's time
+/// (New York) and why.
+#[derive(Serialize, Debug, PartialEq)]
+pub struct RejectedSeries {
+    pub ticker: String,
+    pub timeframe: String,
+    pub bars: u64,
+    pub first: String,
+    pub reason: String,
+}
+
+/// The database's rejected bars per ticker and timeframe (none when it cannot be read).
+pub fn rejected_series(db: &std::path::Path) -> Vec<RejectedSeries> {
+    let read = crate::store::open_for_reading(db)
+        .map_err(|e| e.to_string())
+        .and_then(|conn| crate::store::rejected::by_series(&conn).map_err(|e| crate::store::explain(&e)));
+    match read {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|r| RejectedSeries {
+                first: calendar::format_ny_ms(r.first_ts),
+                ticker: r.ticker,
+                timeframe: r.timeframe,
+                bars: r.bars,
+                reason: r.reason,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read rejected bars");
+            Vec::new()
+        }
+    }
 }
 
 pub(super) fn status_command(flags: &Flags, json: bool) -> ExitCode {
@@ -42,6 +77,7 @@ pub(super) fn status_command(flags: &Flags, json: bool) -> ExitCode {
             return ExitCode::from(exit::BAD_INPUT);
         }
     };
+    let rejected = rejected_series(&config.db);
     if json {
         let doc = StatusJson {
             db: config.db.display().to_string(),
@@ -49,6 +85,7 @@ pub(super) fn status_command(flags: &Flags, json: bool) -> ExitCode {
             to: calendar::format_day(range.to),
             sessions: range.sessions(),
             rows: &rows,
+            rejected_bars: &rejected,
         };
         match serde_json::to_string_pretty(&doc) {
             Ok(s) => println!("{s}"),
@@ -59,6 +96,7 @@ pub(super) fn status_command(flags: &Flags, json: bool) -> ExitCode {
         }
     } else {
         print!("{}", describe_status(&config.db.display().to_string(), range, &rows));
+        print!("{}", describe_rejected(&rejected));
     }
     ExitCode::SUCCESS
 }
@@ -98,6 +136,23 @@ pub fn describe_status(db: &str, range: Range, rows: &[RowCoverage]) -> String {
         rows.len(),
         rows.len() - complete
     );
+    s
+}
+
+/// Rejected bars, per ticker and timeframe, under the table.
+pub fn describe_rejected(rejected: &[RejectedSeries]) -> String {
+    let mut s = String::new();
+    if rejected.is_empty() {
+        return s;
+    }
+    let total: u64 = rejected.iter().map(|r| r.bars).sum();
+    let _ = writeln!(
+        s,
+        "{total} bars rejected as impossible and left out (table rejected_bars; the next run asks their days again):"
+    );
+    for r in rejected {
+        let _ = writeln!(s, "  {} {}: {} (first {}: {})", r.ticker, r.timeframe, r.bars, r.first, r.reason);
+    }
     s
 }
 

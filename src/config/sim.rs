@@ -83,11 +83,14 @@ pub struct Faults {
     pub off_grid: f64,
     /// A bar from after the requested range.
     pub out_of_range: f64,
+    /// One bar in the middle of a page with its high and low swapped: a bar that cannot
+    /// be right among good ones.
+    pub bad_bar: f64,
 }
 
 impl Faults {
     /// The names counted in `SimCounts::faults` and used in `[sim.faults]`.
-    pub const KEYS: [&str; 12] = [
+    pub const KEYS: [&str; 13] = [
         "server_error",
         "drop",
         "truncate",
@@ -100,10 +103,11 @@ impl Faults {
         "dup_boundary",
         "off_grid",
         "out_of_range",
+        "bad_bar",
     ];
 
     /// Each fault's name and fraction, in `KEYS` order.
-    pub fn table(&self) -> [(&'static str, f64); 12] {
+    pub fn table(&self) -> [(&'static str, f64); 13] {
         let values = [
             self.server_error,
             self.drop,
@@ -117,6 +121,7 @@ impl Faults {
             self.dup_boundary,
             self.off_grid,
             self.out_of_range,
+            self.bad_bar,
         ];
         std::array::from_fn(|i| (Self::KEYS[i], values[i]))
     }
@@ -136,6 +141,7 @@ impl Faults {
             "dup_boundary" => &mut self.dup_boundary,
             "off_grid" => &mut self.off_grid,
             "out_of_range" => &mut self.out_of_range,
+            "bad_bar" => &mut self.bad_bar,
             _ => return None,
         })
     }
@@ -153,7 +159,7 @@ impl Faults {
     }
 
     /// The names `parse` takes, for messages and help.
-    pub const NAMES: &str = "5xx, drop, truncate, malformed, stall, empty, repeat, seconds-ts, swap-hl, dup-boundary, off-grid, out-of-range";
+    pub const NAMES: &str = "5xx, drop, truncate, malformed, stall, empty, repeat, seconds-ts, swap-hl, dup-boundary, off-grid, out-of-range, bad-bar";
 
     /// Sets one fault by the name `--faults` or `[sim.faults]` uses, so both accept the same
     /// names and fractions with the same words.

@@ -281,7 +281,7 @@ const SAME_VERDICT: &[Case] = &[
         files: &["[sim.faults]\nboom = 0.1\n"],
         flags: &[],
         sim: &[&["--faults", "boom=0.1"]],
-        message: "unknown fault 'boom'; known: 5xx, drop, truncate, malformed, stall, empty, repeat, seconds-ts, swap-hl, dup-boundary, off-grid, out-of-range",
+        message: "unknown fault 'boom'; known: 5xx, drop, truncate, malformed, stall, empty, repeat, seconds-ts, swap-hl, dup-boundary, off-grid, out-of-range, bad-bar",
     },
     Case {
         files: &["[sim.faults]\ndrop = 0.6\nstall = 0.6\n"],

@@ -179,6 +179,14 @@ pub enum Event {
         ticker: String,
         bars: Vec<Suspect>,
     },
+    /// Bars left out of their pages as impossible (the rest of each page stored), each
+    /// with its time and why; their days are asked again by the next run.
+    RejectedBars {
+        row: Option<usize>,
+        ticker: String,
+        timeframe: String,
+        bars: Vec<(i64, &'static str)>,
+    },
     /// A split the database had not seen, after bars it already held: their adjusted
     /// reading changes, no stored row does.
     NewSplit(SplitNews),

@@ -16,7 +16,7 @@ use super::ctx::Net;
 use super::events::{Event, Level, RequestRecord, RowState};
 use crate::clock;
 use crate::pace;
-use crate::polygon::check::Suspect;
+use crate::polygon::check::Verdict;
 use crate::polygon::client::Answered;
 use crate::polygon::outcome::Disposition;
 use crate::polygon::{Answer, Client, FetchError, Page};
@@ -43,9 +43,9 @@ enum Attempt {
 }
 
 /// What a page's answer must satisfy before anything of it is stored; it returns the
-/// bars worth naming, or why the page is wrong (a wrong page is retried like a
-/// malformed one).
-pub type Check<'a, T> = &'a (dyn Fn(&T) -> Result<Vec<Suspect>, String> + Sync);
+/// bars worth naming and those to leave out, or why the page is wrong (a wrong page is
+/// retried like a malformed one).
+pub type Check<'a, T> = &'a (dyn Fn(&T) -> Result<Verdict, String> + Sync);
 
 /// How one kind of answer is asked for: decoded by `parse`, then checked.
 pub struct Ask<'a, T> {
@@ -61,7 +61,8 @@ pub struct Ask<'a, T> {
 pub struct Fetched<T = Page> {
     pub page: T,
     pub attempts: u32,
-    pub suspects: Vec<Suspect>,
+    /// Bars odd but kept, and bars impossible and left out.
+    pub verdict: Verdict,
     /// The page's room in memory: dropped once the page is handed to the writer.
     pub room: Option<OwnedSemaphorePermit>,
 }
@@ -69,7 +70,7 @@ pub struct Fetched<T = Page> {
 /// A page that passed its check, before the retry loop counts its attempts.
 struct Checked<T> {
     page: T,
-    suspects: Vec<Suspect>,
+    verdict: Verdict,
     room: Option<OwnedSemaphorePermit>,
 }
 
@@ -136,7 +137,7 @@ pub async fn fetch_answer<T: Answer>(ctx: &Net, ask: Ask<'_, T>) -> Result<Fetch
     .await;
     let attempts = attempts.load(Ordering::Relaxed);
     match result {
-        Ok(Checked { page, suspects, room }) => Ok(Fetched { page, attempts, suspects, room }),
+        Ok(Checked { page, verdict, room }) => Ok(Fetched { page, attempts, verdict, room }),
         Err(Attempt::Cancelled) => Err(WorkEnd::Cancelled),
         Err(Attempt::Repeated(err)) => Err(WorkEnd::Failed(format!(
             "{err} (the same wrong answer twice: not asked again this run; the next run asks again)"
@@ -270,8 +271,8 @@ fn accept<T: Answer>(
             Client::show(&n)
         )));
     }
-    let suspects = check(&page).map_err(FetchError::WrongData)?;
-    Ok(Checked { page, suspects, room })
+    let verdict = check(&page).map_err(FetchError::WrongData)?;
+    Ok(Checked { page, verdict, room })
 }
 
 /// When a request went, how long it took, how big its answer was, and whether it was

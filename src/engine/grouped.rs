@@ -4,12 +4,13 @@ use std::collections::{HashMap, HashSet};
 
 use super::ctx::Ctx;
 use super::events::{Event, WindowDone};
-use super::fetch::{WorkEnd, fetch_page};
+use super::fetch::{Fetched, WorkEnd, fetch_page};
+use super::range::tell_rejected;
 use super::worker::store;
 use crate::bar::Bar;
 use crate::calendar::{self, Day, Range};
 use crate::polygon::Page;
-use crate::polygon::check::check_grouped_page;
+use crate::polygon::check::{Rejected, check_grouped_page};
 use crate::store::writer::{BarGroup, Finished, WriteMsg};
 
 pub async fn fetch_grouped(ctx: &Ctx, day: Day, rows: &[usize]) -> WorkEnd {
@@ -22,19 +23,27 @@ pub async fn fetch_grouped(ctx: &Ctx, day: Day, rows: &[usize]) -> WorkEnd {
     // Grouped answers carry every US stock that traded that day, OTC ones included
     // (`include_otc=true`): a ticker an answer lacks had no bar that day, and asking it
     // again per ticker would cost a request that can only return nothing.
-    let mut per_row = spread(ctx, day, rows, fetched.page);
+    let Fetched { page, verdict, .. } = fetched;
+    let Spread { mut per_row, rejected } = spread(ctx, day, rows, page, &verdict.rejected);
     let mut groups = Vec::new();
     let mut finished = Vec::new();
     let range = Range { from: day, to: day };
     for &row in rows {
         let meta = &ctx.rows[row];
         let bars = per_row.remove(&row).unwrap_or_default();
+        // A row whose bar was impossible keeps the day open: the next run asks it again.
+        let bad = rejected.iter().find(|(r, _, _)| *r == row);
         finished.push(Finished {
             ticker: meta.ticker.clone(),
             timeframe: meta.timeframe.clone(),
             done: WindowDone { row, range, bars: bars.len() as u64, requests: 1, last: true },
-            record_to: ctx.settled(range),
+            record_to: if bad.is_some() { None } else { ctx.settled(range) },
         });
+        if let Some((_, bar, why)) = bad
+            && tell_rejected(ctx, Some(row), &[(bar.clone(), *why)]).await.is_err()
+        {
+            return WorkEnd::Cancelled;
+        }
         if !bars.is_empty() {
             let ts = bars[0].ts;
             ctx.seen.lock()[row].add(Some(ts), Some(ts), 1);
@@ -42,8 +51,8 @@ pub async fn fetch_grouped(ctx: &Ctx, day: Day, rows: &[usize]) -> WorkEnd {
             groups.push(BarGroup { ticker: meta.ticker.clone(), timeframe: meta.timeframe.clone(), bars });
         }
     }
-    if !fetched.suspects.is_empty() {
-        ctx.emit(Event::SuspectBars { row: None, ticker: "grouped daily".into(), bars: fetched.suspects });
+    if !verdict.suspects.is_empty() {
+        ctx.emit(Event::SuspectBars { row: None, ticker: "grouped daily".into(), bars: verdict.suspects });
     }
     if store(ctx, WriteMsg::Page { groups, finished }).await.is_err() {
         return WorkEnd::Cancelled;
@@ -52,18 +61,30 @@ pub async fn fetch_grouped(ctx: &Ctx, day: Day, rows: &[usize]) -> WorkEnd {
 }
 
 /// The answer's bars for the rows asked for, stamped as range day bars are (00:00 New
-/// York; grouped bars carry 16:00), so both paths give identical rows.
-fn spread(ctx: &Ctx, day: Day, rows: &[usize], page: Page) -> HashMap<usize, Vec<Bar>> {
+/// York; grouped bars carry 16:00), so both paths give identical rows; and the rows'
+/// bars the check rejected, with why (other tickers' are none of this run's business).
+fn spread(ctx: &Ctx, day: Day, rows: &[usize], page: Page, rejected: &[Rejected]) -> Spread {
     let wanted: HashSet<usize> = rows.iter().copied().collect();
+    let why: HashMap<usize, &'static str> = rejected.iter().map(|r| (r.index, r.reason)).collect();
     let midnight = calendar::ny_midnight_ms(day);
     let mut per_row: HashMap<usize, Vec<Bar>> = HashMap::new();
-    for (ticker, mut bar) in page.tickers.into_iter().zip(page.bars) {
+    let mut bad = Vec::new();
+    for (i, (ticker, mut bar)) in page.tickers.into_iter().zip(page.bars).enumerate() {
         if let Some(&row) = ctx.daily_rows.get(&ticker)
             && wanted.contains(&row)
         {
             bar.ts = midnight;
-            per_row.entry(row).or_default().push(bar);
+            match why.get(&i) {
+                Some(reason) => bad.push((row, bar, *reason)),
+                None => per_row.entry(row).or_default().push(bar),
+            }
         }
     }
-    per_row
+    Spread { per_row, rejected: bad }
+}
+
+/// A grouped answer's bars per row asked for, and the rows' rejected bars with why.
+struct Spread {
+    per_row: HashMap<usize, Vec<Bar>>,
+    rejected: Vec<(usize, Bar, &'static str)>,
 }

@@ -11,9 +11,10 @@ use super::fetch::{Fetched, WorkEnd, fetch_page};
 use super::worker::store;
 use crate::bar::Bar;
 use crate::calendar::{self, Day, MS_PER_MINUTE, Range};
-use crate::polygon::check::{Expect, check_range_page};
+use crate::polygon::check::{Expect, Rejected, check_range_page};
 use crate::polygon::client::RangeRequest;
 use crate::polygon::{Client, Page};
+use crate::store::rejected::RejectedBar;
 use crate::store::writer::{BarGroup, Finished, WriteMsg};
 use crate::timeframe::Timeframe;
 
@@ -95,6 +96,47 @@ pub async fn fetch_range(ctx: &Ctx, work: RangeWork) -> WorkEnd {
     }
 }
 
+/// The page's bars less the rejected ones (by their place in the page), and those.
+pub fn without_rejected(bars: Vec<Bar>, rejected: &[Rejected]) -> (Vec<Bar>, Vec<(Bar, &'static str)>) {
+    if rejected.is_empty() {
+        return (bars, Vec::new());
+    }
+    let mut out = Vec::with_capacity(rejected.len());
+    let mut next = rejected.iter().peekable();
+    let mut kept = Vec::with_capacity(bars.len() - rejected.len());
+    for (i, b) in bars.into_iter().enumerate() {
+        match next.peek() {
+            Some(r) if r.index == i => {
+                out.push((b, r.reason));
+                next.next();
+            }
+            _ => kept.push(b),
+        }
+    }
+    (kept, out)
+}
+
+/// Names rejected bars to the faces and hands them to the writer to record.
+pub async fn tell_rejected(ctx: &Ctx, row: Option<usize>, rejected: &[(Bar, &'static str)]) -> Result<(), WorkEnd> {
+    let Some(row_meta) = row.map(|r| &ctx.rows[r]) else { return Ok(()) };
+    ctx.emit(Event::RejectedBars {
+        row,
+        ticker: row_meta.ticker.to_string(),
+        timeframe: row_meta.timeframe.to_string(),
+        bars: rejected.iter().map(|(b, why)| (b.ts, *why)).collect(),
+    });
+    let bars = rejected
+        .iter()
+        .map(|(b, why)| RejectedBar {
+            ticker: row_meta.ticker.clone(),
+            timeframe: row_meta.timeframe.clone(),
+            bar: b.clone(),
+            reason: why,
+        })
+        .collect();
+    store(ctx, WriteMsg::Rejected(bars)).await.map_err(|_| WorkEnd::Cancelled)
+}
+
 /// Where a chain stands: the first day not yet recorded, and the last bar stored.
 struct Chain {
     row: usize,
@@ -112,29 +154,34 @@ struct Chain {
 impl Chain {
     /// Stores a page with the days it finished: every day before its last bar's day
     /// (which the next page may continue), or the whole rest of the range on the last page.
+    /// A day that held a rejected bar is left unfinished, so the next run asks it again.
     async fn store_page(&mut self, ctx: &Ctx, fetched: Fetched, last: bool) -> Result<(), WorkEnd> {
-        let Fetched { page, attempts, suspects, room } = fetched;
-        let bars = self.fresh(page.bars);
+        let Fetched { page, attempts, verdict, room } = fetched;
+        let (mut bars, rejected) = without_rejected(page.bars, &verdict.rejected);
+        let rejected: Vec<(Bar, &'static str)> =
+            rejected.into_iter().filter(|(b, _)| self.last_ts.is_none_or(|l| b.ts > l)).collect();
+        bars = self.fresh(bars);
         let (first, newest) = (bars.first().map(|b| b.ts), bars.last().map(|b| b.ts));
         // The last bar's day may go on in the next page: only the days before it are whole.
         let on_last_day = newest.map_or(0, |ts| {
             let midnight = calendar::ny_midnight_ms(calendar::ny_day_of_ms(ts));
             bars.len() - bars.partition_point(|b| b.ts < midnight)
         });
-        self.last_ts = newest.or(self.last_ts);
+        self.last_ts = newest.max(rejected.last().map(|(b, _)| b.ts)).or(self.last_ts);
         let through = if last { self.range.to } else { self.finished_through() };
         let segment = Range { from: self.seg_from, to: through };
         self.seg_from = self.seg_from.max(through + 1);
         let meta = &ctx.rows[self.row];
         let kept = bars.len() as u64;
+        let bad_days: Vec<Range> =
+            rejected.iter().map(|(b, _)| calendar::ny_day_of_ms(b.ts)).map(|d| Range { from: d, to: d }).collect();
+        let finished = self.finished(ctx, segment, &bad_days, kept, attempts, last);
+        if !rejected.is_empty() {
+            tell_rejected(ctx, Some(self.row), &rejected).await?;
+        }
         let msg = WriteMsg::Page {
             groups: vec![BarGroup { ticker: meta.ticker.clone(), timeframe: meta.timeframe.clone(), bars }],
-            finished: vec![Finished {
-                ticker: meta.ticker.clone(),
-                timeframe: meta.timeframe.clone(),
-                done: WindowDone { row: self.row, range: segment, bars: kept, requests: attempts, last },
-                record_to: ctx.settled(segment),
-            }],
+            finished,
         };
         store(ctx, msg).await.map_err(|_| WorkEnd::Cancelled)?;
         drop(room);
@@ -149,10 +196,50 @@ impl Chain {
             sched.note_density(self.row, base, sessions);
         }
         drop(sched);
-        if !suspects.is_empty() {
-            ctx.emit(Event::SuspectBars { row: Some(self.row), ticker: meta.ticker.to_string(), bars: suspects });
+        if !verdict.suspects.is_empty() {
+            ctx.emit(Event::SuspectBars {
+                row: Some(self.row),
+                ticker: meta.ticker.to_string(),
+                bars: verdict.suspects,
+            });
         }
         Ok(())
+    }
+
+    /// The windows a page finished: `segment` less the days of rejected bars, the page's
+    /// bars and requests on the first, and the end of the piece of work on the last (an
+    /// empty range when a rejected day ends it, so the end is still told).
+    fn finished(
+        &self,
+        ctx: &Ctx,
+        segment: Range,
+        bad_days: &[Range],
+        kept: u64,
+        attempts: u32,
+        last: bool,
+    ) -> Vec<Finished> {
+        let meta = &ctx.rows[self.row];
+        let mut pieces = if bad_days.is_empty() { vec![segment] } else { crate::plan::subtract(segment, bad_days) };
+        if pieces.is_empty() || (last && pieces.last().is_some_and(|p| p.to < segment.to)) {
+            pieces.push(Range { from: segment.to + 1, to: segment.to });
+        }
+        let n = pieces.len();
+        pieces
+            .into_iter()
+            .enumerate()
+            .map(|(i, range)| Finished {
+                ticker: meta.ticker.clone(),
+                timeframe: meta.timeframe.clone(),
+                done: WindowDone {
+                    row: self.row,
+                    range,
+                    bars: if i == 0 { kept } else { 0 },
+                    requests: if i == 0 { attempts } else { 0 },
+                    last: last && i + 1 == n,
+                },
+                record_to: ctx.settled(range),
+            })
+            .collect()
     }
 
     /// Base bars over the whole sessions the chain has stored, from its first bar's day

@@ -190,10 +190,12 @@ async fn run(
     info.reference_requests = reference_pages;
     let store = tell_about_the_store(store, &emitter);
     let adjusted = store.adjusted();
-    let splits_checked = store.splits_checked_on(config.today).unwrap_or_else(|e| {
-        tracing::warn!(error = %crate::store::explain(&e), "could not read when splits were last asked for");
-        HashSet::new()
-    });
+    // `--refetch` asks for everything again, splits too.
+    let splits_checked = if config.refetch { Ok(HashSet::new()) } else { store.splits_checked_on(config.today) }
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %crate::store::explain(&e), "could not read when splits were last asked for");
+            HashSet::new()
+        });
     let (store, run_id) = match record_start(store, &info).await {
         Ok(x) => x,
         Err(e) => return not_started(&info, &emitter, e),

@@ -83,7 +83,7 @@ async fn fetch_chunk(net: &Net, chunk: &[&str], got: &mut Gathered) -> Result<()
     let asked: HashSet<&str> = chunk.iter().copied().collect();
     let mut url = net.client.splits_url(chunk, MAX_SPLITS_LIMIT);
     let mut visited = HashSet::from([url.to_string()]);
-    let no_check = |_: &SplitsPage| Ok(Vec::new());
+    let no_check = |_: &SplitsPage| Ok(Default::default());
     loop {
         let ask = Ask { row: None, url: &url, visited: &visited, parse: parse_splits, check: &no_check };
         let page = fetch_answer(net, ask).await?.page;

@@ -37,6 +37,9 @@ pub struct Tally {
     /// Bars stored although odd, and the first few of them, named.
     pub suspect_bars: u64,
     pub suspect_examples: Vec<String>,
+    /// Bars left out of their pages as impossible, and the first few of them, named.
+    pub rejected_bars: u64,
+    pub rejected_examples: Vec<String>,
     /// The most requests sent within any one quota window: what the server counts.
     pub peak_in_window: u64,
     pub peak_workers: u32,
@@ -108,6 +111,13 @@ impl Tally {
                 for b in bars.iter().take(SUSPECT_EXAMPLES.saturating_sub(self.suspect_examples.len())) {
                     let when = crate::calendar::format_ny_ms(b.ts);
                     self.suspect_examples.push(format!("{ticker} {when}: {}", b.what));
+                }
+            }
+            Event::RejectedBars { ticker, timeframe, bars, .. } => {
+                self.rejected_bars += bars.len() as u64;
+                for (ts, why) in bars.iter().take(SUSPECT_EXAMPLES.saturating_sub(self.rejected_examples.len())) {
+                    let when = crate::calendar::format_ny_ms(*ts);
+                    self.rejected_examples.push(format!("{ticker} {timeframe} {when}: {why}"));
                 }
             }
             Event::NewSplit(news) => self.new_splits.push(news.clone()),
@@ -202,6 +212,8 @@ impl Tally {
             unpaced_429: self.rate_limit_hits.saturating_sub(self.pace.taught_429 + self.pace.stale_429),
             pace_cuts: self.pace.cuts,
             limit_is_lower: self.pace.limit_is_lower(),
+            rejected_bars: self.rejected_bars,
+            rejected_examples: self.rejected_examples.clone(),
         }
     }
 }

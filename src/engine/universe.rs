@@ -76,7 +76,7 @@ async fn list(net: &Net, q: &TickersQuery<'_>, cap: Option<u32>) -> Result<(Vec<
     let mut url = net.client.tickers_url(q);
     let mut visited = HashSet::from([url.to_string()]);
     let mut out = Vec::new();
-    let no_check = |_: &TickersPage| Ok(Vec::new());
+    let no_check = |_: &TickersPage| Ok(Default::default());
     loop {
         let ask = Ask { row: None, url: &url, visited: &visited, parse: parse_tickers, check: &no_check };
         let page = match fetch_answer(net, ask).await {

@@ -1,8 +1,11 @@
 //! Every page is checked before anything of it is stored. A 200 answer can still be
 //! wrong (timestamps in seconds, bars outside the range asked for, off the timeframe's
-//! grid, out of order, impossible prices): such a page is malformed, and the whole page
-//! is refused. Bars that are odd but possible (a high below the open, a vwap outside the
-//! bar) are kept and named, so a user sees a data problem instead of trusting it.
+//! grid, out of order): such a page is wrong, and the whole page is refused. A bar whose
+//! values are impossible (a high below the low, a price not positive) is rejected alone,
+//! named with its reason, and the rest of its page kept: one bad bar must not cost a
+//! page of good ones. A page mostly of impossible bars is refused whole. Bars that are
+//! odd but possible (a high below the open, a vwap outside the bar) are kept and named,
+//! so a user sees a data problem instead of trusting it.
 
 use crate::bar::Bar;
 use crate::calendar::{self, DaySpan, MS_PER_MINUTE};
@@ -25,12 +28,42 @@ pub struct Suspect {
     pub what: &'static str,
 }
 
-/// Checks a range page; returns the suspect bars, or why the page cannot be stored,
-/// naming its first bad bar.
-pub fn check_range_page(bars: &[Bar], e: &Expect) -> Result<Vec<Suspect>, String> {
+/// A bar that cannot be right, left out of the page: its place in the page, its time
+/// and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rejected {
+    pub index: usize,
+    pub ts: i64,
+    pub reason: &'static str,
+}
+
+/// What a page that may be stored holds besides good bars.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Verdict {
+    pub suspects: Vec<Suspect>,
+    pub rejected: Vec<Rejected>,
+}
+
+impl Verdict {
+    /// The page is refused when more than half of its bars are impossible: then it is
+    /// the answer that is wrong, not a bar in it. `first` names the first bad bar.
+    fn judge(self, bars: usize, first: Option<String>) -> Result<Verdict, String> {
+        match first {
+            Some(first) if self.rejected.len() * 2 > bars => {
+                Err(format!("{first} ({} of {bars} bars impossible)", self.rejected.len()))
+            }
+            _ => Ok(self),
+        }
+    }
+}
+
+/// Checks a range page; returns its suspect and rejected bars, or why the page cannot be
+/// stored, naming its first bad bar.
+pub fn check_range_page(bars: &[Bar], e: &Expect) -> Result<Verdict, String> {
     let lowest = lowest_start(e);
     let mut previous: Option<i64> = None;
-    let mut suspects = Vec::new();
+    let mut verdict = Verdict::default();
+    let mut first = None;
     // The time-zone lookup is the costly part of a check: done once per day of bars.
     let mut day: Option<DaySpan> = None;
     for (i, b) in bars.iter().enumerate() {
@@ -55,30 +88,40 @@ pub fn check_range_page(bars: &[Bar], e: &Expect) -> Result<Vec<Suspect>, String
             return Err(bad(order.to_string()));
         }
         previous = Some(b.ts);
-        check_values(b).map_err(|m| bad(m.to_string()))?;
-        if let Some(what) = oddity(b) {
-            suspects.push(Suspect { ts: b.ts, what });
-        }
+        verdict.note(i, b, || bad(String::new()), &mut first);
     }
-    Ok(suspects)
+    verdict.judge(bars.len(), first)
 }
 
-/// Checks a grouped-daily page for `day`: every bar within that New York day, values
-/// possible. Returns the suspect bars.
-pub fn check_grouped_page(bars: &[Bar], day: calendar::Day) -> Result<Vec<Suspect>, String> {
+/// Checks a grouped-daily page for `day`: every bar within that New York day. Returns
+/// the suspect and rejected bars.
+pub fn check_grouped_page(bars: &[Bar], day: calendar::Day) -> Result<Verdict, String> {
     let (start, end) = (calendar::ny_midnight_ms(day), calendar::ny_midnight_ms(day + 1) - 1);
-    let mut suspects = Vec::new();
+    let mut verdict = Verdict::default();
+    let mut first = None;
     for (i, b) in bars.iter().enumerate() {
         let bad = |why: &str| format!("bar {} of {} ({}): {why}", i + 1, bars.len(), describe_ts(b.ts));
         if b.ts < start || b.ts > end {
             return Err(bad(&format!("not on {}, the day asked for", calendar::format_day(day))));
         }
-        check_values(b).map_err(bad)?;
-        if let Some(what) = oddity(b) {
-            suspects.push(Suspect { ts: b.ts, what });
+        verdict.note(i, b, || bad(""), &mut first);
+    }
+    verdict.judge(bars.len(), first)
+}
+
+impl Verdict {
+    /// A bar that passed the page's checks: rejected if impossible (the first such named
+    /// through `name`, which ends in the reason's place), named if odd.
+    fn note(&mut self, i: usize, b: &Bar, name: impl Fn() -> String, first: &mut Option<String>) {
+        if let Err(reason) = check_values(b) {
+            if first.is_none() {
+                *first = Some(format!("{}{reason}", name()));
+            }
+            self.rejected.push(Rejected { index: i, ts: b.ts, reason });
+        } else if let Some(what) = oddity(b) {
+            self.suspects.push(Suspect { ts: b.ts, what });
         }
     }
-    Ok(suspects)
 }
 
 /// Bars of multi-day timeframes start at their period's start, which can precede `from`.
@@ -169,7 +212,7 @@ mod tests {
     fn a_good_page_passes() {
         let (e, t) = minute_expect();
         let bars: Vec<Bar> = (0..5).map(|i| bar(t + i * 60_000)).collect();
-        assert_eq!(check_range_page(&bars, &e), Ok(vec![]));
+        assert_eq!(check_range_page(&bars, &e), Ok(Verdict::default()));
     }
 
     #[test]
@@ -193,21 +236,47 @@ mod tests {
     }
 
     #[test]
-    fn impossible_values_are_refused_and_odd_ones_named() {
+    fn a_page_of_impossible_values_is_refused_and_odd_ones_named() {
         let (e, t) = minute_expect();
         let swapped = Bar { high: 9.0, low: 11.0, ..bar(t) };
-        assert!(check_range_page(&[swapped], &e).unwrap_err().contains("high is below low"));
+        let err = check_range_page(&[swapped], &e).unwrap_err();
+        assert!(err.contains("high is below low") && err.contains("(1 of 1 bars impossible)"), "{err}");
         let nan = Bar { close: f64::NAN, ..bar(t) };
         assert!(check_range_page(&[nan], &e).unwrap_err().contains("price"));
         let negative = Bar { volume: -1.0, ..bar(t) };
         assert!(check_range_page(&[negative], &e).unwrap_err().contains("volume"));
         let odd = Bar { high: 10.4, ..bar(t) };
         assert_eq!(
-            check_range_page(&[odd], &e).unwrap(),
-            vec![Suspect { ts: t, what: "high below the open or close" }]
+            check_range_page(&[odd], &e).unwrap().suspects,
+            [Suspect { ts: t, what: "high below the open or close" }]
         );
         let vwap = Bar { vwap: Some(12.0), ..bar(t) };
-        assert_eq!(check_range_page(&[vwap], &e).unwrap()[0].what, "vwap outside [low, high]");
+        assert_eq!(check_range_page(&[vwap], &e).unwrap().suspects[0].what, "vwap outside [low, high]");
+    }
+
+    #[test]
+    fn a_few_impossible_bars_are_rejected_alone_and_the_page_kept() {
+        let (e, t) = minute_expect();
+        let mut bars: Vec<Bar> = (0..600).map(|i| bar(t + i * 60_000)).collect();
+        bars[17] = Bar { high: 9.0, low: 11.0, ..bars[17] };
+        bars[300] = Bar { open: 0.0, ..bars[300] };
+        let v = check_range_page(&bars, &e).unwrap();
+        assert_eq!(
+            v.rejected,
+            [
+                Rejected { index: 17, ts: t + 17 * 60_000, reason: "high is below low" },
+                Rejected { index: 300, ts: t + 300 * 60_000, reason: "a price is not a positive number" },
+            ]
+        );
+        // Mostly impossible: the answer is wrong, not a bar in it.
+        let swapped: Vec<Bar> = bars.iter().map(|b| Bar { high: b.low, low: b.high, ..*b }).collect();
+        let err = check_range_page(&swapped, &e).unwrap_err();
+        assert!(err.starts_with("bar 1 of 600") && err.contains("high is below low"), "{err}");
+        // The same on a grouped answer.
+        let day = calendar::parse_date("2023-01-09").unwrap();
+        let close = calendar::ny_local_ms(day, 16, 0);
+        let grouped = [bar(close), Bar { low: 12.0, ..bar(close) }, bar(close)];
+        assert_eq!(check_grouped_page(&grouped, day).unwrap().rejected[0].index, 1);
     }
 
     #[test]

@@ -78,6 +78,10 @@ fn spoil_bars(kind: &str, bars: &mut [SimBar]) -> bool {
             let mid = bars.len() / 2;
             bars[mid].t += OFF_GRID_MS;
         }
+        "bad_bar" => {
+            let mid = bars.len() / 2;
+            std::mem::swap(&mut bars[mid].h, &mut bars[mid].l);
+        }
         _ => return false,
     }
     true

@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod coverage;
 mod days;
 pub mod pages;
+pub mod rejected;
 pub mod schema;
 pub mod splits;
 pub mod tickers;
@@ -227,10 +228,14 @@ impl Store {
         rows.collect()
     }
 
-    /// The last bar stored for a symbol and timeframe on New York day `day`, if any.
+    /// The last bar stored for a symbol and timeframe on New York day `day` before any
+    /// bar rejected that day, if any: where a resumed row goes on.
     pub fn last_bar_on(&self, ticker: &str, timeframe: &str, day: calendar::Day) -> rusqlite::Result<Option<i64>> {
+        // A bar rejected on that day is asked again: the resume point stays before it.
         self.conn.query_row(
-            "SELECT max(ts) FROM bars WHERE ticker = ?1 AND timeframe = ?2 AND ts >= ?3 AND ts < ?4",
+            "SELECT max(ts) FROM bars WHERE ticker = ?1 AND timeframe = ?2 AND ts >= ?3
+                AND ts < coalesce((SELECT min(ts) FROM rejected_bars
+                                   WHERE ticker = ?1 AND timeframe = ?2 AND ts >= ?3 AND ts < ?4), ?4)",
             params![ticker, timeframe, calendar::ny_midnight_ms(day), calendar::ny_midnight_ms(day + 1)],
             |r| r.get(0),
         )

@@ -93,6 +93,8 @@ pub enum WriteMsg {
         splits: Vec<SplitRecord>,
         reply: oneshot::Sender<Result<Vec<NewSplit>, String>>,
     },
+    /// Bars left out of their pages as impossible, to record with why.
+    Rejected(Vec<super::rejected::RejectedBar>),
     /// These tickers' splits were asked for completely on this day.
     SplitsChecked {
         tickers: Vec<String>,
@@ -173,6 +175,8 @@ fn writer_loop(
     let conn = &store.conn;
     let mut ids = SeriesIds::default();
     let mut next: Option<WriteMsg> = None;
+    // Rejections a good bar has replaced are forgotten at the end, when any may exist.
+    let mut rejected_any = super::rejected::by_series(conn).map(|r| !r.is_empty()).unwrap_or(false);
     loop {
         let msg = match next.take() {
             Some(m) => m,
@@ -206,6 +210,12 @@ fn writer_loop(
             WriteMsg::Tickers { tickers, reply } => {
                 let _ = reply.send(upsert_tickers(conn, &tickers).map_err(|e| explain_on(conn, &e)));
             }
+            WriteMsg::Rejected(bars) => {
+                rejected_any = true;
+                if let Err(e) = super::rejected::record(conn, run_id, &bars) {
+                    tracing::warn!(error = %explain_on(conn, &e), "could not record rejected bars");
+                }
+            }
             WriteMsg::SplitsChecked { tickers, day } => {
                 if let Err(e) = super::splits::mark_checked(conn, &tickers, day) {
                     // Only costs a request next run: the splits themselves are stored.
@@ -213,6 +223,9 @@ fn writer_loop(
                 }
             }
         }
+    }
+    if rejected_any && let Err(e) = super::rejected::clear_superseded(conn) {
+        tracing::warn!(error = %explain_on(conn, &e), "could not clear rejections good bars replaced");
     }
     let _ = conn.execute_batch("PRAGMA optimize;");
     drop(checkpointer);

@@ -223,3 +223,31 @@ async fn grouped_daily_spreads_a_day_over_its_rows_and_a_missing_ticker_costs_no
     let events = kit.drain_events();
     assert!(events.iter().any(|e| matches!(e, Event::RowState { row: 2, state: RowState::Empty })));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_same_wrong_answer_twice_ends_the_window_at_once_naming_the_bar() {
+    // Timestamps in seconds: every answer the same, every one refused.
+    let body = serde_json::json!({
+        "ticker": "AAPL", "status": "OK", "adjusted": false, "queryCount": 1, "resultsCount": 1,
+        "results": [{ "o": 10.0, "h": 11.0, "l": 9.0, "c": 10.5, "v": 1000.0, "t": day_ms("2024-01-02") / 1000 }],
+    });
+    let server = FakeServer::new();
+    server.on(&first_path(), [Reply::json(body)]);
+    let t0 = tokio::time::Instant::now();
+    let mut kit = one_row(&server).await;
+
+    // Asked twice (fix 1's wait of a second between), never a third time.
+    assert_eq!(server.asked().len(), 2);
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    let reason = kit
+        .drain_events()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::WindowFailed { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .expect("the window failed");
+    assert!(reason.contains("bar 1 of 1") && reason.contains("outside the range"), "{reason}");
+    assert!(reason.contains("the same wrong answer twice"), "{reason}");
+    assert!(kit.pages().is_empty(), "nothing of it stored");
+}

@@ -59,6 +59,15 @@ impl App {
                 let text = format!("{} suspect bars stored for {ticker}{}", bars.len(), first.unwrap_or_default());
                 self.push_log(LogLine { at, level: Level::Warn, text: self.clean(&text) });
             }
+            Event::RejectedBars { ticker, timeframe, bars, .. } => {
+                let first = bars.first().map(|(ts, why)| format!(": {why} at {}", crate::calendar::format_ny_ms(*ts)));
+                let text = format!(
+                    "{} impossible bars left out for {ticker} {timeframe}{}; the rest of the page stored",
+                    bars.len(),
+                    first.unwrap_or_default()
+                );
+                self.push_log(LogLine { at, level: Level::Warn, text: self.clean(&text) });
+            }
             Event::NewSplit(news) => {
                 // The engine logs the line too; a pane fed from the log has it already.
                 if self.notices_to_log {
