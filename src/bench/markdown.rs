@@ -19,6 +19,8 @@ pub fn to_markdown(r: &BenchReport) -> String {
             Kind::Progression => progression_table(&mut s, p),
             Kind::Floor => floor_table(&mut s, p),
             Kind::Throughput => throughput_table(&mut s, p),
+            // Written by their own modules (`switches`, `quotas`).
+            Kind::Own => {}
         }
         if kind != Kind::Throughput {
             breakdown_table(&mut s, p);

@@ -17,8 +17,11 @@
 
 mod markdown;
 mod measure;
+pub mod quotas;
 mod server;
 mod step;
+pub mod switches;
+mod timeline;
 mod verdict;
 mod workload;
 
@@ -49,6 +52,10 @@ pub enum Profile {
     Free,
     /// A paid key: no quota in reach, throughput and cost per bar.
     Unlimited,
+    /// Switches in the middle of a run, on the simulator's real 60 s window.
+    Switches,
+    /// One workload from a free key's quota to a paid plan's.
+    Quotas,
 }
 
 /// How a profile's steps are chosen, judged and printed.
@@ -57,11 +64,21 @@ pub enum Kind {
     Progression,
     Floor,
     Throughput,
+    /// A profile with a runner and a report of its own (`switches`, `quotas`).
+    Own,
 }
 
 impl Profile {
-    pub const ALL: [Profile; 6] =
-        [Profile::Quick, Profile::Seed, Profile::Latency, Profile::Universe, Profile::Free, Profile::Unlimited];
+    pub const ALL: [Profile; 8] = [
+        Profile::Quick,
+        Profile::Seed,
+        Profile::Latency,
+        Profile::Universe,
+        Profile::Free,
+        Profile::Unlimited,
+        Profile::Switches,
+        Profile::Quotas,
+    ];
 
     pub fn parse(s: &str) -> Result<Profile, String> {
         Profile::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
@@ -78,6 +95,8 @@ impl Profile {
             Profile::Universe => "universe",
             Profile::Free => "free",
             Profile::Unlimited => "unlimited",
+            Profile::Switches => "switches",
+            Profile::Quotas => "quotas",
         }
     }
 
@@ -99,6 +118,15 @@ impl Profile {
                 "a paid key: 10 liquid tickers x 1/minute over 2024-2025 (4.8 M bars), defaults against 1, 4, 8, \
                  16 workers: bars/s, client CPU per bar, memory, bytes per bar, beside bare SQLite (3 to 6 minutes)"
             }
+            Profile::Switches => {
+                "switches in the middle of a run at 150 a real 60 s window: baseline then 2 and 3, 2 off for 15 s, \
+                 3 off then on, a 30 s pause, the server's limit halved then restored; time to the new pace, \
+                 wall against an oracle, 429s, worker changes, the ETA's error (about 15 minutes)"
+            }
+            Profile::Quotas => {
+                "one workload (10 liquid tickers x 1/minute, 1/day, 2022-01..2024-06) at 5, 60, 150, 360, 1200, 6000/min \
+                 and a paid plan: requests against the fewest, wall against the floor time (about 7 minutes)"
+            }
         }
     }
 
@@ -107,6 +135,7 @@ impl Profile {
             Profile::Quick | Profile::Seed | Profile::Latency => Kind::Progression,
             Profile::Universe | Profile::Free => Kind::Floor,
             Profile::Unlimited => Kind::Throughput,
+            Profile::Switches | Profile::Quotas => Kind::Own,
         }
     }
 }

@@ -80,6 +80,7 @@ pub fn steps(w: &Workload, headroom_pct: f64) -> Vec<Step> {
             let fixed = |name, n| Step::new(name, Fixes::ALL, n, 0.0);
             vec![Step::defaults(), fixed("fixed1", 1), fixed("fixed4", 4), fixed("fixed8", 8), fixed("fixed16", 16)]
         }
+        Kind::Own => Vec::new(),
     }
 }
 

@@ -44,7 +44,7 @@ pub fn step_line(r: &StepResult) -> String {
 
 pub fn goals(w: &Workload, p: &ProfileResult) -> Vec<Goal> {
     match w.profile.kind() {
-        Kind::Progression => Vec::new(),
+        Kind::Progression | Kind::Own => Vec::new(),
         Kind::Floor => floor_goals(p),
         Kind::Throughput => throughput_goals(p),
     }
@@ -146,6 +146,7 @@ fn against_bare_loop(us_per_bar: f64, bare_rows_per_s: f64) -> Option<String> {
 pub fn verdict(w: &Workload, p: &ProfileResult) -> String {
     match w.profile.kind() {
         Kind::Progression => progression_verdict(w, p),
+        Kind::Own => String::new(),
         Kind::Floor | Kind::Throughput => {
             let missed = p.goals.iter().filter(|g| !g.met).count();
             format!("{} of {} goals met.", p.goals.len() - missed, p.goals.len())

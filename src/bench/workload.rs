@@ -96,6 +96,8 @@ impl Workload {
             Profile::Universe => Workload::universe_profile(base),
             Profile::Free => Workload::free_profile(base),
             Profile::Unlimited => Workload::unlimited_profile(base),
+            // Each has a workload of its own (`switches`, `quotas`).
+            Profile::Switches | Profile::Quotas => base,
         }
     }
 
@@ -238,6 +240,15 @@ fn trades_in(t: &market::TickerInfo, from: Day, to: Day) -> bool {
 fn trades_throughout(t: &market::TickerInfo, from: Day, to: Day) -> bool {
     let sessions: Vec<Day> = (from..=to).filter(|d| calendar::is_session(*d)).collect();
     sessions.first().is_some_and(|d| t.trades_on(*d)) && sessions.last().is_some_and(|d| t.trades_on(*d))
+}
+
+/// The first `n` tickers of the universe, liquid ones first, that trade every session of
+/// `[from, to]`.
+pub fn trading_throughout(u: &Universe, from: Day, to: Day, n: usize) -> Vec<String> {
+    let all = || u.tickers().iter().filter(|t| trades_throughout(t, from, to));
+    let liquid = all().filter(|t| !synthetic(t));
+    let thin = all().filter(|t| synthetic(t));
+    liquid.chain(thin).take(n).map(|t| t.ticker.clone()).collect()
 }
 
 /// The `universe` profile's tickers, in the universe's order: its first 8 names (liquid),

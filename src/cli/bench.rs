@@ -25,6 +25,9 @@ pub(super) async fn bench_command(args: BenchArgs) -> ExitCode {
             return ExitCode::from(exit::BAD_INPUT);
         }
     };
+    if profile.kind() == bench::Kind::Own {
+        return own_profile(profile, &args).await;
+    }
     let headroom = Config::defaults(&Dirs::platform()).headroom_pct;
     let main = Workload::for_profile(profile);
     let steps = match chosen_steps(&args, &main, headroom) {
@@ -65,6 +68,55 @@ pub(super) async fn bench_command(args: BenchArgs) -> ExitCode {
     if let Some(dir) = &args.out {
         match bench::write_outputs(dir, &report) {
             Ok((md, json)) => eprintln!("wrote {} and {}", md.display(), json.display()),
+            Err(e) => {
+                eprintln!("error: cannot write to {}: {e}", dir.display());
+                return ExitCode::from(exit::FAILED);
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The profiles with a runner and report of their own: `switches` and `quotas`.
+async fn own_profile(profile: Profile, args: &BenchArgs) -> ExitCode {
+    let only: Option<Vec<String>> = args.steps.as_ref().map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+    let known: Vec<String> = match profile {
+        Profile::Switches => bench::switches::scenarios().iter().map(|s| s.name.to_string()).collect(),
+        _ => bench::quotas::QUOTAS.iter().map(|(n, _, _)| n.to_string()).collect(),
+    };
+    if let Some(bad) = only.iter().flatten().find(|s| !known.contains(s)) {
+        eprintln!("error: --steps: unknown step '{bad}' for profile {}; use {}", profile.name(), known.join(","));
+        return ExitCode::from(exit::BAD_INPUT);
+    }
+    let scratch = std::env::temp_dir().join(format!("barfill-bench-{}", std::process::id()));
+    let progress = |line: &str| eprintln!("{line}");
+    let outcome = match profile {
+        Profile::Switches => bench::switches::run(only.as_deref(), &scratch, &progress)
+            .await
+            .map(|r| (bench::switches::to_markdown(&r), serde_json::to_string_pretty(&r))),
+        _ => bench::quotas::run(only.as_deref(), &scratch, &progress)
+            .await
+            .map(|r| (bench::quotas::to_markdown(&r), serde_json::to_string_pretty(&r))),
+    };
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (md, json) = match outcome {
+        Ok((md, Ok(json))) => (md, json),
+        Ok((_, Err(e))) => {
+            eprintln!("error: bench profile {}: {e}", profile.name());
+            return ExitCode::from(exit::FAILED);
+        }
+        Err(e) => {
+            eprintln!("error: bench profile {}: {e}", profile.name());
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    print!("{md}");
+    if let Some(dir) = &args.out {
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|_| std::fs::write(dir.join("bench.md"), &md))
+            .and_then(|_| std::fs::write(dir.join("bench.json"), json + "\n"));
+        match written {
+            Ok(()) => eprintln!("wrote {} and {}", dir.join("bench.md").display(), dir.join("bench.json").display()),
             Err(e) => {
                 eprintln!("error: cannot write to {}: {e}", dir.display());
                 return ExitCode::from(exit::FAILED);

@@ -137,9 +137,11 @@ impl Concurrency {
     /// On the unlimited bench (2 cores) 16 was the best fixed count, and starting there
     /// took the defaults from 0.77x to 0.84x the bare insert rate (12 before).
     pub const AUTO_START_PAID: u32 = 16;
-    /// A quota this high is a paid plan's: those are "unlimited", with the advice to stay
-    /// under about 100 requests a second (6000 a minute); a per-minute quota is far lower.
-    pub const PAID_PACE_PER_MIN: u32 = 5000;
+    /// A quota above this is a paid plan's: those are "unlimited", with the advice to stay
+    /// under about 100 requests a second (6000 a minute). A quota of 6000 or less is one
+    /// barfill keeps to, where every request costs time, so it is paced and sized as a
+    /// quota; above it throughput sets the worker count and rows may be cut.
+    pub const PAID_PACE_PER_MIN: u32 = 10_000;
 
     /// Workers to start the run with.
     pub fn initial_workers(self, quota_per_min: u32) -> u32 {

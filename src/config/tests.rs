@@ -469,7 +469,8 @@ fn concurrency_is_auto_or_a_count_and_the_stagger_follows_it() {
     let c = load_with(Some("[fixes]\nconcurrency = 4\n"), &["--concurrency", "AUTO"]).unwrap();
     assert_eq!((c.concurrency, c.stagger), (Concurrency::Auto, Duration::ZERO));
     assert_eq!(Concurrency::Auto.initial_workers(150), Concurrency::AUTO_START);
-    assert_eq!(Concurrency::Auto.initial_workers(6000), Concurrency::AUTO_START_PAID);
+    assert_eq!(Concurrency::Auto.initial_workers(6000), Concurrency::AUTO_START);
+    assert_eq!(Concurrency::Auto.initial_workers(12_000), Concurrency::AUTO_START_PAID);
     assert_eq!(Concurrency::Fixed(5).initial_workers(6000), 5);
     let mut seed = c.clone();
     seed.use_seed_fix3();

@@ -169,6 +169,11 @@ impl Sim {
 
     /// User plus system CPU time the simulator's threads have used, in seconds (Linux;
     /// 0 elsewhere): what a benchmark subtracts to see the client's own cost.
+    /// Changes the quota (accepted requests a window) from the next request on.
+    pub fn set_quota(&self, per_window: u32) {
+        self.state.set_quota(per_window);
+    }
+
     pub fn cpu_seconds(&self) -> f64 {
         self.threads.cpu_seconds()
     }

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -23,7 +23,8 @@ pub type Params = HashMap<String, String>;
 
 pub struct SimState {
     pub opts: SimOptions,
-    quota: usize,
+    /// Accepted requests a window allows; changed while serving by `Sim::set_quota`.
+    quota: AtomicUsize,
     pub universe: Arc<Universe>,
     recent: Mutex<VecDeque<Instant>>,
     pub counter: AtomicU64,
@@ -106,12 +107,17 @@ impl SimState {
     pub fn new(opts: SimOptions, stats: Arc<SimStats>) -> SimState {
         SimState {
             universe: Arc::new(Universe::new(opts.extra_tickers)),
-            quota: opts.quota.unwrap_or(u32::MAX) as usize,
+            quota: AtomicUsize::new(opts.quota.unwrap_or(u32::MAX) as usize),
             opts,
             recent: Mutex::new(VecDeque::new()),
             counter: AtomicU64::new(0),
             stats,
         }
+    }
+
+    /// A new quota for every request from now on: a server whose limit changes mid-run.
+    pub fn set_quota(&self, per_window: u32) {
+        self.quota.store(per_window as usize, Ordering::Relaxed);
     }
 
     pub fn request_id(&self, n: u64) -> String {
@@ -143,7 +149,7 @@ impl SimState {
             recent.pop_front();
         }
         if let Some(&oldest) = recent.front()
-            && recent.len() >= self.quota
+            && recent.len() >= self.quota.load(Ordering::Relaxed)
         {
             return Err(self.opts.window.saturating_sub(now.duration_since(oldest)));
         }
