@@ -83,18 +83,29 @@ const SAMPLES_TO_SHRINK: u64 = 10;
 /// stabilisation window, shortened to a quota window).
 const DOWN_WINDOW_S: f64 = 60.0;
 /// Seconds between two changes: after any, before a step down.
-const MIN_GAP_UP_S: f64 = 5.0;
+const MIN_GAP_UP_S: f64 = 2.0;
 const MIN_GAP_DOWN_S: f64 = 30.0;
 /// After a switch the user made, nothing moves for this long (latency under the new
 /// settings is not measured yet), and nothing comes down for a window.
 const FREEZE_UP_S: f64 = 5.0;
 const FREEZE_DOWN_S: f64 = 60.0;
+/// Seconds after a growth before checking that it paid, and the gain in answered
+/// requests a growth must bring.
+const GROWTH_CHECK_S: f64 = 4.0;
+/// Changes smaller than this share of the count are left alone.
+const TOLERANCE: f64 = 0.2;
+const GROWTH_GAIN: f64 = 0.1;
 
 /// The worker count's controller: Little's law while fix 2 paces below a paid plan's
 /// pace, the throughput climber otherwise.
 #[derive(Debug, Default)]
 pub struct Controller {
     tuner: Tuner,
+    /// The last growth, to check that it paid: when, from what count, and the rate of
+    /// answered requests before it.
+    grew: Option<(f64, u32, f64)>,
+    /// The most workers that still brought more answers; growth stops there.
+    cap: Option<u32>,
     /// (time, what Little's law asked for) over the last minute.
     needs: VecDeque<(f64, u32)>,
     last_change: Option<f64>,
@@ -118,6 +129,7 @@ impl Controller {
         self.frozen_down_until = now + FREEZE_DOWN_S;
         self.needs.clear();
         self.tuner.forget();
+        (self.grew, self.cap) = (None, None);
     }
 
     /// The count for `n` workers that produced `s` at `now` seconds, and why; `None` keeps it.
@@ -135,25 +147,55 @@ impl Controller {
             return None;
         }
         let latency = s.latency_s.filter(|_| s.latency_samples >= SAMPLES_TO_GROW)?;
-        let need = Controller::little(s.pace_per_min, latency);
+        let answered = s.ok_requests as f64 / s.secs.max(1e-9);
+        if let Some(back) = self.growth_paid(now, n, answered, s.pace_per_min) {
+            return Some((back, why::NO_GAIN));
+        }
+        let need = Controller::little(s.pace_per_min, latency).min(self.cap.unwrap_or(MAX_WORKERS));
         self.needs.push_back((now, need));
         while self.needs.front().is_some_and(|(t, _)| now - t > DOWN_WINDOW_S) {
             self.needs.pop_front();
         }
         let since_change = self.last_change.map_or(f64::INFINITY, |t| now - t);
-        if need > n {
-            let may = now >= self.frozen_up_until && since_change >= MIN_GAP_UP_S && s.ok_requests > 0;
-            return may.then_some((need, why::PACE_NEEDS));
+        // A change of less than a fifth is noise in the latency, not a need (HPA's
+        // tolerance): Little's law already keeps a worker to spare.
+        if need > n && (need - n) as f64 >= TOLERANCE * n as f64 {
+            // At most double at a step, and only once the last step proved it paid: on a
+            // machine that cannot answer at the pace, a jump would only queue.
+            let may =
+                now >= self.frozen_up_until && since_change >= MIN_GAP_UP_S && s.ok_requests > 0 && self.grew.is_none();
+            if may {
+                self.grew = Some((now, n, answered));
+            }
+            return may.then_some((need.min((2 * n).max(n + 2)), why::PACE_NEEDS));
         }
         // Down only to the most the last minute asked for, once that minute is whole.
         let spans = self.needs.front().is_some_and(|(t, _)| now - t >= DOWN_WINDOW_S - 1.0);
         let most = self.needs.iter().map(|(_, k)| *k).max().unwrap_or(n);
         let may = spans
             && most < n
+            && (n - most) as f64 >= TOLERANCE * n as f64
             && s.latency_samples >= SAMPLES_TO_SHRINK
             && now >= self.frozen_down_until
             && since_change >= MIN_GAP_DOWN_S;
         may.then_some((most, why::QUOTA))
+    }
+
+    /// A growth that brought no more answers while the pace still had room: the machine
+    /// or the database, not the quota, is the limit, and more workers would only queue
+    /// (and lengthen the latency Little's law reads, asking for more still). Returns the
+    /// count to go back to, and keeps it as the cap.
+    fn growth_paid(&mut self, now: f64, n: u32, answered: f64, pace_per_min: f64) -> Option<u32> {
+        let (when, from, before) = self.grew?;
+        if now - when < GROWTH_CHECK_S {
+            return None;
+        }
+        self.grew = None;
+        let room = answered * 60.0 < 0.9 * pace_per_min;
+        (room && answered < before * (1.0 + GROWTH_GAIN) && n > from).then(|| {
+            self.cap = Some(from);
+            from
+        })
     }
 
     fn climbing(&mut self, n: u32, s: &Sample) -> Option<(u32, &'static str)> {
@@ -293,12 +335,13 @@ mod tests {
         seen
     }
 
-    /// One second of a paced run: `ok` answers, latency `l` over `samples` tries.
+    /// One second of a paced run that keeps its pace, latency `l` over `samples` tries.
     fn paced(pace: f64, l: f64, samples: u64) -> Sample {
+        let n = (pace / 60.0).round() as u64;
         Sample {
             secs: 1.0,
-            requests: 3,
-            ok_requests: 3,
+            requests: n,
+            ok_requests: n,
             pace_per_min: pace,
             latency_s: Some(l),
             latency_samples: samples,
@@ -314,30 +357,39 @@ mod tests {
         assert_eq!(Controller::little(1200.0, 0.56), 13);
         assert_eq!(Controller::little(5.0, 0.3), 2);
         assert_eq!(c.decide(0.0, 3, &paced(1200.0, 0.56, 1)), None, "one answer is not yet a measure");
-        assert_eq!(c.decide(1.0, 3, &paced(1200.0, 0.56, 2)), Some((13, why::PACE_NEEDS)), "up at once, all the way");
+        // Up at once, doubling at a step while each step pays, to what the pace needs.
+        let slow = |n: u64| Sample { requests: n, ok_requests: n, ..paced(1200.0, 0.56, 2) };
+        assert_eq!(c.decide(1.0, 3, &slow(5)), Some((6, why::PACE_NEEDS)));
+        assert_eq!(c.decide(3.0, 6, &slow(10)), None, "the step is not judged yet");
+        assert_eq!(c.decide(5.0, 6, &slow(10)), Some((12, why::PACE_NEEDS)));
+        assert_eq!(c.decide(9.0, 12, &slow(20)), None, "13 is within a fifth of 12: noise");
+        assert_eq!(c.decide(9.0, 12, &slow(20)), None);
     }
 
     #[test]
     fn paced_a_steady_run_keeps_its_count_through_latency_noise() {
         let mut c = Controller::new();
         let mut n = 3;
-        let mut changes = 0;
+        let mut changes = Vec::new();
         // Ten minutes at 1200/min, latency wandering between 0.45 and 0.65 s.
         for t in 0..600 {
             let l = 0.55 + 0.1 * ((t as f64) * 0.7).sin();
             if let Some((m, _)) = c.decide(t as f64, n, &paced(1200.0, l, 2 + t)) {
                 n = m;
-                changes += 1;
+                changes.push((t, m));
             }
         }
-        assert!(changes <= 3, "{changes} changes");
-        assert_eq!(n, Controller::little(1200.0, 0.65), "it keeps what the slowest minute asked for");
+        // The climb from 3 (doubling at a step) within the first seconds, then steady.
+        let steady: Vec<_> = changes.iter().filter(|(t, _)| *t >= 20).collect();
+        assert!(changes.iter().filter(|(t, _)| *t < 20).count() <= 3, "{changes:?}");
+        assert!(steady.len() <= 1, "{changes:?}");
+        assert!((12..=14).contains(&n), "{n}");
     }
 
     #[test]
     fn paced_it_comes_down_only_after_a_minute_of_lower_need() {
         let mut c = Controller::new();
-        assert_eq!(c.decide(0.0, 3, &paced(1200.0, 0.56, 20)), Some((13, why::PACE_NEEDS)));
+        assert_eq!(c.decide(0.0, 13, &paced(1200.0, 0.56, 20)), None);
         // The pace fell to 150/min: 3 workers are enough, but not for a minute yet.
         let mut down = None;
         for t in 1..=120 {
@@ -360,10 +412,24 @@ mod tests {
         assert_eq!(c.decide(12.0, 3, &paced(1200.0, 0.56, 20)), None, "frozen for 5 s");
         let failing = Sample { ok_requests: 0, ..paced(1200.0, 0.56, 20) };
         assert_eq!(c.decide(16.0, 3, &failing), None, "nothing succeeds: no growth");
-        assert_eq!(c.decide(17.0, 3, &paced(1200.0, 0.56, 20)), Some((13, why::PACE_NEEDS)));
+        assert_eq!(c.decide(17.0, 3, &paced(1200.0, 0.56, 20)), Some((6, why::PACE_NEEDS)));
         // No step down within a window of the switch, however long the need stays low.
         for t in 18..70 {
-            assert_eq!(c.decide(t as f64, 13, &paced(60.0, 0.56, 40)), None, "at {t}s");
+            assert_eq!(c.decide(t as f64, 6, &paced(60.0, 0.56, 40)), None, "at {t}s");
+        }
+    }
+
+    #[test]
+    fn paced_a_growth_that_brings_no_more_answers_is_undone_and_caps_the_count() {
+        let mut c = Controller::new();
+        // 1200/min asked, but the machine answers 5 a second whatever the count; the
+        // latency grows with the queue.
+        let stuck = |l: f64, samples: u64| Sample { requests: 5, ok_requests: 5, ..paced(1200.0, l, samples) };
+        assert_eq!(c.decide(0.0, 3, &stuck(0.6, 5)), Some((6, why::PACE_NEEDS)));
+        assert_eq!(c.decide(3.0, 6, &stuck(1.2, 8)), None, "too soon to judge");
+        assert_eq!(c.decide(6.0, 6, &stuck(1.2, 10)), Some((3, why::NO_GAIN)));
+        for t in 12..40 {
+            assert_eq!(c.decide(t as f64, 3, &stuck(2.6, 10 + t)), None, "capped at {t}s");
         }
     }
 
