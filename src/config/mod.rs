@@ -25,6 +25,7 @@ pub use settings::{Concurrency, Fix, Fixes, Universe};
 pub use sim::{Faults, SimOptions};
 
 use crate::calendar::{self, Day};
+use crate::markets::Class;
 use crate::secret::ApiKey;
 use crate::timeframe::Timeframe;
 
@@ -151,6 +152,17 @@ impl Config {
     pub fn use_seed_fix3(&mut self) {
         self.concurrency = Concurrency::SEED_FIX3;
         self.stagger = Concurrency::SEED_FIX3_STAGGER;
+    }
+
+    /// The asset classes the run's tickers belong to, each once: a universe's, or the list's.
+    pub fn classes(&self) -> Vec<Class> {
+        if self.universe.is_some() {
+            return vec![Class::Stocks];
+        }
+        let mut classes: Vec<Class> = self.symbols.iter().map(|t| Class::of_checked(t)).collect();
+        classes.sort_unstable();
+        classes.dedup();
+        classes
     }
 
     pub fn sim_quota(&self) -> u32 {
@@ -335,7 +347,7 @@ fn check_range(config: &mut Config, o: &Origins, today: Day) -> Result<(), Confi
         ));
         config.to = today;
     }
-    validate::sessions_in(config.from, config.to).map_err(|m| end.error(end_key, m))?;
+    validate::sessions_in(config.from, config.to, &config.classes()).map_err(|m| end.error(end_key, m))?;
     config.warnings.extend(validate::api_history(config.from, "`from`"));
     Ok(())
 }

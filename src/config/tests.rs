@@ -199,6 +199,20 @@ const SAME_VERDICT: &[Case] = &[
         message: "'aapl' has lower-case letters; tickers are case-sensitive (did you mean 'AAPL'?)",
     },
     Case {
+        files: &["symbols = [\"AAPL\", \"Z:FOO\"]\n"],
+        flags: &[&["--symbols", "AAPL,Z:FOO"]],
+        sim: &[],
+        message: "'Z:FOO' has the prefix 'Z:', which names no asset class; known: none (US stocks), X: (crypto), \
+                  C: (forex), I: (indices), O: (options)",
+    },
+    Case {
+        files: &["symbols = [\"O:SPY251219Q00650000\"]\n"],
+        flags: &[&["--symbols", "O:SPY251219Q00650000"]],
+        sim: &[],
+        message: "'O:SPY251219Q00650000' is not an option ticker: 'Q' where C (call) or P (put) belongs (expected O:, \
+                  a root, YYMMDD, C or P and the strike in thousandths over 8 digits, e.g. O:SPY251219C00650000)",
+    },
+    Case {
         files: &["symbols = [\"KO\", \"KO\"]\n"],
         flags: &[&["--symbols", "KO,KO"]],
         sim: &[],
@@ -222,6 +236,13 @@ const SAME_VERDICT: &[Case] = &[
         flags: &[&["--from", "2024-12-25", "--to", "2024-12-25"]],
         sim: &[],
         message: "the range 2024-12-25..2024-12-25 holds no trading session: 2024-12-25 is Christmas Day",
+    },
+    Case {
+        files: &["symbols = [\"AAPL\", \"C:EURUSD\"]\nfrom = \"2025-01-04\"\nto = \"2025-01-04\"\n"],
+        flags: &[&["--symbols", "AAPL,C:EURUSD", "--from", "2025-01-04", "--to", "2025-01-04"]],
+        sim: &[],
+        message: "the range 2025-01-04..2025-01-04 holds no day any of its tickers trades (stocks: 2025-01-04 is a \
+                  Saturday; fx: 2025-01-04 is a Saturday, when forex does not trade)",
     },
     Case {
         files: &["from = \"1850-01-01\"\nto = \"1850-02-01\"\n"],
@@ -563,4 +584,14 @@ fn fixes_and_faults_parse() {
     assert_eq!(f.server_error, 0.1);
     assert!(Faults::parse("boom=0.1").is_err());
     assert!(Faults::parse("5xx=2").is_err());
+}
+
+#[test]
+fn a_range_is_judged_by_the_days_of_its_tickers_classes() {
+    // Christmas and a Saturday hold no session, but crypto trades every day and forex on Sundays.
+    let c = load_flags(&["--symbols", "X:BTCUSD", "--from", "2024-12-25", "--to", "2024-12-25"]).unwrap();
+    assert_eq!(c.classes(), [crate::markets::Class::Crypto]);
+    assert!(load_flags(&["--symbols", "AAPL,C:EURUSD", "--from", "2025-01-05", "--to", "2025-01-05"]).is_ok());
+    let e = load_flags(&["--symbols", "I:SPX", "--from", "2025-01-04", "--to", "2025-01-05"]).unwrap_err();
+    assert!(e.message.contains("indices: 2025-01-04 is a Saturday, 2025-01-05 a Sunday"), "{e}");
 }

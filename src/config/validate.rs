@@ -11,6 +11,7 @@ use super::ConfigError;
 use super::settings::{Concurrency, Fixes, Universe};
 use super::sim::Faults;
 use crate::calendar::{self, Day};
+use crate::markets::Class;
 use crate::secret::check_key_text;
 use crate::timeframe::Timeframe;
 
@@ -45,7 +46,8 @@ pub fn split_list(s: &str) -> Vec<&str> {
 
 // ---- what to fetch ----
 
-/// Tickers go into a URL path, so only characters real tickers use are accepted.
+/// Tickers go into a URL path, so only characters real tickers use are accepted; a prefix
+/// must name an asset class, and an option ticker must be an OCC symbol.
 pub fn symbol(raw: &str) -> Result<String, String> {
     let s = raw.trim();
     if s.is_empty() {
@@ -66,6 +68,7 @@ pub fn symbol(raw: &str) -> Result<String, String> {
             s.to_ascii_uppercase()
         ));
     }
+    crate::markets::Class::of(s)?;
     Ok(s.to_string())
 }
 
@@ -180,27 +183,32 @@ pub fn not_future(day: Day, today: Day) -> Result<(), String> {
     Ok(())
 }
 
-/// A range with no session costs nothing to fetch and would end as "already stored": say
-/// so instead, with why each day is closed. Such a range is a week at most, so listing
-/// its days is short.
-pub fn sessions_in(from: Day, to: Day) -> Result<(), String> {
-    if from > to || calendar::sessions_between(from, to) > 0 {
+/// A range with no day any of the run's classes trades costs nothing to fetch and would
+/// end as "already stored": say so instead, with why each day is closed. Such a range is
+/// a week at most, so listing its days is short.
+pub fn sessions_in(from: Day, to: Day, classes: &[Class]) -> Result<(), String> {
+    if from > to || classes.iter().any(|c| c.days_between(from, to) > 0) {
         return Ok(());
     }
-    let why: Vec<String> = (from..=to)
-        .enumerate()
-        .map(|(i, d)| {
-            let reason = calendar::closure_reason(d).unwrap_or("closed");
-            let verb = if i == 0 { " is " } else { " " };
-            format!("{}{verb}{reason}", calendar::format_day(d))
-        })
-        .collect();
-    Err(format!(
-        "the range {}..{} holds no trading session: {}",
-        calendar::format_day(from),
-        calendar::format_day(to),
-        why.join(", ")
-    ))
+    let why = |class: Class| -> String {
+        let days: Vec<String> = (from..=to)
+            .enumerate()
+            .map(|(i, d)| {
+                let reason = class.closure_reason(d).unwrap_or("closed");
+                let verb = if i == 0 { " is " } else { " " };
+                format!("{}{verb}{reason}", calendar::format_day(d))
+            })
+            .collect();
+        days.join(", ")
+    };
+    let range = format!("{}..{}", calendar::format_day(from), calendar::format_day(to));
+    // Stocks and options keep the NYSE's words; other classes are named with their reasons.
+    let nyse = |c: &Class| matches!(c, Class::Stocks | Class::Options);
+    if classes.iter().all(nyse) {
+        return Err(format!("the range {range} holds no trading session: {}", why(Class::Stocks)));
+    }
+    let each: Vec<String> = classes.iter().map(|&c| format!("{c}: {}", why(c))).collect();
+    Err(format!("the range {range} holds no day any of its tickers trades ({})", each.join("; ")))
 }
 
 /// A warning (see [`API_HISTORY_START`]) when `day` is before the API's history.
