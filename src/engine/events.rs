@@ -3,6 +3,7 @@
 
 use crate::calendar::{Day, Range};
 use crate::config::{Fix, Fixes};
+use crate::markets::Class;
 use crate::plan::Estimate;
 use crate::polygon::check::Suspect;
 use crate::polygon::outcome::ErrorKind;
@@ -69,6 +70,8 @@ pub enum RowState {
 pub struct RowInfo {
     pub ticker: String,
     pub timeframe: Timeframe,
+    /// The ticker's class, whose days `sessions` counts.
+    pub class: Class,
     pub sessions: u32,
     pub covered_sessions: u32,
 }

@@ -312,6 +312,7 @@ fn run_info(config: &Config, source: &Source, plan: &Plan, store: &Store, settin
             .map(|r| RowInfo {
                 ticker: r.ticker.clone(),
                 timeframe: r.timeframe,
+                class: r.class,
                 sessions: r.sessions,
                 covered_sessions: r.covered_sessions,
             })

@@ -107,7 +107,7 @@ impl Class {
             Class::Crypto => "calendar days (UTC)",
             Class::Forex => "forex days (Sunday to Friday, UTC)",
             Class::Indices => "weekdays",
-            Class::Options => "NYSE sessions in the contract's life",
+            Class::Options => "NYSE sessions, up to each contract's expiration",
         }
     }
 
