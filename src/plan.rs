@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::calendar::{Day, Range};
-use crate::markets::{self, Class, Grouped};
+use crate::markets::{self, Class, DayStamp, Grouped};
 use crate::polygon::client::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::store::Covered;
 use crate::timeframe::{BaseUnit, MINUTES_PER_SESSION, Timeframe};
@@ -38,6 +38,9 @@ pub struct Row {
     /// Bars earlier runs stored in the range (from their progress); 0 with no pending
     /// work means the range holds no bar at all.
     pub stored_bars: u64,
+    /// The stamp the row's stored day-based bars carry, where the class's is not confirmed:
+    /// new pages must carry it too.
+    pub day_stamp: Option<DayStamp>,
 }
 
 #[derive(Clone, Debug)]
@@ -69,6 +72,7 @@ impl Plan {
                     pending,
                     resume_ms: None,
                     stored_bars: 0,
+                    day_stamp: None,
                 });
             }
         }

@@ -445,10 +445,13 @@ async fn the_splits_endpoint_lists_known_splits_and_late_ones_once_revealed() {
     sim.stop().await;
 }
 
+const STOCKS: barfill::markets::Grouped = barfill::markets::Grouped { locale: "us", market: "stocks" };
+
 async fn day_bars(sim: &Sim, ticker: &str, adjusted: bool, from: &str, to: &str) -> Vec<SimBar> {
     let c = client(sim);
     let url = c.range_url(&RangeRequest {
         ticker,
+        class: barfill::markets::Class::Stocks,
         timeframe: "1/day".parse().unwrap(),
         from: day(from),
         from_ms: None,
@@ -491,8 +494,8 @@ async fn answers_honour_adjusted_and_splits_added_while_the_server_runs() {
         let i = page.tickers.iter().position(|t| t == "NVDA").unwrap();
         to_sim(&page.bars[i])
     };
-    let g_raw = row(c.get(&c.grouped_url(day("2024-06-07"), false)).await.unwrap());
-    let g_adj = row(c.get(&c.grouped_url(day("2024-06-07"), true)).await.unwrap());
+    let g_raw = row(c.get(&c.grouped_url(STOCKS, day("2024-06-07"), false)).await.unwrap());
+    let g_adj = row(c.get(&c.grouped_url(STOCKS, day("2024-06-07"), true)).await.unwrap());
     assert_eq!(g_adj, market::adjust(&g_raw, 10.0));
     sim.stop().await;
 }

@@ -23,6 +23,7 @@ use super::universe::{self, UniverseSpec};
 use super::worker::run_worker;
 use crate::clock;
 use crate::config::{Config, Fix};
+use crate::markets::Class;
 use crate::pace::Pacer;
 use crate::plan::{self, Plan};
 use crate::polygon::Client;
@@ -71,9 +72,16 @@ pub fn plan_stored(store: &Store, config: &Config, symbols: &[String]) -> Result
         // A run that stopped mid-page left bars on the first pending day: go on after them.
         if let Some(first) = row.pending.first() {
             let width = row.timeframe.minutes().unwrap_or(1) as i64 * crate::calendar::MS_PER_MINUTE;
-            let last = store.last_bar_on(&row.ticker, &row.timeframe.to_string(), first.from).map_err(write_err)?;
+            let (tf, zone) = (row.timeframe.to_string(), row.class.zone());
+            let last = store.last_bar_on(&row.ticker, &tf, zone, first.from).map_err(write_err)?;
             row.resume_ms = last.map(|ts| ts + width);
         }
+    }
+    // Day bars of a class whose stamp the API has not confirmed keep the stamp stored ones
+    // carry: a page with another is refused rather than storing a day twice.
+    for row in plan.rows.iter_mut().filter(|r| r.timeframe.minutes().is_none() && r.class.day_stamps().len() > 1) {
+        let last = store.last_bar(&row.ticker, &row.timeframe.to_string()).map_err(write_err)?;
+        row.day_stamp = last.and_then(|ts| row.class.stamp_of(ts));
     }
     Ok(plan)
 }
@@ -212,9 +220,12 @@ async fn run(
         // Splits only feed `bars_adjusted`: no bar request waits for them (on a paid plan
         // a run of seconds lost a tenth of one to the answer). An adjusted database has its
         // bars on the scale of the day they were fetched: splits would change nothing it reads.
+        // Only stocks split: other classes are never asked about.
+        let splitting: Vec<String> =
+            plan.symbols.iter().filter(|t| Class::of_checked(t).has_splits()).cloned().collect();
         let refreshing = async {
-            if !adjusted && config.fetch_splits {
-                splits::refresh(&ctx.net, &ctx.writer, &plan.symbols).await
+            if !adjusted && config.fetch_splits && !splitting.is_empty() {
+                splits::refresh(&ctx.net, &ctx.writer, &splitting).await
             } else {
                 0
             }
@@ -399,6 +410,7 @@ pub(super) fn context(
             ticker: r.ticker.as_str().into(),
             timeframe: r.timeframe.to_string().into(),
             tf: r.timeframe,
+            class: r.class,
         })
         .collect();
     let daily_rows: HashMap<String, usize> = plan
@@ -415,6 +427,7 @@ pub(super) fn context(
         work_changed: Notify::new(),
         writer,
         seen: Mutex::new(vec![Seen::default(); rows.len()]),
+        stamps: Mutex::new(plan.rows.iter().map(|r| r.day_stamp).collect()),
         rows,
         daily_rows,
         adjusted,

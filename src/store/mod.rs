@@ -28,6 +28,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use thiserror::Error;
 
 use crate::calendar::{self, Range};
+use crate::markets::DayZone;
 pub use schema::{Migrated, SCHEMA_VERSION};
 
 /// Covered ranges read from the progress table, per symbol and timeframe.
@@ -220,13 +221,32 @@ impl Store {
         rows.collect()
     }
 
-    /// The last bar stored for a symbol and timeframe on New York day `day`, if any.
-    pub fn last_bar_on(&self, ticker: &str, timeframe: &str, day: calendar::Day) -> rusqlite::Result<Option<i64>> {
+    /// The last bar stored for a symbol and timeframe on `day`, as `zone` bounds it, if any.
+    pub fn last_bar_on(
+        &self,
+        ticker: &str,
+        timeframe: &str,
+        zone: DayZone,
+        day: calendar::Day,
+    ) -> rusqlite::Result<Option<i64>> {
+        let (start, end) = zone.bounds(day, day);
         self.conn.query_row(
-            "SELECT max(ts) FROM bars WHERE ticker = ?1 AND timeframe = ?2 AND ts >= ?3 AND ts < ?4",
-            params![ticker, timeframe, calendar::ny_midnight_ms(day), calendar::ny_midnight_ms(day + 1)],
+            "SELECT max(ts) FROM bars WHERE ticker = ?1 AND timeframe = ?2 AND ts >= ?3 AND ts <= ?4",
+            params![ticker, timeframe, start, end],
             |r| r.get(0),
         )
+    }
+
+    /// The last bar stored for a symbol and timeframe, if any.
+    pub fn last_bar(&self, ticker: &str, timeframe: &str) -> rusqlite::Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT b.ts FROM series_bars AS b JOIN series AS s ON s.id = b.series_id
+             WHERE s.ticker = ?1 AND s.timeframe = ?2 ORDER BY b.ts DESC LIMIT 1",
+                params![ticker, timeframe],
+                |r| r.get(0),
+            )
+            .optional()
     }
 
     /// Runs left as `running` by a process that died are marked `interrupted`.
