@@ -51,7 +51,7 @@ fn to_sim(b: &Bar) -> SimBar {
         h: b.high,
         l: b.low,
         c: b.close,
-        v: b.volume,
+        v: b.volume.unwrap(),
         vw: b.vwap.unwrap(),
         n: b.trades.map(|n| n as u64),
     }

@@ -143,7 +143,7 @@ fn check_values(b: &Bar) -> Result<(), &'static str> {
     if b.vwap.is_some_and(|v| !v.is_finite() || v <= 0.0) {
         return Err("vwap is not a positive number");
     }
-    if !b.volume.is_finite() || b.volume < 0.0 {
+    if b.volume.is_some_and(|v| !v.is_finite() || v < 0.0) {
         return Err("volume is negative or not a number");
     }
     if b.trades.is_some_and(|n| n < 0) {
@@ -187,7 +187,16 @@ mod tests {
     use super::*;
 
     fn bar(ts: i64) -> Bar {
-        Bar { ts, open: 10.0, high: 11.0, low: 9.0, close: 10.5, volume: 100.0, vwap: Some(10.2), trades: Some(3) }
+        Bar {
+            ts,
+            open: 10.0,
+            high: 11.0,
+            low: 9.0,
+            close: 10.5,
+            volume: Some(100.0),
+            vwap: Some(10.2),
+            trades: Some(3),
+        }
     }
 
     fn minute_expect() -> (Expect, i64) {
@@ -237,7 +246,7 @@ mod tests {
         assert!(check_range_page(&[swapped], &e).unwrap_err().contains("high is below low"));
         let nan = Bar { close: f64::NAN, ..bar(t) };
         assert!(check_range_page(&[nan], &e).unwrap_err().contains("price"));
-        let negative = Bar { volume: -1.0, ..bar(t) };
+        let negative = Bar { volume: Some(-1.0), ..bar(t) };
         assert!(check_range_page(&[negative], &e).unwrap_err().contains("volume"));
         let odd = Bar { high: 10.4, ..bar(t) };
         assert_eq!(

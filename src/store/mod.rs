@@ -161,8 +161,8 @@ impl Store {
                 conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| err(explain(&e)))?;
                 // Prove we can write before any request is made.
                 conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").map_err(|e| err(explain(&e)))?;
-                if held.version == 1 {
-                    migrated = Some(migrate(&conn, path, held.adjusted)?);
+                if held.version < SCHEMA_VERSION {
+                    migrated = Some(migrate(&conn, path, held)?);
                 }
             }
         }
@@ -291,18 +291,26 @@ fn tune(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn migrate(conn: &Connection, path: &Path, adjusted: bool) -> Result<Migrated, StoreError> {
+fn migrate(conn: &Connection, path: &Path, held: schema::Held) -> Result<Migrated, StoreError> {
     let started = std::time::Instant::now();
-    tracing::info!(db = %path.display(), "migrating the database from schema 1 to 2, in place");
-    let done = schema::migrate_v1(conn, adjusted).map_err(|e| StoreError::Open {
+    let from = held.version;
+    tracing::info!(db = %path.display(), "migrating the database from schema {from} to {SCHEMA_VERSION}, in place");
+    let done = match from {
+        1 => schema::migrate_v1(conn, held.adjusted),
+        _ => schema::migrate_v2(conn),
+    }
+    .map_err(|e| StoreError::Open {
         path: path.to_path_buf(),
-        message: format!("migrating from schema 1 to 2 failed, nothing changed: {}", explain_on(conn, &e)),
+        message: format!(
+            "migrating from schema {from} to {SCHEMA_VERSION} failed, nothing changed: {}",
+            explain_on(conn, &e)
+        ),
     })?;
     tracing::info!(
         bars = done.bars,
         series = done.series,
         secs = started.elapsed().as_secs_f64(),
-        "migrated to schema 2"
+        "migrated to schema {SCHEMA_VERSION}"
     );
     Ok(done)
 }
@@ -387,7 +395,8 @@ pub fn open_for_reading(path: &Path) -> Result<Connection, StoreError> {
         }
     };
     match held.version {
-        SCHEMA_VERSION => Ok(conn),
+        // Schema 2 reads as 3 does: only a NULL volume and UTC days are new.
+        2 | SCHEMA_VERSION => Ok(conn),
         1 => {
             Err(err("was written by an earlier barfill (schema 1). Reading it must not change it: run `barfill run` \
              on it once, which migrates it in place (one transaction, every bar kept), then ask again"

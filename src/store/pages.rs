@@ -283,7 +283,7 @@ mod tests {
     }
 
     fn bar(ts: i64, close: f64) -> Bar {
-        Bar { ts, open: 1.0, high: 2.0, low: 0.5, close, volume: 10.0, vwap: None, trades: Some(3) }
+        Bar { ts, open: 1.0, high: 2.0, low: 0.5, close, volume: Some(10.0), vwap: None, trades: Some(3) }
     }
 
     fn stored(conn: &Connection) -> Vec<(i64, f64)> {

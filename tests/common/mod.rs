@@ -72,7 +72,7 @@ pub async fn fast_sim() -> Sim {
 }
 
 /// One stored bar: ticker, timeframe, ts, open, high, low, close, volume, vwap, trades.
-pub type Row = (String, String, i64, f64, f64, f64, f64, f64, Option<f64>, Option<i64>);
+pub type Row = (String, String, i64, f64, f64, f64, f64, Option<f64>, Option<f64>, Option<i64>);
 
 /// A row of `SELECT ticker, timeframe, ts, open, high, low, close, volume, vwap, trades`.
 pub fn read_row(r: &rusqlite::Row) -> rusqlite::Result<Row> {
