@@ -180,3 +180,58 @@ async fn a_crypto_day_stamp_is_taken_from_the_first_page_and_a_change_refused() 
     );
     assert_same_rows(&rows_of(&config.db, "X:BTCUSD", "1/day"), &stored, "unchanged");
 }
+
+#[tokio::test]
+async fn status_counts_each_classs_own_days() {
+    let sim = fast_sim().await;
+    let (_t, dir) = tmp();
+    let (from, to) = ("2025-01-01", "2025-01-31");
+    let symbols = ["AAPL", "X:BTCUSD", "C:EURUSD", "I:SPX", "I:AAVE100", "O:SPY250117C00500000"];
+    let config = counted(&dir, &symbols, &["1/minute"], from, to);
+    let (report, _) = run(&config, source(&sim)).await;
+    assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_barfill"))
+        .args(["status", "--db", config.db.to_str().unwrap(), "--from", from, "--to", to, "--json"])
+        .env("HOME", dir.join("home"))
+        .env("XDG_CONFIG_HOME", dir.join("home/.config"))
+        .env("XDG_DATA_HOME", dir.join("home/.local/share"))
+        .env_remove("MASSIVE_API_KEY")
+        .env_remove("POLYGON_API_KEY")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = |t: &str| v["rows"].as_array().unwrap().iter().find(|r| r["ticker"] == t).unwrap().clone();
+    // Each row complete on its own days: NYSE sessions, every UTC day, Sunday to Friday,
+    // NYSE sessions for I:SPX and the weekdays I:AAVE100 printed (MLK Day and 9 January
+    // too), and the option's sessions up to its expiration on 17 January.
+    for (t, class, days) in [
+        ("AAPL", "stocks", 20),
+        ("X:BTCUSD", "crypto", 31),
+        ("C:EURUSD", "fx", 27),
+        ("I:SPX", "indices", 20),
+        ("I:AAVE100", "indices", 23),
+    ] {
+        let r = row(t);
+        assert_eq!(r["class"], class, "{t}");
+        assert_eq!((r["sessions_stored"].clone(), r["sessions_expected"].clone()), (days.into(), days.into()), "{t}");
+        assert_eq!(r["missing"], serde_json::json!([]), "{t}");
+    }
+    let option = row("O:SPY250117C00500000");
+    assert_eq!(option["sessions_expected"], 11, "2 January to the expiration");
+    let text = std::process::Command::new(env!("CARGO_BIN_EXE_barfill"))
+        .args(["status", "--db", config.db.to_str().unwrap(), "--from", from, "--to", to])
+        .env("HOME", dir.join("home"))
+        .env("XDG_CONFIG_HOME", dir.join("home/.config"))
+        .env("XDG_DATA_HOME", dir.join("home/.local/share"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("crypto 31 calendar days (UTC)") && text.contains("fx 27 forex days"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("X:BTCUSD ") && l.contains(" crypto ") && l.contains("31/31")),
+        "{text}"
+    );
+}
