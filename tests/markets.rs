@@ -235,3 +235,65 @@ async fn status_counts_each_classs_own_days() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn an_options_chain_resolves_through_paged_answers_and_each_contract_is_stored_within_its_life() {
+    let sim = fast_sim().await;
+    let (_t, dir) = tmp();
+    // Every SPY strike of a quarter: 13 expirations x 101 strikes x 2 = 2,626 contracts, three
+    // pages of the list.
+    let mut all = config(&dir, &[], &["1/day"], "2025-01-01", "2025-03-31");
+    all.chain = barfill::config::ChainSettings {
+        options: vec!["SPY".into()],
+        expiring: Some(calendar::Range {
+            from: calendar::parse_date("2025-01-01").unwrap(),
+            to: calendar::parse_date("2025-03-31").unwrap(),
+        }),
+        ..Default::default()
+    };
+    let (contracts, requests) = barfill::engine::list_chain(&all, &source(&sim)).await.unwrap();
+    assert_eq!((contracts.len(), requests), (2_626, 3));
+    assert_eq!(sim.stats.snapshot().by_endpoint.contracts, 3);
+    assert!(contracts.windows(2).all(|w| w[0].ticker < w[1].ticker), "each once, by ticker");
+
+    // A smaller chain, backfilled from before its weeklies were listed to after they expired.
+    let (from, to) = ("2024-12-02", "2025-02-28");
+    let mut config = counted(&dir, &[], &["1/day", "1/minute"], from, to);
+    config.chain = barfill::config::ChainSettings {
+        options: vec!["SPY".into()],
+        expiring: Some(calendar::Range {
+            from: calendar::parse_date("2025-01-01").unwrap(),
+            to: calendar::parse_date("2025-01-31").unwrap(),
+        }),
+        strikes: Some((490.0, 510.0)),
+        contract_type: None,
+    };
+    let (report, events) = run(&config, source(&sim)).await;
+    assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
+    let universe = sim.universe();
+    let tickers: std::collections::BTreeSet<String> = dump(&config.db).into_iter().map(|r| r.0).collect();
+    // Five expirations in January 2025 (3, 10, 17, 24, 31), five strikes, calls and puts.
+    let chain_size = 5 * 5 * 2;
+    for t in &tickers {
+        let info = universe.lookup(t).unwrap();
+        let expires = barfill::markets::OptionContract::parse(t).unwrap().expiration;
+        for tf in ["1/day", "1/minute"] {
+            let stored = rows_of(&config.db, t, tf);
+            assert_same_rows(&stored, &sim_rows(&universe, t, tf, from, to), &format!("{t} {tf}"));
+            let days: Vec<calendar::Day> = stored.iter().map(|r| calendar::ny_day_of_ms(r.2)).collect();
+            assert!(days.iter().all(|d| *d >= info.first_day() && *d <= expires), "{t} {tf} outside its life");
+        }
+    }
+    assert!(tickers.len() > chain_size / 2, "most contracts traded: {}", tickers.len());
+    // One request a row, each asking only up to its contract's expiration, and the one list page.
+    let asked = paths(&events);
+    let bars: Vec<&String> = asked.iter().filter(|p| p.starts_with("/v2/aggs/ticker/O:")).collect();
+    assert_eq!(bars.len(), chain_size * 2, "{asked:?}");
+    for p in &bars {
+        let ticker = p.split('/').nth(4).unwrap();
+        let expires = calendar::format_day(barfill::markets::OptionContract::parse(ticker).unwrap().expiration);
+        assert!(p.ends_with(&format!("/{expires}")), "{p}");
+    }
+    assert_eq!(report.requests, chain_size as u64 * 2 + 1);
+    assert_eq!(report.floor_requests, report.requests, "{}", report.to_text());
+}

@@ -20,6 +20,16 @@ pub(super) fn plan_command(flags: &Flags) -> ExitCode {
             return ExitCode::from(exit::BAD_INPUT);
         }
     };
+    if let Some(chain) = config.chain.chain() {
+        println!(
+            "The options chain of {} expiring {} is listed from reference data when a run starts (`barfill tickers` \
+             lists it now, paced like any request); each contract is a row up to its expiration, one request a row \
+             when it trades thinly.",
+            chain.underlyings.join(", "),
+            chain.expiring
+        );
+        return ExitCode::SUCCESS;
+    }
     if let Some(u) = config.universe {
         println!(
             "The universe '{u}' is listed from reference data when a run starts (`barfill tickers` lists it now, \

@@ -94,6 +94,22 @@ fn full_example_file_loads_with_the_defaults_it_documents() {
     assert_eq!((c.retry.max_attempts, c.retry.budget), (d.retry.max_attempts, d.retry.budget));
     assert_eq!(c.sim.faults, d.sim.faults);
     assert_eq!((c.from, c.to, c.symbols.clone()), (d.from, d.to, d.symbols.clone()));
+    // The commented-out chain, switched on, loads too.
+    let chain: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(kv)
+                if ["options =", "expiring =", "strikes =", "contract_type ="].iter().any(|k| kv.starts_with(k)) =>
+            {
+                kv
+            }
+            _ if l.starts_with("symbols =") => "",
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let c = load_text(&chain).unwrap();
+    assert_eq!(c.chain.chain().unwrap().underlyings, ["SPY"]);
 }
 
 #[test]
@@ -211,6 +227,42 @@ const SAME_VERDICT: &[Case] = &[
         sim: &[],
         message: "'O:SPY251219Q00650000' is not an option ticker: 'Q' where C (call) or P (put) belongs (expected O:, \
                   a root, YYMMDD, C or P and the strike in thousandths over 8 digits, e.g. O:SPY251219C00650000)",
+    },
+    Case {
+        files: &["options = [\"O:SPY\"]\nexpiring = \"2025-01-01..2025-03-31\"\n"],
+        flags: &[&["--options", "O:SPY", "--expiring", "2025-01-01..2025-03-31"]],
+        sim: &[],
+        message: "'O:SPY' is not an underlying: name the root the chain is listed under ('SPY', not 'O:SPY')",
+    },
+    Case {
+        files: &["options = [\"SPY\"]\nexpiring = \"2025-03-31..2025-01-01\"\n"],
+        flags: &[&["--options", "SPY", "--expiring", "2025-03-31..2025-01-01"]],
+        sim: &[],
+        message: "`from` (2025-03-31) is after `to` (2025-01-01)",
+    },
+    Case {
+        files: &["options = [\"SPY\"]\nexpiring = \"2025-01-01..2025-03-31\"\nstrikes = \"520..480\"\n"],
+        flags: &[&["--options", "SPY", "--expiring", "2025-01-01..2025-03-31", "--strikes", "520..480"]],
+        sim: &[],
+        message: "the lowest strike (520) is above the highest (480)",
+    },
+    Case {
+        files: &["options = [\"SPY\"]\nexpiring = \"2025-01-01..2025-03-31\"\ncontract_type = \"straddle\"\n"],
+        flags: &[&["--options", "SPY", "--expiring", "2025-01-01..2025-03-31", "--contract-type", "straddle"]],
+        sim: &[],
+        message: "unknown contract type 'straddle'; expected call or put",
+    },
+    Case {
+        files: &["options = [\"SPY\"]\n"],
+        flags: &[&["--options", "SPY"]],
+        sim: &[],
+        message: "an options chain needs the expirations to list: add --expiring FROM..TO or `expiring = \"FROM..TO\"`",
+    },
+    Case {
+        files: &["strikes = \"480..520\"\n"],
+        flags: &[&["--strikes", "480..520"]],
+        sim: &[],
+        message: "applies only to an options chain; add --options SPY or `options = [\"SPY\"]`",
     },
     Case {
         files: &["symbols = [\"KO\", \"KO\"]\n"],
@@ -594,4 +646,33 @@ fn a_range_is_judged_by_the_days_of_its_tickers_classes() {
     assert!(load_flags(&["--symbols", "AAPL,C:EURUSD", "--from", "2025-01-05", "--to", "2025-01-05"]).is_ok());
     let e = load_flags(&["--symbols", "I:SPX", "--from", "2025-01-04", "--to", "2025-01-05"]).unwrap_err();
     assert!(e.message.contains("indices: 2025-01-04 is a Saturday, 2025-01-05 a Sunday"), "{e}");
+}
+
+#[test]
+fn an_options_chain_names_the_tickers_from_the_file_or_the_flags() {
+    use crate::markets::{Class, ContractType};
+    let flags = ["--options", "SPY,QQQ", "--expiring", "2025-01-01..2025-03-31", "--strikes", "480..520.5"];
+    let c = load_flags(&[&flags[..], &["--contract-type", "put"]].concat()).unwrap();
+    let chain = c.chain.chain().unwrap();
+    assert_eq!(chain.underlyings, ["SPY", "QQQ"]);
+    assert_eq!(chain.expiring.to_string(), "2025-01-01..2025-03-31");
+    assert_eq!((chain.strikes, chain.contract_type), (Some((480.0, 520.5)), Some(ContractType::Put)));
+    assert!(c.symbols.is_empty(), "the chain names the tickers");
+    assert_eq!(c.classes(), [Class::Options]);
+    let text = "options = [\"SPY\"]\nexpiring = \"2025-01-01..2025-03-31\"\ncontract_type = \"call\"\n";
+    let c = load_text(text).unwrap();
+    assert_eq!(c.chain.chain().unwrap().contract_type, Some(ContractType::Call));
+    // A list on the command line replaces the file's chain, as any flag replaces the file's value.
+    let c = load_with(Some(text), &["--symbols", "AAPL"]).unwrap();
+    assert!(c.chain.chain().is_none() && !c.chain.is_set());
+    assert_eq!(c.symbols, ["AAPL"]);
+    // ...and a chain on the command line the file's list.
+    let c = load_with(Some("symbols = [\"AAPL\"]\n"), &flags).unwrap();
+    assert!(c.symbols.is_empty() && c.chain.chain().is_some());
+    // Both in one place: refused.
+    let e = load_flags(&[&flags[..], &["--symbols", "AAPL"]].concat()).unwrap_err();
+    assert_eq!(e.to_string(), "--options: give either --options or --symbols, not both");
+    let e =
+        load_text("symbols = [\"AAPL\"]\noptions = [\"SPY\"]\nexpiring = \"2025-01-01..2025-01-31\"\n").unwrap_err();
+    assert!(e.place.ends_with(":2: key `options`") && e.message.contains("not both"), "{e}");
 }

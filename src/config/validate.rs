@@ -10,8 +10,8 @@ use std::time::Duration;
 use super::ConfigError;
 use super::settings::{Concurrency, Fixes, Universe};
 use super::sim::Faults;
-use crate::calendar::{self, Day};
-use crate::markets::Class;
+use crate::calendar::{self, Day, Range};
+use crate::markets::{Class, ContractType};
 use crate::secret::check_key_text;
 use crate::timeframe::Timeframe;
 
@@ -109,6 +109,59 @@ pub fn symbol_lines(body: &str, name: &str) -> Result<Vec<String>, ConfigError> 
         return Err(ConfigError { place: name.to_string(), message: "no tickers in the file".into() });
     }
     Ok(out)
+}
+
+/// `options` and `--options`: underlying roots (`SPY`, `SPX`), at least one, none twice.
+pub fn underlyings(items: &[&str]) -> Result<Vec<String>, ListError> {
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if let Some((prefix, root)) = item.trim().split_once(':') {
+            let t = item.trim();
+            return Err(ListError::at(
+                i,
+                format!(
+                    "'{t}' is not an underlying: name the root the chain is listed under ('{root}', not '{prefix}:{root}')"
+                ),
+            ));
+        }
+        let t = symbol(item).map_err(|m| ListError::at(i, m))?;
+        if out.contains(&t) {
+            return Err(ListError::at(i, format!("'{t}' is listed twice")));
+        }
+        out.push(t);
+    }
+    if out.is_empty() {
+        return Err(ListError::whole("the list is empty; name at least one underlying, e.g. \"SPY\""));
+    }
+    Ok(out)
+}
+
+/// `expiring` and `--expiring`: `FROM..TO`, two dates in order.
+pub fn day_range(s: &str) -> Result<Range, String> {
+    let (a, b) = s
+        .trim()
+        .split_once("..")
+        .ok_or_else(|| format!("'{s}' is not a range of dates FROM..TO, e.g. 2025-01-01..2025-03-31"))?;
+    let (from, to) = (date(a)?, date(b)?);
+    range_order(from, to)?;
+    Ok(Range { from, to })
+}
+
+/// `strikes` and `--strikes`: `LO..HI`, two prices in order.
+pub fn strikes(s: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("'{s}' is not a range of strikes LO..HI, e.g. 480..520");
+    let (a, b) = s.trim().split_once("..").ok_or_else(bad)?;
+    let price = |x: &str| x.trim().parse::<f64>().ok().filter(|p| p.is_finite() && *p > 0.0);
+    let (lo, hi) = (price(a).ok_or_else(bad)?, price(b).ok_or_else(bad)?);
+    if lo > hi {
+        return Err(format!("the lowest strike ({lo}) is above the highest ({hi})"));
+    }
+    Ok((lo, hi))
+}
+
+/// `contract_type` and `--contract-type`.
+pub fn contract_type(s: &str) -> Result<ContractType, String> {
+    ContractType::parse(s)
 }
 
 /// `universe` and `--universe`.

@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::autotune::{MAX_WORKERS, why};
+use super::chain;
 use super::ctx::{Ctx, Net, RowMeta, Seen};
 use super::emitter::Emitter;
 use super::events::{Command, Event, Level, RowInfo, RowState, RunInfo, Settings};
@@ -27,6 +28,7 @@ use crate::markets::Class;
 use crate::pace::Pacer;
 use crate::plan::{self, Plan};
 use crate::polygon::Client;
+use crate::polygon::contracts::ContractRef;
 use crate::polygon::reference::TickerRef;
 use crate::report::{self, Report, RunStatus};
 use crate::retry::RetryBudget;
@@ -177,10 +179,21 @@ async fn run(
     let (settings_tx, settings_rx) = watch::channel(settings);
     let net = Arc::new(network(&config, client, emitter.clone(), settings_rx));
     let mut info = run_info(&config, &source, &plan, &store, settings, net.pacer.rate_per_min());
-    let (plan, reference_pages) = match UniverseSpec::from_config(&config) {
+    // A universe or an options chain names the tickers from reference data.
+    let listing = match (UniverseSpec::from_config(&config), config.chain.chain()) {
+        (Some(spec), _) => Some(Listing::Universe(spec)),
+        (None, Some(c)) => Some(Listing::Chain(c)),
+        (None, None) => None,
+    };
+    let (plan, reference_pages) = match listing {
         None => (plan, 0),
-        Some(spec) => {
-            let resolving = universe_symbols(&net, spec);
+        Some(listing) => {
+            let resolving = async {
+                match listing {
+                    Listing::Universe(spec) => universe_symbols(&net, spec).await,
+                    Listing::Chain(c) => chain::symbols(&net, c, config.today, config.from).await,
+                }
+            };
             let planned = match steered(&net, &settings_tx, &mut commands, resolving).await {
                 Ok((symbols, pages)) => {
                     plan_stored(&store, &config, &symbols).map(|p| (p, pages)).map_err(|e| e.to_string())
@@ -270,6 +283,25 @@ pub async fn list_universe(config: &Config, source: &Source) -> anyhow::Result<(
     let net = network(config, client, emitter.clone(), settings_rx);
     let (tickers, _) = universe::resolve(&net, spec).await.map_err(anyhow::Error::msg)?;
     Ok((tickers, emitter.tally().requests))
+}
+
+/// An options chain's contracts on their own, for `barfill tickers`: the contracts and the
+/// reference requests they took (paced at the quota like any run's).
+pub async fn list_chain(config: &Config, source: &Source) -> anyhow::Result<(Vec<ContractRef>, u64)> {
+    let c = config.chain.chain().ok_or_else(|| anyhow::anyhow!("no options chain is configured"))?;
+    let client = Client::new(&source.base_url, source.key.clone(), config.timeout)?;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let emitter = Arc::new(Emitter::new(tx));
+    let (_settings_tx, settings_rx) = watch::channel(initial_settings(config));
+    let net = network(config, client, emitter.clone(), settings_rx);
+    let (contracts, _) = chain::resolve(&net, &c, config.today).await.map_err(anyhow::Error::msg)?;
+    Ok((contracts, emitter.tally().requests))
+}
+
+/// Where a run's tickers come from when the configuration does not list them.
+enum Listing {
+    Universe(UniverseSpec),
+    Chain(crate::config::Chain),
 }
 
 /// The universe's tickers from reference data, and the pages that took.
