@@ -52,7 +52,8 @@ declare_flags! {
         /// A file of tickers: one per line (or several separated by spaces), '#' comments.
         #[arg(long, value_name = "FILE")]
         symbols_file: PathBuf,
-        /// Tickers from reference data instead of a list: stocks (all active common stocks and ETFs).
+        /// Tickers from reference data instead of a list: stocks (all active common stocks and
+        /// ETFs), crypto, fx or indices (every pair or index of that market).
         #[arg(long, value_name = "NAME")]
         universe: String,
         /// The universe as listed on this day, delisted since included (survivorship-free).

@@ -162,8 +162,8 @@ impl Config {
 
     /// The asset classes the run's tickers belong to, each once: a universe's, or the list's.
     pub fn classes(&self) -> Vec<Class> {
-        if self.universe.is_some() {
-            return vec![Class::Stocks];
+        if let Some(u) = self.universe {
+            return vec![u.class()];
         }
         if self.chain.chain().is_some() {
             return vec![Class::Options];

@@ -366,7 +366,8 @@ const SAME_VERDICT: &[Case] = &[
         files: &["universe = \"bonds\"\n"],
         flags: &[&["--universe", "bonds"]],
         sim: &[],
-        message: "unknown universe 'bonds'; known: stocks (all active common stocks and ETFs)",
+        message: "unknown universe 'bonds'; known: stocks (all active common stocks and ETFs), crypto (all crypto \
+                  pairs), fx (all forex pairs), indices (all indices)",
     },
     Case {
         files: &["universe = \"stocks\"\nuniverse_limit = 0\n"],
