@@ -533,6 +533,15 @@ pub fn grouped_global(universe: &Universe, class: Class, day: Day) -> Vec<(Strin
         .collect()
 }
 
+/// The tickers of `underlying`'s chain expiring in `expiring` with strikes in `strikes`
+/// (both types), in the chain's order: what the options endpoint would list.
+pub fn option_chain(underlying: &str, expiring: crate::calendar::Range, strikes: (f64, f64)) -> Vec<String> {
+    super::options::chain(underlying, expiring.from, expiring.to, strikes.0, strikes.1, None)
+        .iter()
+        .map(|c| c.ticker())
+        .collect()
+}
+
 /// Bars a range holds in all, for tests that check every bar lands exactly once.
 pub fn count_bars(universe: &Universe, ticker: &str, tf: Timeframe, from: Day, to: Day) -> u64 {
     range(universe, ticker, &whole_days(ticker, tf, from, to)).bars.len() as u64
