@@ -384,6 +384,17 @@ fn check_range(config: &mut Config, o: &Origins, today: Day) -> Result<(), Confi
         config.to = today;
     }
     validate::sessions_in(config.from, config.to, &config.classes()).map_err(|m| end.error(end_key, m))?;
+    // An option has no bar after its expiration: one that expired before the range costs
+    // nothing, and says so.
+    for t in &config.symbols {
+        if let Some(last) = Class::of_checked(t).last_day_of(t).filter(|&d| d < config.from) {
+            config.warnings.push(format!(
+                "{t} expired on {}, before `from` ({}): nothing to fetch for it",
+                calendar::format_day(last),
+                calendar::format_day(config.from)
+            ));
+        }
+    }
     config.warnings.extend(validate::api_history(config.from, "`from`"));
     Ok(())
 }

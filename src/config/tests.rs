@@ -645,6 +645,12 @@ fn a_range_is_judged_by_the_days_of_its_tickers_classes() {
     let c = load_flags(&["--symbols", "X:BTCUSD", "--from", "2024-12-25", "--to", "2024-12-25"]).unwrap();
     assert_eq!(c.classes(), [crate::markets::Class::Crypto]);
     assert!(load_flags(&["--symbols", "AAPL,C:EURUSD", "--from", "2025-01-05", "--to", "2025-01-05"]).is_ok());
+    let c =
+        load_flags(&["--symbols", "O:SPY241220C00600000,AAPL", "--from", "2025-01-02", "--to", "2025-01-31"]).unwrap();
+    assert_eq!(
+        c.warnings,
+        ["O:SPY241220C00600000 expired on 2024-12-20, before `from` (2025-01-02): nothing to fetch for it"]
+    );
     let e = load_flags(&["--symbols", "I:SPX", "--from", "2025-01-04", "--to", "2025-01-05"]).unwrap_err();
     assert!(e.message.contains("indices: 2025-01-04 is a Saturday, 2025-01-05 a Sunday"), "{e}");
 }
