@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use barfill::config::Fixes;
 use barfill::engine::events::{Event, RequestRecord, RowInfo, RowState, RunInfo, Settings};
+use barfill::markets::Class;
 use barfill::plan::Estimate;
 use barfill::ui::app::{App, Overlay};
 use barfill::ui::draw;
@@ -60,6 +61,7 @@ fn app_with(rows: usize) -> (App, Instant) {
         rows: (0..rows)
             .map(|i| RowInfo {
                 ticker: format!("Z{:05}", i / 2),
+                class: Class::Stocks,
                 timeframe: if i % 2 == 0 { "1/minute" } else { "1/day" }.parse().unwrap(),
                 sessions: 390,
                 covered_sessions: (i % 7) as u32 * 50,

@@ -40,7 +40,7 @@ fn page(n: usize, len: usize) -> (usize, Vec<Bar>) {
             high: 101.0 + (i % 13) as f64 * 0.01,
             low: 99.0 + (i % 7) as f64 * 0.01,
             close: 100.5 + (i % 11) as f64 * 0.01,
-            volume: (1_000 + i * 37 % 50_000) as f64,
+            volume: Some((1_000 + i * 37 % 50_000) as f64),
             vwap: Some(100.2 + (i % 5) as f64 * 0.001),
             trades: if i % 100 == 0 { None } else { Some(1 + i % 300) },
         })

@@ -27,6 +27,8 @@ fn check_50k_bar_page(bencher: Bencher) {
     let from = calendar::parse_date("2024-01-02").unwrap();
     let expect = Expect {
         timeframe: "1/minute".parse().unwrap(),
+        class: barfill::markets::Class::Stocks,
+        stamp: None,
         from_ms: calendar::ny_midnight_ms(from),
         to_ms: calendar::ny_midnight_ms(calendar::nth_session_from(from, 53)) - 1,
     };

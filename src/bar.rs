@@ -8,7 +8,8 @@ pub struct Bar {
     pub high: f64,
     pub low: f64,
     pub close: f64,
-    pub volume: f64,
+    /// `None` for bars that carry none: an index's are values, not trades.
+    pub volume: Option<f64>,
     pub vwap: Option<f64>,
     pub trades: Option<i64>,
 }

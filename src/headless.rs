@@ -96,8 +96,9 @@ impl Headless {
             Event::Request(_) => self.recent.push_back(Instant::now()),
             Event::Stored { windows, .. } => {
                 for w in windows {
-                    if let Some(&idx) = self.progress.row_bar.get(w.row) {
-                        let days = w.range.sessions() as u64;
+                    let class = self.progress.info.as_ref().and_then(|i| i.rows.get(w.row)).map(|r| r.class);
+                    if let (Some(&idx), Some(class)) = (self.progress.row_bar.get(w.row), class) {
+                        let days = class.days_in(w.range) as u64;
                         self.progress.bars[idx].0.inc(days);
                         self.overall.inc(days);
                     }

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod headless;
 pub mod heap;
 pub mod logging;
+pub mod markets;
 pub mod pace;
 pub mod plan;
 pub mod polygon;

@@ -2,24 +2,33 @@
 //! row per symbol and timeframe, each with the date ranges not yet covered, and the
 //! arithmetic of requests, windows and the floor the quota allows.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::calendar::{self, Day, Range};
+use crate::calendar::{Day, Range};
+use crate::markets::{self, Class, DayStamp, Grouped};
 use crate::polygon::client::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::store::Covered;
 use crate::timeframe::{BaseUnit, MINUTES_PER_SESSION, Timeframe};
 
-/// Whole sessions of a liquid ticker's minute bars in one `limit=50000` page: 52 x 960 = 49,920.
+/// Whole sessions of a liquid stock's minute bars in one `limit=50000` page: 52 x 960 = 49,920.
 pub const DAYS_PER_MINUTE_WINDOW: u32 = MAX_LIMIT / MINUTES_PER_SESSION;
+
+/// Whole days of a class's minute bars, traded every minute, in one `limit=50000` page:
+/// 52 for stocks, 34 for crypto, 123 for options.
+pub fn days_per_minute_window(class: Class) -> u32 {
+    MAX_LIMIT / class.minutes_per_day()
+}
 
 /// One symbol x timeframe: a line of the dashboard and a unit of resume.
 #[derive(Clone, Debug)]
 pub struct Row {
     pub ticker: String,
     pub timeframe: Timeframe,
-    /// Trading days in the whole requested range.
+    /// The ticker's class: its days, and how they are bounded.
+    pub class: Class,
+    /// The class's days in the whole requested range (for an option, up to its expiration).
     pub sessions: u32,
-    /// Trading days already stored by earlier runs.
+    /// Of those, the days already stored by earlier runs.
     pub covered_sessions: u32,
     /// Uncovered ranges, oldest first.
     pub pending: Vec<Range>,
@@ -29,6 +38,9 @@ pub struct Row {
     /// Bars earlier runs stored in the range (from their progress); 0 with no pending
     /// work means the range holds no bar at all.
     pub stored_bars: u64,
+    /// The stamp the row's stored day-based bars carry, where the class's is not confirmed:
+    /// new pages must carry it too.
+    pub day_stamp: Option<DayStamp>,
 }
 
 #[derive(Clone, Debug)]
@@ -43,19 +55,24 @@ impl Plan {
     pub fn new(symbols: &[String], timeframes: &[Timeframe], range: Range, covered: &Covered) -> Plan {
         let mut rows = Vec::new();
         for ticker in symbols {
+            let class = Class::of_checked(ticker);
+            // An option has no bar after its expiration: its row ends there.
+            let life = markets::life_range(ticker, range);
             for tf in timeframes {
                 let done = covered.get(&(ticker.clone(), tf.to_string())).map(Vec::as_slice).unwrap_or(&[]);
-                let pending = subtract(range, done);
-                let sessions = range.sessions();
-                let left: u32 = pending.iter().map(|r| r.sessions()).sum();
+                let pending = subtract(class, life, done);
+                let sessions = class.days_in(life);
+                let left: u32 = pending.iter().map(|r| class.days_in(*r)).sum();
                 rows.push(Row {
                     ticker: ticker.clone(),
                     timeframe: *tf,
+                    class,
                     sessions,
                     covered_sessions: sessions - left,
                     pending,
                     resume_ms: None,
                     stored_bars: 0,
+                    day_stamp: None,
                 });
             }
         }
@@ -78,78 +95,103 @@ impl Plan {
     /// unknown tickers need fewer (the report's floor counts what the run found).
     pub fn estimate(&self, batching: bool) -> Estimate {
         let mut est = Estimate::default();
-        let mut daily_days: BTreeSet<Day> = BTreeSet::new();
-        let mut daily_tasks = 0u64;
+        let mut daily = DailyByMarket::default();
         for row in &self.rows {
             for r in &row.pending {
-                let n = r.sessions() as u64;
+                let n = row.class.days_in(*r) as u64;
                 if n == 0 {
                     continue;
                 }
                 est.windows += 1;
-                if batching && row.timeframe.is_daily() {
-                    daily_tasks += 1;
-                    daily_days.extend((r.from..=r.to).filter(|d| calendar::is_session(*d)));
+                if batching && daily.add(row, *r, 1) {
                     continue;
                 }
-                est.requests += requests_for(row.timeframe, n, if batching { MAX_LIMIT } else { DEFAULT_LIMIT });
+                est.requests +=
+                    requests_for(row.class, row.timeframe, n, if batching { MAX_LIMIT } else { DEFAULT_LIMIT });
             }
         }
-        if batching {
-            let grouped = daily_days.len() as u64;
-            if grouped < daily_tasks {
-                est.requests += grouped;
-                est.grouped_days = grouped;
-            } else {
-                est.requests += daily_tasks;
-            }
-        }
+        let (requests, grouped_days) = daily.requests();
+        est.requests += requests;
+        est.grouped_days = grouped_days;
         est
     }
 
     /// The fewest requests the bars a run found allow, known once it has run: per row
     /// `max(1, ceil(base bars / 50000))` from the base bars the server counted for it
-    /// (`base[row]`), and for daily rows together the grouped days when that is fewer.
-    /// Rows with nothing pending cost nothing.
+    /// (`base[row]`), and for the daily rows of a class with a grouped endpoint together
+    /// the grouped days when that is fewer. Rows with nothing pending cost nothing.
     pub fn floor_after(&self, base: &[u64]) -> u64 {
         let mut total = 0;
-        let mut daily_days: BTreeSet<Day> = BTreeSet::new();
-        let mut daily_rows = 0u64;
+        let mut daily = DailyByMarket::default();
         for (i, row) in self.rows.iter().enumerate().filter(|(_, r)| !r.pending.is_empty()) {
             let need = base.get(i).copied().unwrap_or(0).div_ceil(MAX_LIMIT as u64).max(1);
-            if row.timeframe.is_daily() {
-                daily_rows += need;
-                for r in &row.pending {
-                    daily_days.extend((r.from..=r.to).filter(|d| calendar::is_session(*d)));
-                }
-            } else {
+            let mut grouped = false;
+            for r in &row.pending {
+                // The row's cost counts once, with its first range.
+                grouped |= daily.add(row, *r, if grouped { 0 } else { need });
+            }
+            if !grouped {
                 total += need;
             }
         }
-        total + daily_rows.min(daily_days.len() as u64)
+        total + daily.requests().0
     }
 
     /// The fewest requests that can fetch the remaining work: every request carrying a
     /// full `limit=50000` of base bars, and grouped-daily where it needs fewer.
     pub fn floor_requests(&self) -> u64 {
         let mut total = 0;
-        let mut daily_days: BTreeSet<Day> = BTreeSet::new();
-        let mut daily_rows = 0u64;
+        let mut daily = DailyByMarket::default();
         for row in &self.rows {
-            let n: u64 = row.pending.iter().map(|r| r.sessions() as u64).sum();
+            let n: u64 = row.pending.iter().map(|r| row.class.days_in(*r) as u64).sum();
             if n == 0 {
                 continue;
             }
-            if row.timeframe.is_daily() {
-                daily_rows += 1;
-                for r in &row.pending {
-                    daily_days.extend((r.from..=r.to).filter(|d| calendar::is_session(*d)));
-                }
-                continue;
+            let mut grouped = false;
+            for r in &row.pending {
+                grouped |= daily.add(row, *r, if grouped { 0 } else { 1 });
             }
-            total += requests_for(row.timeframe, n, MAX_LIMIT);
+            if !grouped {
+                total += requests_for(row.class, row.timeframe, n, MAX_LIMIT);
+            }
         }
-        total + daily_rows.min(daily_days.len() as u64)
+        total + daily.requests().0
+    }
+}
+
+/// Daily rows of the classes with a grouped endpoint, per endpoint: the requests their
+/// rows would take one by one, and the days one grouped request each would cover.
+#[derive(Default)]
+struct DailyByMarket {
+    markets: BTreeMap<Grouped, (u64, BTreeSet<Day>)>,
+}
+
+impl DailyByMarket {
+    /// Counts `range` of `row` here when the row can go through a grouped endpoint, with
+    /// `requests` as its per-row cost; false when it cannot.
+    fn add(&mut self, row: &Row, range: Range, requests: u64) -> bool {
+        let Some(grouped) = row.class.grouped().filter(|_| row.timeframe.is_daily()) else { return false };
+        let (rows, days) = self.markets.entry(grouped).or_default();
+        *rows += requests;
+        days.extend((range.from..=range.to).filter(|d| row.class.is_day(*d)));
+        true
+    }
+
+    /// Requests for all of them, each endpoint's rows by the cheaper way, and the days
+    /// asked of grouped endpoints.
+    fn requests(&self) -> (u64, u64) {
+        let mut requests = 0;
+        let mut grouped_days = 0;
+        for (rows, days) in self.markets.values() {
+            let days = days.len() as u64;
+            if days < *rows {
+                requests += days;
+                grouped_days += days;
+            } else {
+                requests += rows;
+            }
+        }
+        (requests, grouped_days)
     }
 }
 
@@ -166,21 +208,21 @@ pub fn seconds_at_quota(requests: u64, quota_per_min: f64) -> f64 {
     requests as f64 * 60.0 / quota_per_min
 }
 
-/// Base bars a timeframe consumes over `sessions` trading days, at most.
-pub fn base_bars(tf: Timeframe, sessions: u64) -> u64 {
+/// Base bars a timeframe consumes over `days` of a class, at most.
+pub fn base_bars(class: Class, tf: Timeframe, days: u64) -> u64 {
     match tf.base() {
-        BaseUnit::Minute => sessions * MINUTES_PER_SESSION as u64,
-        BaseUnit::Day => sessions,
+        BaseUnit::Minute => days * class.minutes_per_day() as u64,
+        BaseUnit::Day => days,
     }
 }
 
-/// Requests to page through `sessions` trading days `limit` base bars at a time.
-pub fn requests_for(tf: Timeframe, sessions: u64, limit: u32) -> u64 {
-    base_bars(tf, sessions).div_ceil(limit as u64).max(1)
+/// Requests to page through `days` of a class `limit` base bars at a time.
+pub fn requests_for(class: Class, tf: Timeframe, days: u64, limit: u32) -> u64 {
+    base_bars(class, tf, days).div_ceil(limit as u64).max(1)
 }
 
-/// `range` minus the `done` ranges; pieces with no trading day are dropped.
-pub fn subtract(range: Range, done: &[Range]) -> Vec<Range> {
+/// `range` minus the `done` ranges; pieces with no day of the class are dropped.
+pub fn subtract(class: Class, range: Range, done: &[Range]) -> Vec<Range> {
     let mut done: Vec<Range> = done.to_vec();
     done.sort();
     let mut out = Vec::new();
@@ -200,13 +242,14 @@ pub fn subtract(range: Range, done: &[Range]) -> Vec<Range> {
     if cursor <= range.to {
         out.push(Range { from: cursor, to: range.to });
     }
-    out.retain(|r| r.sessions() > 0);
+    out.retain(|r| class.days_in(*r) > 0);
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calendar;
 
     fn day(s: &str) -> Day {
         calendar::parse_date(s).unwrap()
@@ -220,7 +263,7 @@ mod tests {
     fn subtract_leaves_the_gaps() {
         let r = Range { from: day("2024-01-01"), to: day("2024-01-31") };
         let done = [Range { from: day("2024-01-08"), to: day("2024-01-12") }];
-        let left = subtract(r, &done);
+        let left = subtract(Class::Stocks, r, &done);
         assert_eq!(
             left,
             vec![
@@ -233,7 +276,7 @@ mod tests {
             Range { from: day("2024-01-02"), to: day("2024-01-05") },
             Range { from: day("2024-01-08"), to: day("2024-01-31") },
         ];
-        assert!(subtract(r, &done).is_empty());
+        assert!(subtract(Class::Stocks, r, &done).is_empty());
     }
 
     #[test]
@@ -276,5 +319,43 @@ mod tests {
         assert_eq!(plan.rows[0].covered_sessions, plan.rows[0].sessions);
         assert_eq!(plan.estimate(true).requests, 0);
         assert_eq!(plan.floor_requests(), 0);
+    }
+
+    #[test]
+    fn each_row_counts_its_own_classes_days() {
+        let symbols: Vec<String> =
+            ["AAPL", "X:BTCUSD", "C:EURUSD", "I:SPX", "O:SPY250117C00600000"].iter().map(|s| s.to_string()).collect();
+        let range = Range { from: day("2025-01-01"), to: day("2025-01-31") };
+        let plan = Plan::new(&symbols, &[tf("1/minute")], range, &Covered::new());
+        let days: Vec<(Class, u32)> = plan.rows.iter().map(|r| (r.class, r.sessions)).collect();
+        assert_eq!(
+            days,
+            [(Class::Stocks, 20), (Class::Crypto, 31), (Class::Forex, 27), (Class::Indices, 23), (Class::Options, 11)]
+        );
+        // The option's row ends at its expiration, 2025-01-17.
+        assert_eq!(plan.rows[4].pending, vec![Range { from: day("2025-01-01"), to: day("2025-01-17") }]);
+        // Minute windows hold 52 stock sessions, 34 crypto days, 123 option sessions: one each here.
+        assert_eq!(plan.floor_requests(), 5);
+        // A contract that expired before the range has nothing to fetch.
+        let gone = Plan::new(&["O:SPY241220C00600000".to_string()], &[tf("1/day")], range, &Covered::new());
+        assert_eq!((gone.rows[0].sessions, gone.rows[0].pending.len(), gone.floor_requests()), (0, 0, 0));
+    }
+
+    #[test]
+    fn grouped_daily_is_counted_per_endpoint() {
+        // 30 stocks and 30 crypto pairs over 10 days: each class's grouped endpoint is cheaper
+        // than its rows; 5 indices have no grouped endpoint and cost one request each.
+        let mut symbols: Vec<String> = (0..30).map(|i| format!("S{i}")).collect();
+        symbols.extend((0..30).map(|i| format!("X:C{i}USD")));
+        symbols.extend((0..5).map(|i| format!("I:IX{i}")));
+        let range = Range { from: day("2025-01-01"), to: day("2025-01-10") };
+        let plan = Plan::new(&symbols, &[tf("1/day")], range, &Covered::new());
+        // Stocks: 6 sessions (New Year's Day and 9 January closed); crypto: 10 days.
+        let est = plan.estimate(true);
+        assert_eq!((est.requests, est.grouped_days), (6 + 10 + 5, 16));
+        assert_eq!(plan.floor_requests(), 6 + 10 + 5);
+        // A crypto pair is never judged by the stocks' grouped days, nor the other way round.
+        let base = vec![1; plan.rows.len()];
+        assert_eq!(plan.floor_after(&base), 6 + 10 + 5);
     }
 }

@@ -153,6 +153,21 @@ async fn a_small_free_key_run_reports_the_floor_and_names_the_empty_tickers() {
 }
 
 #[tokio::test]
+async fn a_small_options_chain_is_listed_then_fetched_at_one_request_a_contract() {
+    let mut w = tiny(Profile::Options, "2025-01-01", "2025-03-31");
+    // Two strikes of the quarter's 13 expirations: 52 contracts.
+    let chain = w.chain.as_mut().unwrap();
+    chain.strikes = Some((500.0, 505.0));
+    w.symbols = barfill::sim::market::option_chain("SPY", chain.expiring, (500.0, 505.0));
+    assert_eq!(w.symbols.len(), 52);
+    let p = run(&w, &["defaults"]).await;
+    let r = &p.steps[0].report;
+    assert_eq!(p.floor_requests, 52 + 1, "a request a contract, and the page listing them");
+    assert_eq!((r.requests, r.floor_requests), (53, 53), "{}", r.to_text());
+    assert_step_keys(&json_of(&p));
+}
+
+#[tokio::test]
 async fn a_small_unlimited_run_measures_throughput_beside_bare_sqlite() {
     let mut w = tiny(Profile::Unlimited, "2025-06-02", "2025-06-06");
     w.symbols.truncate(2);

@@ -16,6 +16,7 @@ mod echo;
 mod faults;
 mod floor;
 mod live_changes;
+mod markets;
 mod process;
 mod sim;
 mod splits;

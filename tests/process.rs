@@ -263,6 +263,16 @@ fn bad_input_is_named_and_nothing_is_written() {
         (vec!["plan", "--universe", "bonds"], "--universe: unknown universe 'bonds'".into()),
         (vec!["plan", "--universe", "stocks", "--symbols", "KO"], "give either --universe or --symbols".into()),
         (vec!["plan", "--symbols-file", "/no/such/tickers.txt"], "--symbols-file: cannot read".into()),
+        (
+            vec!["run", "--headless", "--symbols", "AAPL,Z:FOO"],
+            "--symbols: 'Z:FOO' has the prefix 'Z:', which names no asset class".into(),
+        ),
+        (
+            vec!["run", "--headless", "--symbols", "O:SPY251219C0065000"],
+            "--symbols: 'O:SPY251219C0065000' is not an option ticker".into(),
+        ),
+        (vec!["run", "--headless", "--options", "SPY"], "--options: an options chain needs the expirations".into()),
+        (vec!["tickers", "--options", "SPY", "--expiring", "2025-01..2025-02"], "--expiring: '2025-01' is not".into()),
         (vec!["sim", "--quota", "0"], "--quota: must be a positive whole number, got 0".into()),
         (vec!["sim", "--window-secs", "NaN"], "--window-secs: must be a number of seconds above 0".into()),
         (vec!["sim", "--faults", "5xx=2"], "--faults: fault '5xx': must be a fraction between 0 and 1, got 2".into()),

@@ -51,7 +51,7 @@ fn to_sim(b: &Bar) -> SimBar {
         h: b.high,
         l: b.low,
         c: b.close,
-        v: b.volume,
+        v: b.volume.unwrap(),
         vw: b.vwap.unwrap(),
         n: b.trades.map(|n| n as u64),
     }
@@ -341,8 +341,9 @@ async fn the_tickers_list_pages_through_every_active_ticker_once() {
     let today = crate::common::today();
     let got = all_tickers(&sim, &TickersQuery { limit: Some(40), ..Default::default() }).await;
     let names: Vec<&str> = got.iter().map(|t| t.ticker.as_str()).collect();
-    let mut want: Vec<&str> =
-        universe.tickers().iter().filter(|t| t.listed_on(today)).map(|t| t.ticker.as_str()).collect();
+    // Without `market`, every market: the stocks, and the crypto pairs, forex pairs and indices.
+    let every = universe.tickers().iter().chain(universe.others());
+    let mut want: Vec<&str> = every.filter(|t| t.listed_on(today)).map(|t| t.ticker.as_str()).collect();
     want.sort();
     assert_eq!(names, want, "sorted by ticker, each once, inactive ones left out");
     assert!(got.iter().all(|t| t.active && t.delisted.is_none() && t.list_date.is_none()));
@@ -445,10 +446,13 @@ async fn the_splits_endpoint_lists_known_splits_and_late_ones_once_revealed() {
     sim.stop().await;
 }
 
+const STOCKS: barfill::markets::Grouped = barfill::markets::Grouped { locale: "us", market: "stocks" };
+
 async fn day_bars(sim: &Sim, ticker: &str, adjusted: bool, from: &str, to: &str) -> Vec<SimBar> {
     let c = client(sim);
     let url = c.range_url(&RangeRequest {
         ticker,
+        class: barfill::markets::Class::Stocks,
         timeframe: "1/day".parse().unwrap(),
         from: day(from),
         from_ms: None,
@@ -491,8 +495,8 @@ async fn answers_honour_adjusted_and_splits_added_while_the_server_runs() {
         let i = page.tickers.iter().position(|t| t == "NVDA").unwrap();
         to_sim(&page.bars[i])
     };
-    let g_raw = row(c.get(&c.grouped_url(day("2024-06-07"), false)).await.unwrap());
-    let g_adj = row(c.get(&c.grouped_url(day("2024-06-07"), true)).await.unwrap());
+    let g_raw = row(c.get(&c.grouped_url(STOCKS, day("2024-06-07"), false)).await.unwrap());
+    let g_adj = row(c.get(&c.grouped_url(STOCKS, day("2024-06-07"), true)).await.unwrap());
     assert_eq!(g_adj, market::adjust(&g_raw, 10.0));
     sim.stop().await;
 }

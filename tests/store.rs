@@ -25,7 +25,16 @@ fn minutes(from: &str, to: &str) -> Vec<Bar> {
     (day(from)..=day(to))
         .filter(|&d| calendar::is_session(d))
         .flat_map(|d| [(4, 0), (12, 0), (19, 59)].map(|(h, m)| calendar::ny_local_ms(d, h, m)))
-        .map(|ts| Bar { ts, open: 10.0, high: 11.0, low: 9.0, close: 10.5, volume: 100.0, vwap: None, trades: None })
+        .map(|ts| Bar {
+            ts,
+            open: 10.0,
+            high: 11.0,
+            low: 9.0,
+            close: 10.5,
+            volume: Some(100.0),
+            vwap: None,
+            trades: None,
+        })
         .collect()
 }
 
@@ -38,7 +47,7 @@ fn days(from: &str, to: &str) -> Vec<Bar> {
             high: 11.0,
             low: 9.0,
             close: 10.5,
-            volume: 1e6,
+            volume: Some(1e6),
             vwap: Some(10.2),
             trades: Some(99),
         })

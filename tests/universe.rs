@@ -100,3 +100,33 @@ async fn a_run_over_a_universe_counts_its_reference_requests_and_names_what_it_f
     let empty = events.iter().filter(|e| matches!(e, Event::RowState { state: RowState::Empty, .. })).count();
     assert_eq!(empty, report.empty_tickers.len());
 }
+
+#[tokio::test]
+async fn crypto_fx_and_indices_universes_list_their_market_and_fetch_on_its_days() {
+    let sim = fast_sim().await;
+    let (_t, dir) = tmp();
+    let (from, to) = ("2025-01-03", "2025-01-06");
+    for (universe, prefix) in [(Universe::Crypto, "X:"), (Universe::Fx, "C:"), (Universe::Indices, "I:")] {
+        let mut config = config(&dir, &[], &["1/day"], from, to);
+        config.universe = Some(universe);
+        let (tickers, requests) = barfill::engine::list_universe(&config, &source(&sim)).await.unwrap();
+        let mut want: Vec<String> =
+            sim.universe().others().iter().filter(|t| t.ticker.starts_with(prefix)).map(|t| t.ticker.clone()).collect();
+        want.sort();
+        assert_eq!(tickers.iter().map(|t| t.ticker.clone()).collect::<Vec<_>>(), want, "{universe}");
+        assert!(tickers.iter().all(|t| t.market == universe.name()), "{universe}");
+        assert_eq!(requests, 1, "{universe}");
+    }
+    // A crypto universe's daily bars come from the crypto grouped endpoint, weekend included.
+    let mut config = config(&dir, &[], &["1/day"], from, to);
+    config.universe = Some(Universe::Crypto);
+    config.quota_per_min = 4_000;
+    let (report, events) = run(&config, source(&sim)).await;
+    assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
+    let grouped = events
+        .iter()
+        .filter(|e| matches!(e, Event::Request(r) if r.path.contains("/grouped/locale/global/market/crypto/")))
+        .count();
+    assert_eq!((grouped, report.requests), (4, 5), "four days and the list page");
+    assert_eq!(count(&config.db, "X:BTCUSD", "1/day"), 4);
+}

@@ -4,9 +4,10 @@
 //! Three kinds of profile:
 //! - the **progression** (`quick`, `seed`, `latency`): the original pipeline's validation
 //!   plan, baseline then each fix, against the floor the quota allows;
-//! - the **floor** profiles (`universe`, `free`): realistic ticker lists at a quota that
-//!   binds, the defaults and a hand-tuned run against the true floor (the fewest requests
-//!   the simulator's market allows) and the time the quota needs for it;
+//! - the **floor** profiles (`universe`, `free`, `options`): realistic ticker lists (for
+//!   `options`, a chain listed from reference data) at a quota that binds, the defaults and
+//!   a hand-tuned run against the true floor (the fewest requests the simulator's market
+//!   allows) and the time the quota needs for it;
 //! - **throughput** (`unlimited`): a paid key's regime, the defaults against fixed worker
 //!   counts in bars per second, client CPU per bar, writer time, memory and bytes per bar,
 //!   beside a bare SQLite insert loop measured in the same run.
@@ -50,6 +51,8 @@ pub enum Profile {
     Universe,
     /// A free key's 5 requests a minute, compressed in time.
     Free,
+    /// An options chain of about 500 thin contracts over a quarter at a free key's pace.
+    Options,
     /// A paid key: no quota in reach, throughput and cost per bar.
     Unlimited,
     /// Switches in the middle of a run, on the simulator's real 60 s window.
@@ -69,12 +72,13 @@ pub enum Kind {
 }
 
 impl Profile {
-    pub const ALL: [Profile; 8] = [
+    pub const ALL: [Profile; 9] = [
         Profile::Quick,
         Profile::Seed,
         Profile::Latency,
         Profile::Universe,
         Profile::Free,
+        Profile::Options,
         Profile::Unlimited,
         Profile::Switches,
         Profile::Quotas,
@@ -94,6 +98,7 @@ impl Profile {
             Profile::Latency => "latency",
             Profile::Universe => "universe",
             Profile::Free => "free",
+            Profile::Options => "options",
             Profile::Unlimited => "unlimited",
             Profile::Switches => "switches",
             Profile::Quotas => "quotas",
@@ -114,6 +119,11 @@ impl Profile {
                 "a free key's 5 requests a window (window 6 s for 60) on 9 tickers over 2025: requests and \
                  wall time against the floor (about 75 seconds)"
             }
+            Profile::Options => {
+                "an options chain (SPY expiring in 2025 Q1, strikes 480 to 570: 494 thin contracts) x 1/minute over \
+                 the quarter at a free key's 5 requests a window (window 6 s for 60): requests and wall time against \
+                 the floor (about 10 minutes a step)"
+            }
             Profile::Unlimited => {
                 "a paid key: 10 liquid tickers x 1/minute over 2024-2025 (4.8 M bars), defaults against 1, 4, 8, \
                  16 workers: bars/s, client CPU per bar, memory, bytes per bar, beside bare SQLite (3 to 6 minutes)"
@@ -133,7 +143,7 @@ impl Profile {
     pub fn kind(self) -> Kind {
         match self {
             Profile::Quick | Profile::Seed | Profile::Latency => Kind::Progression,
-            Profile::Universe | Profile::Free => Kind::Floor,
+            Profile::Universe | Profile::Free | Profile::Options => Kind::Floor,
             Profile::Unlimited => Kind::Throughput,
             Profile::Switches | Profile::Quotas => Kind::Own,
         }

@@ -127,6 +127,16 @@ fn step_config(w: &Workload, step: &Step, dir: &Path) -> Config {
     config.db = dir.join("bench.db");
     config.db_is_default = false;
     config.symbols = w.symbols.clone();
+    if let Some(chain) = &w.chain {
+        // The run lists the chain itself, as a user's would.
+        config.symbols.clear();
+        config.chain = crate::config::ChainSettings {
+            options: chain.underlyings.clone(),
+            expiring: Some(chain.expiring),
+            strikes: chain.strikes,
+            contract_type: chain.contract_type,
+        };
+    }
     config.timeframes = w.tfs();
     config.from = calendar::parse_date(w.from).expect("a valid date");
     config.to = calendar::parse_date(w.to).expect("a valid date");

@@ -46,6 +46,7 @@ fn the_new_profiles_run_the_defaults_against_hand_tuned_counts() {
     let names = |p| steps(&Workload::for_profile(p), 2.0).iter().map(|s| s.name).collect::<Vec<_>>();
     assert_eq!(names(Profile::Universe), ["baseline", "defaults", "best"]);
     assert_eq!(names(Profile::Free), ["baseline", "defaults", "best"]);
+    assert_eq!(names(Profile::Options), ["baseline", "defaults", "best"]);
     let f = steps(&Workload::for_profile(Profile::Free), 2.0);
     assert!(!f[0].by_default, "the baseline runs only when named");
     assert!(f[2].workers(50) >= 4);
@@ -93,4 +94,16 @@ fn the_free_sample_mixes_thin_liquid_unknown_and_delisted() {
     assert_eq!(w.tickers_without_bars(&u), ["FB", "APPL"]);
     let gone = picked.iter().filter_map(|t| u.info(t)).filter(|t| t.last_day.is_some_and(|l| l >= from && l <= to));
     assert_eq!(gone.count(), 1);
+}
+
+#[test]
+fn the_options_profile_is_a_chain_of_about_500_thin_contracts_at_one_request_a_row() {
+    let w = Workload::for_profile(Profile::Options);
+    assert_eq!(w.symbols.len(), 13 * 19 * 2);
+    assert!(w.symbols.iter().all(|t| t.starts_with("O:SPY25")));
+    assert_eq!(w.sim_options().quota, Some(5), "a free key's 5 requests a window");
+    // One request a contract's minute row, and the one page that lists the chain.
+    let u = w.universe();
+    assert_eq!(w.floor_requests(&u), w.symbols.len() as u64 + 1);
+    assert_eq!(w.chain.as_ref().unwrap().underlyings, ["SPY"]);
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::Profile;
 use crate::calendar::{self, Day, Range};
+use crate::config::Chain;
 use crate::plan::{self, Plan};
 use crate::report;
 use crate::sim::SimOptions;
@@ -46,6 +47,9 @@ pub struct Workload {
     /// The `barfill` binary that serves it: this process's own when `None` (a test, whose
     /// executable is not `barfill`, names it).
     pub sim_exe: Option<std::path::PathBuf>,
+    /// An options chain a run lists from reference data; `symbols` then holds its
+    /// contracts, for the floor.
+    pub chain: Option<Chain>,
 }
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -70,6 +74,7 @@ impl Workload {
             bare_insert_rows: 0,
             sim_apart: false,
             sim_exe: None,
+            chain: None,
         };
         match p {
             // 1200/min enforced over 10 s windows: the quota binds within seconds, and a
@@ -95,6 +100,7 @@ impl Workload {
             },
             Profile::Universe => Workload::universe_profile(base),
             Profile::Free => Workload::free_profile(base),
+            Profile::Options => Workload::options_profile(base),
             Profile::Unlimited => Workload::unlimited_profile(base),
             // Each has a workload of its own (`switches`, `quotas`).
             Profile::Switches | Profile::Quotas => base,
@@ -130,6 +136,29 @@ impl Workload {
             quota_per_min: 50,
             window_secs: 6.0,
             extra_tickers: UNIVERSE_EXTRA,
+            ..base
+        }
+    }
+
+    /// A chain of 494 SPY contracts (13 expirations, 19 strikes, calls and puts) over the
+    /// quarter they expire in, at a free key's pace compressed as `free` is: each trades
+    /// thinly, so its minute row is one request, the true floor.
+    fn options_profile(base: Workload) -> Workload {
+        let (from, to) = ("2025-01-01", "2025-03-31");
+        let chain = Chain {
+            underlyings: names(&["SPY"]),
+            expiring: Range { from: day(from), to: day(to) },
+            strikes: Some((480.0, 570.0)),
+            contract_type: None,
+        };
+        Workload {
+            symbols: market::option_chain("SPY", chain.expiring, chain.strikes.unwrap_or((0.0, f64::MAX))),
+            timeframes: vec!["1/minute"],
+            from,
+            to,
+            quota_per_min: 50,
+            window_secs: 6.0,
+            chain: Some(chain),
             ..base
         }
     }
@@ -174,7 +203,9 @@ impl Workload {
     pub fn floor_requests(&self, u: &Universe) -> u64 {
         let symbols: Vec<&str> = self.symbols.iter().map(String::as_str).collect();
         let r = self.range();
-        market::fewest_requests(u, &symbols, &self.tfs(), r.from, r.to)
+        // A chain is listed first: one query (its expirations are all past), 1000 a page.
+        let listing = self.chain.as_ref().map_or(0, |_| self.symbols.len().div_ceil(1000) as u64);
+        market::fewest_requests(u, &symbols, &self.tfs(), r.from, r.to) + listing
     }
 
     /// Seconds the quota needs for `requests`, the last one answered at the simulator's

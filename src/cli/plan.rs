@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use super::{Flags, exit, load_config};
 use crate::config::{self, Config};
+use crate::markets::Class;
 use crate::plan::{self, Plan};
 
 pub(super) fn plan_command(flags: &Flags) -> ExitCode {
@@ -19,6 +20,16 @@ pub(super) fn plan_command(flags: &Flags) -> ExitCode {
             return ExitCode::from(exit::BAD_INPUT);
         }
     };
+    if let Some(chain) = config.chain.chain() {
+        println!(
+            "The options chain of {} expiring {} is listed from reference data when a run starts (`barfill tickers` \
+             lists it now, paced like any request); each contract is a row up to its expiration, one request a row \
+             when it trades thinly.",
+            chain.underlyings.join(", "),
+            chain.expiring
+        );
+        return ExitCode::SUCCESS;
+    }
     if let Some(u) = config.universe {
         println!(
             "The universe '{u}' is listed from reference data when a run starts (`barfill tickers` lists it now, \
@@ -43,11 +54,11 @@ pub fn describe_plan(config: &Config, plan: &Plan) -> String {
     };
     let _ = writeln!(
         s,
-        "Plan: {} symbols x {} timeframes, {} ({} trading days), against the {source}",
+        "Plan: {} symbols x {} timeframes, {} ({}), against the {source}",
         plan.symbols.len(),
         plan.timeframes.len(),
         plan.range,
-        plan.range.sessions()
+        days_per_class(plan)
     );
     write_rows(&mut s, config, plan);
     let quota = config.quota_per_min as f64;
@@ -90,24 +101,51 @@ pub fn describe_plan(config: &Config, plan: &Plan) -> String {
     s
 }
 
+/// The range's days as each class of the plan counts them: `20 NYSE sessions`, or
+/// `stocks 20 NYSE sessions, crypto 31 calendar days (UTC)` when classes differ.
+fn days_per_class(plan: &Plan) -> String {
+    let mut classes: Vec<Class> = plan.rows.iter().map(|r| r.class).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    let days = |c: Class| format!("{} {}", c.days_in(plan.range), c.days_name());
+    match classes.as_slice() {
+        [] => days(Class::Stocks),
+        [one] if *one == Class::Stocks => days(*one),
+        many => many.iter().map(|&c| format!("{c} {}", days(c))).collect::<Vec<_>>().join(", "),
+    }
+}
+
 /// One line per row, without the grouped-daily shortcut, which spans rows (it is in the
 /// totals).
 fn write_rows(s: &mut String, config: &Config, plan: &Plan) {
     use std::fmt::Write;
-    let _ = writeln!(s, "{:<10} {:<10} {:>12} {:>9} {:>9}", "symbol", "timeframe", "days left", "requests", "baseline");
+    let width = plan.rows.iter().map(|r| r.ticker.len()).max().unwrap_or(0).max(10);
+    let _ = writeln!(
+        s,
+        "{:<width$} {:<7} {:<10} {:>12} {:>9} {:>9}",
+        "symbol", "class", "timeframe", "days left", "requests", "baseline"
+    );
     let limit =
         if config.fixes.batching { crate::polygon::client::MAX_LIMIT } else { crate::polygon::client::DEFAULT_LIMIT };
     for row in &plan.rows {
-        let left: u64 = row.pending.iter().map(|r| r.sessions() as u64).sum();
+        let left: u64 = row.pending.iter().map(|r| row.class.days_in(*r) as u64).sum();
         let (fixed, base) = if left == 0 {
             (0, 0)
         } else {
             (
-                plan::requests_for(row.timeframe, left, limit),
-                plan::requests_for(row.timeframe, left, crate::polygon::client::DEFAULT_LIMIT),
+                plan::requests_for(row.class, row.timeframe, left, limit),
+                plan::requests_for(row.class, row.timeframe, left, crate::polygon::client::DEFAULT_LIMIT),
             )
         };
-        let _ =
-            writeln!(s, "{:<10} {:<10} {:>12} {:>9} {:>9}", row.ticker, row.timeframe.to_string(), left, fixed, base);
+        let _ = writeln!(
+            s,
+            "{:<width$} {:<7} {:<10} {:>12} {:>9} {:>9}",
+            row.ticker,
+            row.class.label(),
+            row.timeframe.to_string(),
+            left,
+            fixed,
+            base
+        );
     }
 }

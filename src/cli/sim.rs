@@ -41,8 +41,8 @@ fn print_counts(counts: &crate::sim::SimCounts) {
     );
     let e = &counts.by_endpoint;
     println!(
-        "by endpoint: {} range, {} grouped, {} tickers, {} ticker details, {} splits, {} other",
-        e.range, e.grouped, e.tickers, e.ticker_details, e.splits, e.other
+        "by endpoint: {} range, {} grouped, {} tickers, {} ticker details, {} splits, {} option contracts, {} other",
+        e.range, e.grouped, e.tickers, e.ticker_details, e.splits, e.contracts, e.other
     );
 }
 

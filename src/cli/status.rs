@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{Flags, exit, load_config};
 use crate::calendar::{self, Range};
+use crate::markets::Class;
 use crate::store::coverage::{Query, RowCoverage, read_coverage};
 
 /// Missing ranges a table line shows before it abbreviates.
@@ -83,7 +84,7 @@ pub(super) fn status_command(flags: &Flags, json: bool) -> ExitCode {
             db: config.db.display().to_string(),
             from: calendar::format_day(range.from),
             to: calendar::format_day(range.to),
-            sessions: range.sessions(),
+            sessions: Class::Stocks.days_in(range),
             rows: &rows,
             rejected_bars: &rejected,
         };
@@ -101,25 +102,49 @@ pub(super) fn status_command(flags: &Flags, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The table: one line per row, then a summary.
+/// The range's days as the rows' classes count them: `21 NYSE sessions` for stocks
+/// alone, each class named when there are others.
+fn days_per_class(range: Range, rows: &[RowCoverage]) -> String {
+    let mut classes: Vec<Class> = rows.iter().map(|r| r.class).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    let days = |c: Class| format!("{} {}", c.expected_between(range.from, range.to), c.days_name());
+    match classes.as_slice() {
+        [] | [Class::Stocks] => days(Class::Stocks),
+        many => many.iter().map(|&c| format!("{c} {}", days(c))).collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// The table: one line per row, then a summary. A table of other classes than stocks
+/// names each row's class; its days are that class's.
 pub fn describe_status(db: &str, range: Range, rows: &[RowCoverage]) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "Stored in {db}, against {range} ({} NYSE sessions)", range.sessions());
+    let _ = writeln!(s, "Stored in {db}, against {range} ({})", days_per_class(range, rows));
     if rows.is_empty() {
         let _ = writeln!(s, "No rows stored yet (or none match --symbols / --timeframes).");
         return s;
     }
+    let classes = rows.iter().any(|r| r.class != Class::Stocks);
+    let width = rows.iter().map(|r| r.ticker.len()).max().unwrap_or(0).max(10);
+    let class = |label: &str| if classes { format!("{label:<7} ") } else { String::new() };
     let _ = writeln!(
         s,
-        "{:<10} {:<10} {:<10} {:<10} {:>11} {:>8}  missing",
-        "ticker", "timeframe", "first", "last", "sessions", "last run"
+        "{:<width$} {}{:<10} {:<10} {:<10} {:>11} {:>8}  missing",
+        "ticker",
+        class("class"),
+        "timeframe",
+        "first",
+        "last",
+        if classes { "days" } else { "sessions" },
+        "last run"
     );
     let day = |d: Option<calendar::Day>| d.map(calendar::format_day).unwrap_or_else(|| "-".into());
     for r in rows {
         let _ = writeln!(
             s,
-            "{:<10} {:<10} {:<10} {:<10} {:>11} {:>8}  {}",
+            "{:<width$} {}{:<10} {:<10} {:<10} {:>11} {:>8}  {}",
             r.ticker,
+            class(r.class.label()),
             r.timeframe,
             day(r.first_day),
             day(r.last_day),
@@ -169,6 +194,7 @@ mod tests {
         RowCoverage {
             ticker: "AAPL".into(),
             timeframe: "1/minute".into(),
+            class: Class::Stocks,
             first_ts: Some(calendar::ny_midnight_ms(day("2024-01-02"))),
             last_ts: Some(calendar::ny_midnight_ms(day("2024-01-31"))),
             first_day: Some(day("2024-01-02")),
@@ -209,5 +235,19 @@ mod tests {
             lines[3]
         );
         assert_eq!(lines[4], "2 rows: 1 complete, 1 with gaps (0 with no bars at all)");
+    }
+
+    #[test]
+    fn other_classes_are_named_with_their_own_days() {
+        let range = Range { from: day("2025-01-01"), to: day("2025-01-31") };
+        let btc = RowCoverage { ticker: "X:BTCUSD".into(), class: Class::Crypto, ..row(vec![]) };
+        let text = describe_status("b.db", range, &[row(vec![]), btc]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "Stored in b.db, against 2025-01-01..2025-01-31 (stocks 20 NYSE sessions, crypto 31 calendar days (UTC))"
+        );
+        assert!(lines[1].starts_with("ticker     class   timeframe") && lines[1].contains(" days "), "{}", lines[1]);
+        assert!(lines[3].starts_with("X:BTCUSD   crypto  1/minute"), "{}", lines[3]);
     }
 }

@@ -22,6 +22,10 @@ struct FileConfig {
     universe: Option<Spanned<String>>,
     universe_as_of: Option<Spanned<String>>,
     universe_limit: Option<Spanned<i64>>,
+    options: Option<Spanned<Vec<Spanned<String>>>>,
+    expiring: Option<Spanned<String>>,
+    strikes: Option<Spanned<String>>,
+    contract_type: Option<Spanned<String>>,
     timeframes: Option<Spanned<Vec<Spanned<String>>>>,
     from: Option<Spanned<String>>,
     to: Option<Spanned<String>>,
@@ -203,6 +207,7 @@ pub(super) fn apply(config: &mut Config, origins: &mut Origins, path: &Path, tex
     let file: FileConfig = toml::from_str(text).map_err(|e| src.toml_error(e))?;
     what_to_fetch(&src, &file, config, origins)?;
     universe(&src, &file, config, origins)?;
+    chain(&src, &file, config, origins)?;
     if let Some(t) = &file.timeframes {
         config.timeframes = src.list(t, "timeframes", validate::timeframes)?;
     }
@@ -239,6 +244,36 @@ fn what_to_fetch(
             .map_err(|e| src.at(f, "symbols_file", format!("cannot read '{}': {e}", path.display())))?;
         config.symbols = validate::symbol_lines(&body, &path.display().to_string())?;
         origins.symbols = src.origin(f, "symbols_file");
+    }
+    Ok(())
+}
+
+/// An options chain: `options` with `expiring`, `strikes` and `contract_type`. With a list
+/// or a universe the file would say two things about which tickers to fetch.
+fn chain(src: &Source, file: &FileConfig, config: &mut Config, origins: &mut Origins) -> Result<(), ConfigError> {
+    if let Some(o) = &file.options {
+        let other = [
+            ("symbols", file.symbols.is_some()),
+            ("symbols_file", file.symbols_file.is_some()),
+            ("universe", file.universe.is_some()),
+        ];
+        if let Some((key, _)) = other.iter().find(|(_, set)| *set) {
+            return Err(src.at(o, "options", format!("set either `options` or `{key}`, not both")));
+        }
+        config.chain.options = src.list(o, "options", validate::underlyings)?;
+        origins.options = src.origin(o, "options");
+    }
+    if let Some(e) = &file.expiring {
+        config.chain.expiring = Some(src.check(e, "expiring", |s| validate::day_range(s))?);
+        origins.expiring = src.origin(e, "expiring");
+    }
+    if let Some(s) = &file.strikes {
+        config.chain.strikes = Some(src.check(s, "strikes", |v| validate::strikes(v))?);
+        origins.strikes = src.origin(s, "strikes");
+    }
+    if let Some(c) = &file.contract_type {
+        config.chain.contract_type = Some(src.check(c, "contract_type", |v| validate::contract_type(v))?);
+        origins.contract_type = src.origin(c, "contract_type");
     }
     Ok(())
 }

@@ -52,7 +52,8 @@ declare_flags! {
         /// A file of tickers: one per line (or several separated by spaces), '#' comments.
         #[arg(long, value_name = "FILE")]
         symbols_file: PathBuf,
-        /// Tickers from reference data instead of a list: stocks (all active common stocks and ETFs).
+        /// Tickers from reference data instead of a list: stocks (all active common stocks and
+        /// ETFs), crypto, fx or indices (every pair or index of that market).
         #[arg(long, value_name = "NAME")]
         universe: String,
         /// The universe as listed on this day, delisted since included (survivorship-free).
@@ -61,6 +62,19 @@ declare_flags! {
         /// Only the first N tickers of the universe.
         #[arg(long, value_name = "N", allow_negative_numbers = true)]
         universe_limit: i64,
+        /// An options chain instead of a list: underlyings, comma-separated (SPY,QQQ; SPX for
+        /// index options); its contracts from reference data. Needs --expiring.
+        #[arg(long, value_name = "A,B")]
+        options: String,
+        /// The chain's expirations, FROM..TO (YYYY-MM-DD..YYYY-MM-DD), expired ones included.
+        #[arg(long, value_name = "FROM..TO")]
+        expiring: String,
+        /// The chain's strikes, LO..HI (e.g. 480..520).
+        #[arg(long, value_name = "LO..HI")]
+        strikes: String,
+        /// Only calls or only puts.
+        #[arg(long, value_name = "call|put")]
+        contract_type: String,
         /// Timeframes, comma-separated, e.g. 1/minute,1/day.
         #[arg(long, value_name = "TF,TF")]
         timeframes: String,
@@ -122,6 +136,7 @@ pub(super) fn apply(config: &mut Config, origins: &mut Origins, f: &Flags) -> Re
     storage(config, f)?;
     what_to_fetch(config, origins, f)?;
     universe(config, origins, f)?;
+    chain(config, origins, f)?;
     if let Some(t) = &f.timeframes {
         config.timeframes = list(t, "timeframes", validate::timeframes)?;
     }
@@ -160,6 +175,27 @@ fn what_to_fetch(config: &mut Config, origins: &mut Origins, f: &Flags) -> Resul
     if f.universe.is_some() && (f.symbols.is_some() || f.symbols_file.is_some()) {
         return Err(flag_error("universe", format!("give either --universe or {list_flag}, not both")));
     }
+    if f.options.is_some() && (f.symbols.is_some() || f.symbols_file.is_some() || f.universe.is_some()) {
+        let other = if f.universe.is_some() { "--universe" } else { list_flag };
+        return Err(flag_error("options", format!("give either --options or {other}, not both")));
+    }
+    // Whichever names the tickers on the command line replaces what the file named.
+    if f.symbols.is_some() || f.symbols_file.is_some() || f.universe.is_some() {
+        config.chain = crate::config::ChainSettings::default();
+        origins.options = Origin::Default;
+        origins.expiring = Origin::Default;
+        origins.strikes = Origin::Default;
+        origins.contract_type = Origin::Default;
+    }
+    if f.options.is_some() {
+        config.universe = None;
+        config.universe_as_of = None;
+        config.universe_limit = None;
+        origins.universe = Origin::Default;
+        origins.universe_as_of = Origin::Default;
+        origins.universe_limit = Origin::Default;
+        origins.symbols = Origin::Default;
+    }
     if let Some(s) = &f.symbols {
         config.symbols = list(s, "symbols", validate::symbols)?;
         origins.symbols = Origin::Flag("symbols");
@@ -193,6 +229,26 @@ fn universe(config: &mut Config, origins: &mut Origins, f: &Flags) -> Result<(),
     if let Some(n) = f.universe_limit {
         config.universe_limit = Some(check(&n, "universe-limit", |v| validate::universe_limit(*v))?);
         origins.universe_limit = Origin::Flag("universe-limit");
+    }
+    Ok(())
+}
+
+fn chain(config: &mut Config, origins: &mut Origins, f: &Flags) -> Result<(), ConfigError> {
+    if let Some(o) = &f.options {
+        config.chain.options = list(o, "options", validate::underlyings)?;
+        origins.options = Origin::Flag("options");
+    }
+    if let Some(e) = &f.expiring {
+        config.chain.expiring = Some(check(e, "expiring", |s| validate::day_range(s))?);
+        origins.expiring = Origin::Flag("expiring");
+    }
+    if let Some(s) = &f.strikes {
+        config.chain.strikes = Some(check(s, "strikes", |v| validate::strikes(v))?);
+        origins.strikes = Origin::Flag("strikes");
+    }
+    if let Some(c) = &f.contract_type {
+        config.chain.contract_type = Some(check(c, "contract-type", |v| validate::contract_type(v))?);
+        origins.contract_type = Origin::Flag("contract-type");
     }
     Ok(())
 }

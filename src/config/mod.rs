@@ -11,6 +11,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod chain;
 mod file;
 mod flags;
 mod settings;
@@ -20,11 +21,13 @@ pub mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use chain::{Chain, ChainSettings};
 pub use flags::{Flags, SimFlags, apply_sim as apply_sim_flags};
 pub use settings::{Concurrency, Fix, Fixes, Universe};
 pub use sim::{Faults, SimOptions};
 
 use crate::calendar::{self, Day};
+use crate::markets::Class;
 use crate::secret::ApiKey;
 use crate::timeframe::Timeframe;
 
@@ -62,6 +65,9 @@ pub struct Config {
     pub universe_as_of: Option<Day>,
     /// Only the first N tickers of the universe. Only with `universe`.
     pub universe_limit: Option<u32>,
+    /// An options chain whose contracts are the tickers (`--options`, `options`, with
+    /// `expiring` and optionally `strikes` and `contract_type`).
+    pub chain: ChainSettings,
     pub timeframes: Vec<Timeframe>,
     pub from: Day,
     pub to: Day,
@@ -111,6 +117,7 @@ impl Config {
             universe: None,
             universe_as_of: None,
             universe_limit: None,
+            chain: ChainSettings::default(),
             timeframes: DEFAULT_TIMEFRAMES.iter().map(|t| t.parse().unwrap()).collect(),
             from: calendar::parse_date(DEFAULT_FROM).unwrap(),
             to: calendar::parse_date(DEFAULT_TO).unwrap(),
@@ -151,6 +158,20 @@ impl Config {
     pub fn use_seed_fix3(&mut self) {
         self.concurrency = Concurrency::SEED_FIX3;
         self.stagger = Concurrency::SEED_FIX3_STAGGER;
+    }
+
+    /// The asset classes the run's tickers belong to, each once: a universe's, or the list's.
+    pub fn classes(&self) -> Vec<Class> {
+        if let Some(u) = self.universe {
+            return vec![u.class()];
+        }
+        if self.chain.chain().is_some() {
+            return vec![Class::Options];
+        }
+        let mut classes: Vec<Class> = self.symbols.iter().map(|t| Class::of_checked(t)).collect();
+        classes.sort_unstable();
+        classes.dedup();
+        classes
     }
 
     pub fn sim_quota(&self) -> u32 {
@@ -240,6 +261,10 @@ struct Origins {
     universe: Origin,
     universe_as_of: Origin,
     universe_limit: Origin,
+    options: Origin,
+    expiring: Origin,
+    strikes: Origin,
+    contract_type: Origin,
     stagger: Origin,
 }
 
@@ -279,6 +304,7 @@ fn load_on(
     key_from_env(&mut config, env)?;
     flags::apply(&mut config, &mut origins, flags)?;
     check_universe(&mut config, &origins, today)?;
+    check_chain(&mut config, &origins)?;
     if !origins.stagger.is_set() {
         config.stagger = config.concurrency.default_stagger();
     }
@@ -320,6 +346,28 @@ fn check_universe(config: &mut Config, o: &Origins, today: Day) -> Result<(), Co
     Ok(())
 }
 
+/// A chain names the tickers, so the list (the defaults, or an earlier layer's) no longer
+/// applies; it needs its expirations, and its other settings mean nothing without one.
+fn check_chain(config: &mut Config, o: &Origins) -> Result<(), ConfigError> {
+    if config.chain.options.is_empty() {
+        let orphan = [(&o.expiring, "expiring"), (&o.strikes, "strikes"), (&o.contract_type, "contract_type")];
+        if let Some((origin, key)) = orphan.into_iter().find(|(origin, _)| origin.is_set()) {
+            return Err(
+                origin.error(key, "applies only to an options chain; add --options SPY or `options = [\"SPY\"]`")
+            );
+        }
+        return Ok(());
+    }
+    if config.chain.expiring.is_none() {
+        return Err(o.options.error(
+            "options",
+            "an options chain needs the expirations to list: add --expiring FROM..TO or `expiring = \"FROM..TO\"`",
+        ));
+    }
+    config.symbols.clear();
+    Ok(())
+}
+
 /// The range as a whole: ordered, inside the calendar, not in the future (an end past
 /// today is fetched through today), and holding at least one session.
 fn check_range(config: &mut Config, o: &Origins, today: Day) -> Result<(), ConfigError> {
@@ -335,7 +383,18 @@ fn check_range(config: &mut Config, o: &Origins, today: Day) -> Result<(), Confi
         ));
         config.to = today;
     }
-    validate::sessions_in(config.from, config.to).map_err(|m| end.error(end_key, m))?;
+    validate::sessions_in(config.from, config.to, &config.classes()).map_err(|m| end.error(end_key, m))?;
+    // An option has no bar after its expiration: one that expired before the range costs
+    // nothing, and says so.
+    for t in &config.symbols {
+        if let Some(last) = Class::of_checked(t).last_day_of(t).filter(|&d| d < config.from) {
+            config.warnings.push(format!(
+                "{t} expired on {}, before `from` ({}): nothing to fetch for it",
+                calendar::format_day(last),
+                calendar::format_day(config.from)
+            ));
+        }
+    }
     config.warnings.extend(validate::api_history(config.from, "`from`"));
     Ok(())
 }

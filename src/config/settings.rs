@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::markets::Class;
+
 /// One of the original pipeline's three fixes; the number is the key that toggles it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Fix {
@@ -185,20 +187,37 @@ pub enum Universe {
     /// `CS` and `ETF`); with `universe_as_of`, those listed on that day, delisted since
     /// included.
     Stocks,
+    /// Every crypto pair (market `crypto`).
+    Crypto,
+    /// Every forex pair (market `fx`).
+    Fx,
+    /// Every index (market `indices`).
+    Indices,
 }
 
 impl Universe {
-    pub const ALL: [Universe; 1] = [Universe::Stocks];
+    pub const ALL: [Universe; 4] = [Universe::Stocks, Universe::Crypto, Universe::Fx, Universe::Indices];
 
     pub fn name(self) -> &'static str {
-        match self {
-            Universe::Stocks => "stocks",
-        }
+        self.class().name()
     }
 
     pub fn describe(self) -> &'static str {
         match self {
             Universe::Stocks => "all active common stocks and ETFs",
+            Universe::Crypto => "all crypto pairs",
+            Universe::Fx => "all forex pairs",
+            Universe::Indices => "all indices",
+        }
+    }
+
+    /// The asset class its tickers belong to; its name is the reference endpoint's `market`.
+    pub fn class(self) -> Class {
+        match self {
+            Universe::Stocks => Class::Stocks,
+            Universe::Crypto => Class::Crypto,
+            Universe::Fx => Class::Forex,
+            Universe::Indices => Class::Indices,
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::calendar::Day;
+use crate::markets::{Class, DayStamp};
 use crate::secret::ApiKey;
 
 /// The simulator's settings: `[sim]` in the config, `barfill sim`'s flags, or a test's.
@@ -27,6 +28,10 @@ pub struct SimOptions {
     /// The day the reference endpoints count as today (which tickers are active); `None`
     /// is today in New York. Tests fix it so their answers do not change with the date.
     pub today: Option<Day>,
+    /// How day bars of crypto and of indices are stamped, where the real API's stamp is
+    /// not confirmed: the first candidate of each by default; tests try the others.
+    pub crypto_day_stamp: DayStamp,
+    pub index_day_stamp: DayStamp,
 }
 
 impl Default for SimOptions {
@@ -44,6 +49,8 @@ impl Default for SimOptions {
             stall: Duration::from_secs(60),
             api_key: None,
             today: None,
+            crypto_day_stamp: Class::Crypto.default_stamp(),
+            index_day_stamp: Class::Indices.default_stamp(),
         }
     }
 }

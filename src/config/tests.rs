@@ -94,6 +94,22 @@ fn full_example_file_loads_with_the_defaults_it_documents() {
     assert_eq!((c.retry.max_attempts, c.retry.budget), (d.retry.max_attempts, d.retry.budget));
     assert_eq!(c.sim.faults, d.sim.faults);
     assert_eq!((c.from, c.to, c.symbols.clone()), (d.from, d.to, d.symbols.clone()));
+    // The commented-out chain, switched on, loads too.
+    let chain: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(kv)
+                if ["options =", "expiring =", "strikes =", "contract_type ="].iter().any(|k| kv.starts_with(k)) =>
+            {
+                kv
+            }
+            _ if l.starts_with("symbols =") => "",
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let c = load_text(&chain).unwrap();
+    assert_eq!(c.chain.chain().unwrap().underlyings, ["SPY"]);
 }
 
 #[test]
@@ -199,6 +215,56 @@ const SAME_VERDICT: &[Case] = &[
         message: "'aapl' has lower-case letters; tickers are case-sensitive (did you mean 'AAPL'?)",
     },
     Case {
+        files: &["symbols = [\"AAPL\", \"Z:FOO\"]\n"],
+        flags: &[&["--symbols", "AAPL,Z:FOO"]],
+        sim: &[],
+        message: "'Z:FOO' has the prefix 'Z:', which names no asset class; known: none (US stocks), X: (crypto), \
+                  C: (forex), I: (indices), O: (options)",
+    },
+    Case {
+        files: &["symbols = [\"O:SPY251219Q00650000\"]\n"],
+        flags: &[&["--symbols", "O:SPY251219Q00650000"]],
+        sim: &[],
+        message: "'O:SPY251219Q00650000' is not an option ticker: 'Q' where C (call) or P (put) belongs (expected O:, \
+                  a root, YYMMDD, C or P and the strike in thousandths over 8 digits, e.g. O:SPY251219C00650000)",
+    },
+    Case {
+        files: &["options = [\"O:SPY\"]\nexpiring = \"2025-01-01..2025-03-31\"\n"],
+        flags: &[&["--options", "O:SPY", "--expiring", "2025-01-01..2025-03-31"]],
+        sim: &[],
+        message: "'O:SPY' is not an underlying: name the root the chain is listed under ('SPY', not 'O:SPY')",
+    },
+    Case {
+        files: &["options = [\"SPY\"]\nexpiring = \"2025-03-31..2025-01-01\"\n"],
+        flags: &[&["--options", "SPY", "--expiring", "2025-03-31..2025-01-01"]],
+        sim: &[],
+        message: "`from` (2025-03-31) is after `to` (2025-01-01)",
+    },
+    Case {
+        files: &["options = [\"SPY\"]\nexpiring = \"2025-01-01..2025-03-31\"\nstrikes = \"520..480\"\n"],
+        flags: &[&["--options", "SPY", "--expiring", "2025-01-01..2025-03-31", "--strikes", "520..480"]],
+        sim: &[],
+        message: "the lowest strike (520) is above the highest (480)",
+    },
+    Case {
+        files: &["options = [\"SPY\"]\nexpiring = \"2025-01-01..2025-03-31\"\ncontract_type = \"straddle\"\n"],
+        flags: &[&["--options", "SPY", "--expiring", "2025-01-01..2025-03-31", "--contract-type", "straddle"]],
+        sim: &[],
+        message: "unknown contract type 'straddle'; expected call or put",
+    },
+    Case {
+        files: &["options = [\"SPY\"]\n"],
+        flags: &[&["--options", "SPY"]],
+        sim: &[],
+        message: "an options chain needs the expirations to list: add --expiring FROM..TO or `expiring = \"FROM..TO\"`",
+    },
+    Case {
+        files: &["strikes = \"480..520\"\n"],
+        flags: &[&["--strikes", "480..520"]],
+        sim: &[],
+        message: "applies only to an options chain; add --options SPY or `options = [\"SPY\"]`",
+    },
+    Case {
         files: &["symbols = [\"KO\", \"KO\"]\n"],
         flags: &[&["--symbols", "KO,KO"]],
         sim: &[],
@@ -222,6 +288,13 @@ const SAME_VERDICT: &[Case] = &[
         flags: &[&["--from", "2024-12-25", "--to", "2024-12-25"]],
         sim: &[],
         message: "the range 2024-12-25..2024-12-25 holds no trading session: 2024-12-25 is Christmas Day",
+    },
+    Case {
+        files: &["symbols = [\"AAPL\", \"C:EURUSD\"]\nfrom = \"2025-01-04\"\nto = \"2025-01-04\"\n"],
+        flags: &[&["--symbols", "AAPL,C:EURUSD", "--from", "2025-01-04", "--to", "2025-01-04"]],
+        sim: &[],
+        message: "the range 2025-01-04..2025-01-04 holds no day any of its tickers trades (stocks: 2025-01-04 is a \
+                  Saturday; fx: 2025-01-04 is a Saturday, when forex does not trade)",
     },
     Case {
         files: &["from = \"1850-01-01\"\nto = \"1850-02-01\"\n"],
@@ -293,7 +366,8 @@ const SAME_VERDICT: &[Case] = &[
         files: &["universe = \"bonds\"\n"],
         flags: &[&["--universe", "bonds"]],
         sim: &[],
-        message: "unknown universe 'bonds'; known: stocks (all active common stocks and ETFs)",
+        message: "unknown universe 'bonds'; known: stocks (all active common stocks and ETFs), crypto (all crypto \
+                  pairs), fx (all forex pairs), indices (all indices)",
     },
     Case {
         files: &["universe = \"stocks\"\nuniverse_limit = 0\n"],
@@ -564,4 +638,49 @@ fn fixes_and_faults_parse() {
     assert_eq!(f.server_error, 0.1);
     assert!(Faults::parse("boom=0.1").is_err());
     assert!(Faults::parse("5xx=2").is_err());
+}
+
+#[test]
+fn a_range_is_judged_by_the_days_of_its_tickers_classes() {
+    // Christmas and a Saturday hold no session, but crypto trades every day and forex on Sundays.
+    let c = load_flags(&["--symbols", "X:BTCUSD", "--from", "2024-12-25", "--to", "2024-12-25"]).unwrap();
+    assert_eq!(c.classes(), [crate::markets::Class::Crypto]);
+    assert!(load_flags(&["--symbols", "AAPL,C:EURUSD", "--from", "2025-01-05", "--to", "2025-01-05"]).is_ok());
+    let c =
+        load_flags(&["--symbols", "O:SPY241220C00600000,AAPL", "--from", "2025-01-02", "--to", "2025-01-31"]).unwrap();
+    assert_eq!(
+        c.warnings,
+        ["O:SPY241220C00600000 expired on 2024-12-20, before `from` (2025-01-02): nothing to fetch for it"]
+    );
+    let e = load_flags(&["--symbols", "I:SPX", "--from", "2025-01-04", "--to", "2025-01-05"]).unwrap_err();
+    assert!(e.message.contains("indices: 2025-01-04 is a Saturday, 2025-01-05 a Sunday"), "{e}");
+}
+
+#[test]
+fn an_options_chain_names_the_tickers_from_the_file_or_the_flags() {
+    use crate::markets::{Class, ContractType};
+    let flags = ["--options", "SPY,QQQ", "--expiring", "2025-01-01..2025-03-31", "--strikes", "480..520.5"];
+    let c = load_flags(&[&flags[..], &["--contract-type", "put"]].concat()).unwrap();
+    let chain = c.chain.chain().unwrap();
+    assert_eq!(chain.underlyings, ["SPY", "QQQ"]);
+    assert_eq!(chain.expiring.to_string(), "2025-01-01..2025-03-31");
+    assert_eq!((chain.strikes, chain.contract_type), (Some((480.0, 520.5)), Some(ContractType::Put)));
+    assert!(c.symbols.is_empty(), "the chain names the tickers");
+    assert_eq!(c.classes(), [Class::Options]);
+    let text = "options = [\"SPY\"]\nexpiring = \"2025-01-01..2025-03-31\"\ncontract_type = \"call\"\n";
+    let c = load_text(text).unwrap();
+    assert_eq!(c.chain.chain().unwrap().contract_type, Some(ContractType::Call));
+    // A list on the command line replaces the file's chain, as any flag replaces the file's value.
+    let c = load_with(Some(text), &["--symbols", "AAPL"]).unwrap();
+    assert!(c.chain.chain().is_none() && !c.chain.is_set());
+    assert_eq!(c.symbols, ["AAPL"]);
+    // ...and a chain on the command line the file's list.
+    let c = load_with(Some("symbols = [\"AAPL\"]\n"), &flags).unwrap();
+    assert!(c.symbols.is_empty() && c.chain.chain().is_some());
+    // Both in one place: refused.
+    let e = load_flags(&[&flags[..], &["--symbols", "AAPL"]].concat()).unwrap_err();
+    assert_eq!(e.to_string(), "--options: give either --options or --symbols, not both");
+    let e =
+        load_text("symbols = [\"AAPL\"]\noptions = [\"SPY\"]\nexpiring = \"2025-01-01..2025-01-31\"\n").unwrap_err();
+    assert!(e.place.ends_with(":2: key `options`") && e.message.contains("not both"), "{e}");
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use super::ConfigError;
 use super::settings::{Concurrency, Fixes, Universe};
 use super::sim::Faults;
-use crate::calendar::{self, Day};
+use crate::calendar::{self, Day, Range};
+use crate::markets::{Class, ContractType};
 use crate::secret::check_key_text;
 use crate::timeframe::Timeframe;
 
@@ -45,7 +46,8 @@ pub fn split_list(s: &str) -> Vec<&str> {
 
 // ---- what to fetch ----
 
-/// Tickers go into a URL path, so only characters real tickers use are accepted.
+/// Tickers go into a URL path, so only characters real tickers use are accepted; a prefix
+/// must name an asset class, and an option ticker must be an OCC symbol.
 pub fn symbol(raw: &str) -> Result<String, String> {
     let s = raw.trim();
     if s.is_empty() {
@@ -66,6 +68,7 @@ pub fn symbol(raw: &str) -> Result<String, String> {
             s.to_ascii_uppercase()
         ));
     }
+    crate::markets::Class::of(s)?;
     Ok(s.to_string())
 }
 
@@ -106,6 +109,59 @@ pub fn symbol_lines(body: &str, name: &str) -> Result<Vec<String>, ConfigError> 
         return Err(ConfigError { place: name.to_string(), message: "no tickers in the file".into() });
     }
     Ok(out)
+}
+
+/// `options` and `--options`: underlying roots (`SPY`, `SPX`), at least one, none twice.
+pub fn underlyings(items: &[&str]) -> Result<Vec<String>, ListError> {
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if let Some((prefix, root)) = item.trim().split_once(':') {
+            let t = item.trim();
+            return Err(ListError::at(
+                i,
+                format!(
+                    "'{t}' is not an underlying: name the root the chain is listed under ('{root}', not '{prefix}:{root}')"
+                ),
+            ));
+        }
+        let t = symbol(item).map_err(|m| ListError::at(i, m))?;
+        if out.contains(&t) {
+            return Err(ListError::at(i, format!("'{t}' is listed twice")));
+        }
+        out.push(t);
+    }
+    if out.is_empty() {
+        return Err(ListError::whole("the list is empty; name at least one underlying, e.g. \"SPY\""));
+    }
+    Ok(out)
+}
+
+/// `expiring` and `--expiring`: `FROM..TO`, two dates in order.
+pub fn day_range(s: &str) -> Result<Range, String> {
+    let (a, b) = s
+        .trim()
+        .split_once("..")
+        .ok_or_else(|| format!("'{s}' is not a range of dates FROM..TO, e.g. 2025-01-01..2025-03-31"))?;
+    let (from, to) = (date(a)?, date(b)?);
+    range_order(from, to)?;
+    Ok(Range { from, to })
+}
+
+/// `strikes` and `--strikes`: `LO..HI`, two prices in order.
+pub fn strikes(s: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("'{s}' is not a range of strikes LO..HI, e.g. 480..520");
+    let (a, b) = s.trim().split_once("..").ok_or_else(bad)?;
+    let price = |x: &str| x.trim().parse::<f64>().ok().filter(|p| p.is_finite() && *p > 0.0);
+    let (lo, hi) = (price(a).ok_or_else(bad)?, price(b).ok_or_else(bad)?);
+    if lo > hi {
+        return Err(format!("the lowest strike ({lo}) is above the highest ({hi})"));
+    }
+    Ok((lo, hi))
+}
+
+/// `contract_type` and `--contract-type`.
+pub fn contract_type(s: &str) -> Result<ContractType, String> {
+    ContractType::parse(s)
 }
 
 /// `universe` and `--universe`.
@@ -180,27 +236,32 @@ pub fn not_future(day: Day, today: Day) -> Result<(), String> {
     Ok(())
 }
 
-/// A range with no session costs nothing to fetch and would end as "already stored": say
-/// so instead, with why each day is closed. Such a range is a week at most, so listing
-/// its days is short.
-pub fn sessions_in(from: Day, to: Day) -> Result<(), String> {
-    if from > to || calendar::sessions_between(from, to) > 0 {
+/// A range with no day any of the run's classes trades costs nothing to fetch and would
+/// end as "already stored": say so instead, with why each day is closed. Such a range is
+/// a week at most, so listing its days is short.
+pub fn sessions_in(from: Day, to: Day, classes: &[Class]) -> Result<(), String> {
+    if from > to || classes.iter().any(|c| c.days_between(from, to) > 0) {
         return Ok(());
     }
-    let why: Vec<String> = (from..=to)
-        .enumerate()
-        .map(|(i, d)| {
-            let reason = calendar::closure_reason(d).unwrap_or("closed");
-            let verb = if i == 0 { " is " } else { " " };
-            format!("{}{verb}{reason}", calendar::format_day(d))
-        })
-        .collect();
-    Err(format!(
-        "the range {}..{} holds no trading session: {}",
-        calendar::format_day(from),
-        calendar::format_day(to),
-        why.join(", ")
-    ))
+    let why = |class: Class| -> String {
+        let days: Vec<String> = (from..=to)
+            .enumerate()
+            .map(|(i, d)| {
+                let reason = class.closure_reason(d).unwrap_or("closed");
+                let verb = if i == 0 { " is " } else { " " };
+                format!("{}{verb}{reason}", calendar::format_day(d))
+            })
+            .collect();
+        days.join(", ")
+    };
+    let range = format!("{}..{}", calendar::format_day(from), calendar::format_day(to));
+    // Stocks and options keep the NYSE's words; other classes are named with their reasons.
+    let nyse = |c: &Class| matches!(c, Class::Stocks | Class::Options);
+    if classes.iter().all(nyse) {
+        return Err(format!("the range {range} holds no trading session: {}", why(Class::Stocks)));
+    }
+    let each: Vec<String> = classes.iter().map(|&c| format!("{c}: {}", why(c))).collect();
+    Err(format!("the range {range} holds no day any of its tickers trades ({})", each.join("; ")))
 }
 
 /// A warning (see [`API_HISTORY_START`]) when `day` is before the API's history.

@@ -12,6 +12,7 @@ use super::emitter::Emitter;
 use super::events::{Event, Level, Settings};
 use super::scheduler::Scheduler;
 use crate::calendar::{self, Range};
+use crate::markets::{Class, DayStamp};
 use crate::pace::Pacer;
 use crate::polygon::Client;
 use crate::retry::RetryBudget;
@@ -22,6 +23,7 @@ pub struct RowMeta {
     pub ticker: Arc<str>,
     pub timeframe: Arc<str>,
     pub tf: Timeframe,
+    pub class: Class,
 }
 
 /// What a row's bars have shown in this run: its first and last bar, and the base bars
@@ -94,6 +96,9 @@ pub struct Ctx {
     pub seen: Mutex<Vec<Seen>>,
     /// Ticker -> its `1/day` row, for spreading grouped-daily answers.
     pub daily_rows: HashMap<String, usize>,
+    /// The stamp each row's day-based bars carry, once stored bars or a page showed it:
+    /// where the API's stamp for a class is not confirmed, every later page must agree.
+    pub stamps: Mutex<Vec<Option<DayStamp>>>,
     pub adjusted: bool,
     /// The last day whose bars the API no longer revises (see `calendar::settled_through`).
     pub settled_through: calendar::Day,
@@ -113,5 +118,15 @@ impl Ctx {
     /// How much of a finished range may be recorded as finished.
     pub fn settled(&self, range: Range) -> Option<calendar::Day> {
         (range.from <= self.settled_through && range.from <= range.to).then(|| range.to.min(self.settled_through))
+    }
+
+    pub fn stamp(&self, row: usize) -> Option<DayStamp> {
+        self.stamps.lock()[row]
+    }
+
+    /// Records the stamp a row's stored day bars carry; the first one stays.
+    pub fn pin_stamp(&self, row: usize, stamp: Option<DayStamp>) {
+        let mut stamps = self.stamps.lock();
+        stamps[row] = stamps[row].or(stamp);
     }
 }

@@ -4,6 +4,7 @@
 use super::eta::EtaFigures;
 use crate::calendar::{Day, Range};
 use crate::config::{Fix, Fixes};
+use crate::markets::Class;
 use crate::pace::PaceFigures;
 use crate::plan::Estimate;
 use crate::polygon::check::Suspect;
@@ -71,6 +72,8 @@ pub enum RowState {
 pub struct RowInfo {
     pub ticker: String,
     pub timeframe: Timeframe,
+    /// The ticker's class, whose days `sessions` counts.
+    pub class: Class,
     pub sessions: u32,
     pub covered_sessions: u32,
 }

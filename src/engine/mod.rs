@@ -2,6 +2,7 @@
 //! that takes `Command`s and reports `Event`s. It knows nothing of terminals.
 
 pub mod autotune;
+mod chain;
 mod ctx;
 mod emitter;
 pub mod eta;
@@ -23,5 +24,5 @@ mod worker;
 /// Where the label lives is `report`, below the engine; the engine's users name it here.
 pub use crate::report::EMBEDDED_SIMULATOR;
 pub use events::{Command, Event, Settings};
-pub use run::{RunHandle, Source, initial_settings, list_universe, plan_for, plan_stored, prepare, start};
+pub use run::{RunHandle, Source, initial_settings, list_chain, list_universe, plan_for, plan_stored, prepare, start};
 pub use tally::{RunEnd, Tally};

@@ -10,7 +10,8 @@ use super::events::{Event, WindowDone};
 use super::fetch::{Fetched, WorkEnd, fetch_page};
 use super::worker::store;
 use crate::bar::Bar;
-use crate::calendar::{self, Day, MS_PER_MINUTE, Range};
+use crate::calendar::{Day, MS_PER_MINUTE, Range};
+use crate::markets::Class;
 use crate::polygon::check::{Expect, Rejected, check_range_page};
 use crate::polygon::client::RangeRequest;
 use crate::polygon::{Client, Page};
@@ -33,14 +34,14 @@ pub struct RangeWork {
 pub async fn fetch_range(ctx: &Ctx, work: RangeWork) -> WorkEnd {
     let RangeWork { row, range, from_ms, limit, mut held } = work;
     let meta = &ctx.rows[row];
-    let expect = Expect {
-        timeframe: meta.tf,
-        from_ms: from_ms.unwrap_or_else(|| calendar::ny_midnight_ms(range.from)),
-        to_ms: calendar::ny_midnight_ms(range.to + 1) - 1,
-    };
-    let check = move |p: &Page| check_range_page(&p.bars, &expect);
+    let (start_ms, to_ms) = bounds(meta.class, meta.tf, range);
+    let expect =
+        Expect { timeframe: meta.tf, class: meta.class, stamp: None, from_ms: from_ms.unwrap_or(start_ms), to_ms };
+    // The stamp is read when a page comes: the chain's own earlier pages may have set it.
+    let check = move |p: &Page| check_range_page(&p.bars, &Expect { stamp: ctx.stamp(row), ..expect });
     let mut url = ctx.client.range_url(&RangeRequest {
         ticker: &meta.ticker,
+        class: meta.class,
         timeframe: meta.tf,
         from: range.from,
         from_ms,
@@ -54,6 +55,7 @@ pub async fn fetch_range(ctx: &Ctx, work: RangeWork) -> WorkEnd {
         range,
         from_ms,
         tf: meta.tf,
+        class: meta.class,
         seg_from: range.from,
         last_ts: None,
         first_ts: None,
@@ -94,6 +96,19 @@ pub async fn fetch_range(ctx: &Ctx, work: RangeWork) -> WorkEnd {
             ));
         }
     }
+}
+
+/// The first and last instant a page of `range` may hold: the class's day bounds, and
+/// for day-based bars whichever stamp of the class's candidates is earliest and latest.
+fn bounds(class: Class, tf: Timeframe, range: Range) -> (i64, i64) {
+    let (mut from, mut to) = class.zone().bounds(range.from, range.to);
+    if tf.minutes().is_none() {
+        for s in class.day_stamps() {
+            from = from.min(s.at(range.from));
+            to = to.max(s.at(range.to));
+        }
+    }
+    (from, to)
 }
 
 /// The page's bars less the rejected ones (by their place in the page), and those.
@@ -143,6 +158,7 @@ struct Chain {
     range: Range,
     from_ms: Option<i64>,
     tf: Timeframe,
+    class: Class,
     seg_from: Day,
     last_ts: Option<i64>,
     /// The chain's first bar, and the base bars and bars of its pages: how dense the row is.
@@ -164,17 +180,21 @@ impl Chain {
         let (first, newest) = (bars.first().map(|b| b.ts), bars.last().map(|b| b.ts));
         // The last bar's day may go on in the next page: only the days before it are whole.
         let on_last_day = newest.map_or(0, |ts| {
-            let midnight = calendar::ny_midnight_ms(calendar::ny_day_of_ms(ts));
+            let midnight = self.class.zone().span_of(ts).map_or(ts, |d| d.start_ms);
             bars.len() - bars.partition_point(|b| b.ts < midnight)
         });
+        if self.tf.minutes().is_none() {
+            ctx.pin_stamp(self.row, first.and_then(|ts| self.class.stamp_of(ts)));
+        }
         self.last_ts = newest.max(rejected.last().map(|(b, _)| b.ts)).or(self.last_ts);
         let through = if last { self.range.to } else { self.finished_through() };
         let segment = Range { from: self.seg_from, to: through };
         self.seg_from = self.seg_from.max(through + 1);
         let meta = &ctx.rows[self.row];
         let kept = bars.len() as u64;
+        let zone = self.class.zone();
         let bad_days: Vec<Range> =
-            rejected.iter().map(|(b, _)| calendar::ny_day_of_ms(b.ts)).map(|d| Range { from: d, to: d }).collect();
+            rejected.iter().filter_map(|(b, _)| zone.day_of_ms(b.ts)).map(|d| Range { from: d, to: d }).collect();
         let finished = self.finished(ctx, segment, &bad_days, kept, attempts, last);
         if !rejected.is_empty() {
             tell_rejected(ctx, Some(self.row), &rejected).await?;
@@ -219,7 +239,8 @@ impl Chain {
         last: bool,
     ) -> Vec<Finished> {
         let meta = &ctx.rows[self.row];
-        let mut pieces = if bad_days.is_empty() { vec![segment] } else { crate::plan::subtract(segment, bad_days) };
+        let mut pieces =
+            if bad_days.is_empty() { vec![segment] } else { crate::plan::subtract(self.class, segment, bad_days) };
         if pieces.is_empty() || (last && pieces.last().is_some_and(|p| p.to < segment.to)) {
             pieces.push(Range { from: segment.to + 1, to: segment.to });
         }
@@ -245,8 +266,8 @@ impl Chain {
     /// Base bars over the whole sessions the chain has stored, from its first bar's day
     /// to the day before its last bar's (`on_last_day` bars fall on that last day).
     fn density(&self, on_last_day: u64) -> Option<(u64, u32)> {
-        let (first, last) = (calendar::ny_day_of_ms(self.first_ts?), calendar::ny_day_of_ms(self.last_ts?));
-        let sessions = calendar::sessions_between(first, last - 1);
+        let (first, last) = (self.day_of(self.first_ts?), self.day_of(self.last_ts?));
+        let sessions = self.class.days_between(first, last - 1);
         let whole = self.kept.checked_sub(on_last_day).filter(|&n| n > 0 && sessions > 0)?;
         // Hour bars count their minutes against the limit: scale bars to base bars.
         Some(((whole as f64 * self.base as f64 / self.kept as f64).round() as u64, sessions))
@@ -265,12 +286,17 @@ impl Chain {
         bars
     }
 
+    /// The class's day of a bar (a day bar's stamp, of any candidate, falls on its own day).
+    fn day_of(&self, ts: i64) -> Day {
+        self.class.zone().day_of_ms(ts).unwrap_or(self.seg_from)
+    }
+
     /// Days wholly stored: intraday bars may continue on the last bar's day.
     fn finished_through(&self) -> Day {
         match (self.last_ts, self.tf.minutes()) {
             (None, _) => self.seg_from - 1,
-            (Some(ts), Some(_)) => calendar::ny_day_of_ms(ts) - 1,
-            (Some(ts), None) => calendar::ny_day_of_ms(ts),
+            (Some(ts), Some(_)) => self.day_of(ts) - 1,
+            (Some(ts), None) => self.day_of(ts),
         }
     }
 
@@ -283,8 +309,8 @@ impl Chain {
     /// Where the rest of the range starts: just after the last stored bar.
     fn rest(&self) -> (Day, Option<i64>) {
         match (self.last_ts, self.tf.minutes()) {
-            (Some(ts), Some(width)) => (calendar::ny_day_of_ms(ts), Some(ts + width as i64 * MS_PER_MINUTE)),
-            (Some(ts), None) => (calendar::ny_day_of_ms(ts) + 1, None),
+            (Some(ts), Some(width)) => (self.day_of(ts), Some(ts + width as i64 * MS_PER_MINUTE)),
+            (Some(ts), None) => (self.day_of(ts) + 1, None),
             (None, _) => (self.seg_from, if self.seg_from == self.range.from { self.from_ms } else { None }),
         }
     }

@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::autotune::{MAX_WORKERS, why};
+use super::chain;
 use super::ctx::{Ctx, Net, RowMeta, Seen};
 use super::emitter::Emitter;
 use super::eta::{EtaClock, Inputs as EtaInputs};
@@ -24,9 +25,11 @@ use super::universe::{self, UniverseSpec};
 use super::worker::run_worker;
 use crate::clock;
 use crate::config::{Config, Fix};
+use crate::markets::Class;
 use crate::pace::Pacer;
 use crate::plan::{self, Plan};
 use crate::polygon::Client;
+use crate::polygon::contracts::ContractRef;
 use crate::polygon::reference::TickerRef;
 use crate::report::{self, Report, RunStatus};
 use crate::retry::RetryBudget;
@@ -72,9 +75,16 @@ pub fn plan_stored(store: &Store, config: &Config, symbols: &[String]) -> Result
         // A run that stopped mid-page left bars on the first pending day: go on after them.
         if let Some(first) = row.pending.first() {
             let width = row.timeframe.minutes().unwrap_or(1) as i64 * crate::calendar::MS_PER_MINUTE;
-            let last = store.last_bar_on(&row.ticker, &row.timeframe.to_string(), first.from).map_err(write_err)?;
+            let (tf, zone) = (row.timeframe.to_string(), row.class.zone());
+            let last = store.last_bar_on(&row.ticker, &tf, zone, first.from).map_err(write_err)?;
             row.resume_ms = last.map(|ts| ts + width);
         }
+    }
+    // Day bars of a class whose stamp the API has not confirmed keep the stamp stored ones
+    // carry: a page with another is refused rather than storing a day twice.
+    for row in plan.rows.iter_mut().filter(|r| r.timeframe.minutes().is_none() && r.class.day_stamps().len() > 1) {
+        let last = store.last_bar(&row.ticker, &row.timeframe.to_string()).map_err(write_err)?;
+        row.day_stamp = last.and_then(|ts| row.class.stamp_of(ts));
     }
     Ok(plan)
 }
@@ -170,10 +180,21 @@ async fn run(
     let (settings_tx, settings_rx) = watch::channel(settings);
     let net = Arc::new(network(&config, client, emitter.clone(), settings_rx));
     let mut info = run_info(&config, &source, &plan, &store, settings, net.pacer.rate_per_min());
-    let (plan, reference_pages) = match UniverseSpec::from_config(&config) {
+    // A universe or an options chain names the tickers from reference data.
+    let listing = match (UniverseSpec::from_config(&config), config.chain.chain()) {
+        (Some(spec), _) => Some(Listing::Universe(spec)),
+        (None, Some(c)) => Some(Listing::Chain(c)),
+        (None, None) => None,
+    };
+    let (plan, reference_pages) = match listing {
         None => (plan, 0),
-        Some(spec) => {
-            let resolving = universe_symbols(&net, spec);
+        Some(listing) => {
+            let resolving = async {
+                match listing {
+                    Listing::Universe(spec) => universe_symbols(&net, spec).await,
+                    Listing::Chain(c) => chain::symbols(&net, c, config.today, config.from).await,
+                }
+            };
             let planned = match steered(&net, &settings_tx, &mut commands, resolving).await {
                 Ok((symbols, pages)) => {
                     plan_stored(&store, &config, &symbols).map(|p| (p, pages)).map_err(|e| e.to_string())
@@ -219,9 +240,15 @@ async fn run(
         // Splits only feed `bars_adjusted`: no bar request waits for them (on a paid plan
         // a run of seconds lost a tenth of one to the answer). An adjusted database has its
         // bars on the scale of the day they were fetched: splits would change nothing it reads.
+        // Only stocks split: other classes are never asked about.
+        let splitting: Vec<String> =
+            plan.symbols.iter().filter(|t| Class::of_checked(t).has_splits()).cloned().collect();
+        let held: HashSet<String> = plan.rows.iter().filter(|r| r.stored_bars > 0).map(|r| r.ticker.clone()).collect();
         let refreshing = async {
-            if !adjusted && config.fetch_splits {
-                splits::refresh(&ctx.net, &ctx.writer, &plan.symbols, &splits_checked, config.today).await
+            if !adjusted && config.fetch_splits && !splitting.is_empty() {
+                let asking =
+                    splits::Asking { tickers: &splitting, checked: &splits_checked, day: config.today, held: &held };
+                splits::refresh(&ctx.net, &ctx.writer, asking).await
             } else {
                 0
             }
@@ -268,6 +295,25 @@ pub async fn list_universe(config: &Config, source: &Source) -> anyhow::Result<(
     let net = network(config, client, emitter.clone(), settings_rx);
     let (tickers, _) = universe::resolve(&net, spec).await.map_err(anyhow::Error::msg)?;
     Ok((tickers, emitter.tally().requests))
+}
+
+/// An options chain's contracts on their own, for `barfill tickers`: the contracts and the
+/// reference requests they took (paced at the quota like any run's).
+pub async fn list_chain(config: &Config, source: &Source) -> anyhow::Result<(Vec<ContractRef>, u64)> {
+    let c = config.chain.chain().ok_or_else(|| anyhow::anyhow!("no options chain is configured"))?;
+    let client = Client::new(&source.base_url, source.key.clone(), config.timeout)?;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let emitter = Arc::new(Emitter::new(tx));
+    let (_settings_tx, settings_rx) = watch::channel(initial_settings(config));
+    let net = network(config, client, emitter.clone(), settings_rx);
+    let (contracts, _) = chain::resolve(&net, &c, config.today).await.map_err(anyhow::Error::msg)?;
+    Ok((contracts, emitter.tally().requests))
+}
+
+/// Where a run's tickers come from when the configuration does not list them.
+enum Listing {
+    Universe(UniverseSpec),
+    Chain(crate::config::Chain),
 }
 
 /// The universe's tickers from reference data, and the pages that took.
@@ -321,6 +367,7 @@ fn run_info(config: &Config, source: &Source, plan: &Plan, store: &Store, settin
             .map(|r| RowInfo {
                 ticker: r.ticker.clone(),
                 timeframe: r.timeframe,
+                class: r.class,
                 sessions: r.sessions,
                 covered_sessions: r.covered_sessions,
             })
@@ -407,6 +454,7 @@ pub(super) fn context(
             ticker: r.ticker.as_str().into(),
             timeframe: r.timeframe.to_string().into(),
             tf: r.timeframe,
+            class: r.class,
         })
         .collect();
     let daily_rows: HashMap<String, usize> = plan
@@ -423,6 +471,7 @@ pub(super) fn context(
         work_changed: Notify::new(),
         writer,
         seen: Mutex::new(vec![Seen::default(); rows.len()]),
+        stamps: Mutex::new(plan.rows.iter().map(|r| r.day_stamp).collect()),
         rows,
         daily_rows,
         adjusted,

@@ -9,13 +9,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::calendar::{self, Day, Range};
-use crate::plan::{DAYS_PER_MINUTE_WINDOW, Plan};
+use crate::calendar::{Day, Range};
+use crate::markets::{Class, Grouped};
+use crate::plan::{Plan, days_per_minute_window};
 use crate::polygon::client::MAX_LIMIT;
 use crate::timeframe::Timeframe;
-
-/// The plan's history limit is narrowed down to this many sessions.
-const PLAN_PROBE_SESSIONS: u32 = DAYS_PER_MINUTE_WINDOW;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Work {
@@ -24,8 +22,8 @@ pub enum Work {
     /// before `range` held back while a 403 from the plan's limit is narrowed down: it is
     /// asked for once `range` proves the plan covers it, and fails with it otherwise.
     Range { row: usize, range: Range, from_ms: Option<i64>, limit: Option<u32>, held: Option<Range> },
-    /// One trading day of daily bars for several rows at once.
-    Grouped { day: Day, rows: Vec<usize> },
+    /// One day of daily bars for several rows of one class at once, from its endpoint.
+    Grouped { day: Day, market: Grouped, rows: Vec<usize> },
 }
 
 impl Work {
@@ -44,6 +42,8 @@ struct RowKey {
     daily: bool,
     /// Minute or hour bars: a day's bars belong to that day, so a row cuts at any session.
     intraday: bool,
+    /// Whose days the row's ranges count.
+    class: Class,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,8 +71,9 @@ pub struct Scheduler {
     keys: Vec<RowKey>,
     timeframes: Vec<Timeframe>,
     tasks: Vec<Task>,
-    /// Day -> rows still needing that day, when daily bars go through the grouped endpoint.
-    grouped: BTreeMap<Day, Vec<usize>>,
+    /// Day and endpoint -> rows still needing that day, when daily bars go through their
+    /// class's grouped endpoint.
+    grouped: BTreeMap<(Day, Grouped), Vec<usize>>,
     /// Symbol -> worker slot holding it (fix 3 without fix 2).
     claims: HashMap<usize, usize>,
     in_flight: Vec<u32>,
@@ -113,6 +114,7 @@ impl Scheduler {
                 timeframe: plan.timeframes.iter().position(|t| *t == r.timeframe).unwrap_or(0),
                 daily: r.timeframe.is_daily(),
                 intraday: r.timeframe.minutes().is_some(),
+                class: r.class,
             })
             .collect::<Vec<_>>();
         let tasks = plan
@@ -169,12 +171,13 @@ impl Scheduler {
         self.tasks.iter().any(|t| t.row == row) || self.grouped.values().any(|rows| rows.contains(&row))
     }
 
-    /// Daily rows go through the grouped endpoint when fix 2 is on and that needs fewer
-    /// requests (one per trading day for all of them) than one per row; back otherwise.
+    /// Daily rows go through their class's grouped endpoint when fix 2 is on and that
+    /// needs fewer requests (one per day of the class for all of them) than one per row;
+    /// back otherwise. Each endpoint is weighed on its own rows.
     pub fn rebalance(&mut self, batching: bool) {
         // Return grouped days to per-row ranges first, then decide afresh.
         let mut per_row: BTreeMap<usize, Vec<Day>> = BTreeMap::new();
-        for (day, rows) in std::mem::take(&mut self.grouped) {
+        for ((day, _), rows) in std::mem::take(&mut self.grouped) {
             for row in rows {
                 per_row.entry(row).or_default().push(day);
             }
@@ -188,18 +191,23 @@ impl Scheduler {
         if !batching {
             return;
         }
-        let groupable = |t: &Task| self.keys[t.row].daily;
-        let daily: Vec<Task> = self.tasks.iter().filter(|t| groupable(t)).copied().collect();
-        let mut by_day: BTreeMap<Day, Vec<usize>> = BTreeMap::new();
-        for t in &daily {
-            for d in (t.range.from..=t.range.to).filter(|d| calendar::is_session(*d)) {
+        // Per endpoint: the daily rows that could use it, and the days each would ask of it.
+        type Rows = Vec<usize>;
+        let mut markets: BTreeMap<Grouped, (Rows, BTreeMap<Day, Rows>)> = BTreeMap::new();
+        for t in &self.tasks {
+            let key = &self.keys[t.row];
+            let Some(market) = key.class.grouped().filter(|_| key.daily) else { continue };
+            let (tasks, by_day) = markets.entry(market).or_default();
+            tasks.push(t.row);
+            for d in (t.range.from..=t.range.to).filter(|d| key.class.is_day(*d)) {
                 by_day.entry(d).or_default().push(t.row);
             }
         }
-        if by_day.len() < daily.len() {
-            let rows: Vec<usize> = daily.iter().map(|t| t.row).collect();
-            self.tasks.retain(|t| !rows.contains(&t.row));
-            self.grouped = by_day;
+        for (market, (rows, by_day)) in markets {
+            if by_day.len() < rows.len() {
+                self.tasks.retain(|t| !rows.contains(&t.row));
+                self.grouped.extend(by_day.into_iter().map(|(day, rows)| ((day, market), rows)));
+            }
         }
     }
 
@@ -252,7 +260,9 @@ impl Scheduler {
     /// queue holding only the rest of another cut row counts as one task: waiting for it
     /// to empty left nine long rows as chains for the whole run.)
     pub fn wants_pieces(&self, row: usize, rest: Range) -> bool {
-        self.splitting() && self.grouped.is_empty() && self.piece_sessions(row).is_some_and(|p| rest.sessions() > p)
+        self.splitting()
+            && self.grouped.is_empty()
+            && self.piece_sessions(row).is_some_and(|p| self.keys[row].class.days_in(rest) > p)
     }
 
     /// Sessions in one full page of `row`, once its density is known.
@@ -273,7 +283,7 @@ impl Scheduler {
         let idle = self.tasks.len() as u32 + in_flight + 1 < self.split_for;
         let opening = self.density.iter().all(Option::is_none);
         let fresh = self.keys[task.row].intraday && !self.guessed[task.row];
-        (idle && opening && fresh).then_some(DAYS_PER_MINUTE_WINDOW)
+        (idle && opening && fresh).then_some(days_per_minute_window(self.keys[task.row].class))
     }
 
     fn splitting(&self) -> bool {
@@ -288,12 +298,13 @@ impl Scheduler {
         if task.held.is_some() {
             return task;
         }
-        let sessions = task.range.sessions();
+        let class = self.keys[task.row].class;
+        let sessions = class.days_in(task.range);
         if let Some(piece) = self.piece_sessions(task.row) {
             if sessions <= piece {
                 return task;
             }
-            let rest_from = calendar::nth_session_from(task.range.from, piece + 1);
+            let rest_from = class.nth_day_from(task.range.from, piece + 1);
             self.tasks.push(Task {
                 row: task.row,
                 range: Range { from: rest_from, to: task.range.to },
@@ -308,7 +319,7 @@ impl Scheduler {
             // would be without the cut (two short pieces could each straddle it).
             Some(piece) if sessions > 2 * piece => {
                 self.guessed[task.row] = true;
-                let tail_from = calendar::nth_session_from(task.range.from, sessions - piece + 1);
+                let tail_from = class.nth_day_from(task.range.from, sessions - piece + 1);
                 self.tasks.push(Task { range: Range { from: task.range.from, to: tail_from - 1 }, ..task });
                 Task { row: task.row, range: Range { from: tail_from, to: task.range.to }, from_ms: None, held: None }
             }
@@ -327,7 +338,7 @@ impl Scheduler {
                 && t.held.is_none()
                 && t.from_ms.is_none()
                 && t.range.from > task.range.to
-                && calendar::sessions_between(task.range.to + 1, t.range.from - 1) == 0
+                && self.keys[task.row].class.days_between(task.range.to + 1, t.range.from - 1) == 0
         }) {
             task.range.to = self.tasks.remove(i).range.to;
         }
@@ -369,16 +380,16 @@ impl Scheduler {
 
     /// Grouped days sit with the daily timeframe in the timeframe-first order.
     fn grouped_before(&mut self, next_timeframe: Option<usize>) -> Option<Work> {
-        let (&day, rows) = self.grouped.iter().next()?;
+        let (&(day, market), rows) = self.grouped.iter().next()?;
         let daily_tf = self.keys[rows[0]].timeframe;
         if next_timeframe.is_some_and(|tf| tf < daily_tf) {
             return None;
         }
-        let rows = self.grouped.remove(&day).unwrap_or_default();
+        let rows = self.grouped.remove(&(day, market)).unwrap_or_default();
         for r in &rows {
             self.in_flight[*r] += 1;
         }
-        Some(Work::Grouped { day, rows })
+        Some(Work::Grouped { day, market, rows })
     }
 
     pub fn timeframe_of(&self, row: usize) -> Timeframe {
@@ -424,11 +435,13 @@ impl Scheduler {
     /// fail for good: `held` (wholly before a refused day) and a range too short to cut.
     pub fn plan_limited(&mut self, row: usize, range: Range, held: Option<Range>, reason: &str) -> Vec<Range> {
         let mut failed: Vec<Range> = held.into_iter().collect();
-        let sessions = range.sessions();
-        if sessions <= PLAN_PROBE_SESSIONS {
+        let class = self.keys[row].class;
+        let sessions = class.days_in(range);
+        // Narrowed down to about a page of minute bars.
+        if sessions <= days_per_minute_window(class) {
             failed.push(range);
         } else {
-            let mid = calendar::nth_session_from(range.from, sessions / 2 + 1);
+            let mid = class.nth_day_from(range.from, sessions / 2 + 1);
             let (lower, upper) = (Range { from: range.from, to: mid - 1 }, Range { from: mid, to: range.to });
             self.tasks.push(Task { row, range: upper, from_ms: None, held: Some(lower) });
         }
@@ -489,6 +502,7 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calendar;
     use crate::store::Covered;
 
     fn plan(symbols: &[&str], tfs: &[&str], from: &str, to: &str) -> Plan {
@@ -548,7 +562,7 @@ mod tests {
         let p = plan(&syms, &["1/day"], "2024-01-01", "2024-01-05");
         let mut s = Scheduler::new(&p, true);
         match s.next(0, true, false).unwrap() {
-            Work::Grouped { day, rows } => {
+            Work::Grouped { day, rows, .. } => {
                 assert_eq!(calendar::format_day(day), "2024-01-02", "New Year's Day is not asked for");
                 assert_eq!(rows.len(), 20);
             }
@@ -722,5 +736,57 @@ mod tests {
         s.abandon(a.rows()[0]);
         assert_eq!(s.finish(b.rows()[0], None), RowAfter::Empty);
         assert_eq!(s.empty_rows(), [1], "AAPL was stopped before any bar, not found empty");
+    }
+
+    #[test]
+    fn each_class_goes_to_its_own_grouped_endpoint_on_its_own_days() {
+        let mut syms: Vec<String> = (0..10).map(|i| format!("S{i}")).collect();
+        syms.extend((0..10).map(|i| format!("X:C{i}USD")));
+        syms.push("I:SPX".into());
+        let syms: Vec<&str> = syms.iter().map(String::as_str).collect();
+        // Friday to Monday: one session for stocks, four days for crypto, one for the index.
+        let p = plan(&syms, &["1/day"], "2025-01-03", "2025-01-06");
+        let mut s = Scheduler::new(&p, true);
+        let works = drain(&mut s, true, false);
+        let mut grouped: Vec<(String, &str, usize)> = Vec::new();
+        for w in &works {
+            match w {
+                Work::Grouped { day, market, rows } => {
+                    let class = p.rows[rows[0]].class;
+                    assert!(rows.iter().all(|&r| p.rows[r].class == class), "one class per grouped answer");
+                    assert_eq!(class.grouped(), Some(*market));
+                    grouped.push((calendar::format_day(*day), market.market, rows.len()));
+                }
+                Work::Range { row, range, .. } => {
+                    assert_eq!(p.rows[*row].ticker, "I:SPX", "indices have no grouped endpoint");
+                    assert_eq!((range.from, range.to), (day("2025-01-03"), day("2025-01-06")));
+                }
+            }
+        }
+        grouped.sort();
+        let want = [
+            ("2025-01-03", "crypto", 10),
+            ("2025-01-03", "stocks", 10),
+            ("2025-01-04", "crypto", 10),
+            ("2025-01-05", "crypto", 10),
+            ("2025-01-06", "crypto", 10),
+            ("2025-01-06", "stocks", 10),
+        ];
+        assert_eq!(grouped, want.map(|(d, m, n)| (d.to_string(), m, n)));
+    }
+
+    #[test]
+    fn a_crypto_row_is_cut_on_calendar_days_and_keeps_its_weekends() {
+        let p = plan(&["X:BTCUSD"], &["1/minute"], "2025-01-01", "2025-03-31");
+        let mut s = Scheduler::new(&p, true);
+        s.set_split(Some(8));
+        // A page held 20 days of minute bars: 1440 x 0.5 a day.
+        s.note_density(0, 720 * 20, 20);
+        let pieces = drain(&mut s, true, true);
+        let ranges: Vec<Range> =
+            pieces.iter().map(|w| if let Work::Range { range, .. } = w { *range } else { panic!("{w:?}") }).collect();
+        // 50000 / 720 = 69 calendar days a piece, weekends included, and nothing lost between them.
+        assert_eq!(ranges[0], Range { from: day("2025-01-01"), to: day("2025-03-10") });
+        assert_eq!(ranges[1], Range { from: day("2025-03-11"), to: day("2025-03-31") });
     }
 }

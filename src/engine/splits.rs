@@ -32,18 +32,24 @@ struct Gathered {
     pages: u64,
 }
 
-/// Fetches the splits of `tickers`, stores them, and tells the new ones that reach back
-/// over stored bars. Returns the pages it took. A failure is a warning, not the run's
-/// end: `bars_adjusted` keeps the splits stored before, and the next run asks again.
-/// Tickers in `checked` had theirs asked for completely on `day` already: a rerun the
-/// same day asks nothing for them; the others are recorded once their answer is whole.
-pub async fn refresh(
-    net: &Net,
-    writer: &mpsc::Sender<WriteMsg>,
-    tickers: &[String],
-    checked: &HashSet<String>,
-    day: calendar::Day,
-) -> u64 {
+/// Whose splits a run asks for, and what it knows of them before asking.
+pub struct Asking<'a> {
+    pub tickers: &'a [String],
+    /// Tickers whose splits were asked for completely on `day` already.
+    pub checked: &'a HashSet<String>,
+    pub day: calendar::Day,
+    /// Tickers the database held bars of before this run: a split is news only over
+    /// those (bars this run stores beside the request are the run's own history).
+    pub held: &'a HashSet<String>,
+}
+
+/// Fetches the splits of the tickers, stores them, and tells the new ones that reach back
+/// over bars stored before. Returns the pages it took. A failure is a warning, not the
+/// run's end: `bars_adjusted` keeps the splits stored before, and the next run asks again.
+/// A rerun the same day asks nothing for tickers already asked completely; the others are
+/// recorded once their answer is whole.
+pub async fn refresh(net: &Net, writer: &mpsc::Sender<WriteMsg>, asking: Asking<'_>) -> u64 {
+    let Asking { tickers, checked, day, held } = asking;
     let tickers: Vec<String> = tickers.iter().filter(|t| !checked.contains(*t)).cloned().collect();
     if tickers.is_empty() {
         return 0;
@@ -68,7 +74,7 @@ pub async fn refresh(
     let count = got.splits.len();
     match store(writer, got.splits).await {
         Ok(new) => {
-            tell(net, &new, count, tickers.len());
+            tell(net, &new, count, tickers.len(), held);
             if whole {
                 let _ = writer.send(WriteMsg::SplitsChecked { tickers, day }).await;
             }
@@ -121,8 +127,9 @@ async fn store(writer: &mpsc::Sender<WriteMsg>, splits: Vec<SplitRecord>) -> Res
 }
 
 /// One line for the refresh, and one for each split that changes how stored bars read.
-fn tell(net: &Net, new: &[NewSplit], known: usize, tickers: usize) {
-    let news: Vec<SplitNews> = new.iter().filter(|n| n.over_stored_bars).map(|n| news(&n.split)).collect();
+fn tell(net: &Net, new: &[NewSplit], known: usize, tickers: usize, held: &HashSet<String>) {
+    let news: Vec<SplitNews> =
+        new.iter().filter(|n| n.over_stored_bars && held.contains(&n.split.ticker)).map(|n| news(&n.split)).collect();
     net.emitter.notice(
         Level::Info,
         format!(

@@ -28,17 +28,20 @@ impl UniverseSpec {
         c.universe.map(|universe| UniverseSpec { universe, as_of: c.universe_as_of, limit: c.universe_limit })
     }
 
-    /// The list queries that make up the universe: common stocks and ETFs, active ones, and
-    /// as of a date also those delisted since.
+    /// The list queries that make up the universe: common stocks and ETFs (or every pair or
+    /// index of the market), active ones, and as of a date also those delisted since.
     fn queries(&self) -> Vec<TickersQuery<'static>> {
-        let Universe::Stocks = self.universe;
         let actives: &[bool] = if self.as_of.is_some() { &[true, false] } else { &[true] };
+        let kinds: &[Option<&'static str>] = match self.universe {
+            Universe::Stocks => &[Some("CS"), Some("ETF")],
+            Universe::Crypto | Universe::Fx | Universe::Indices => &[None],
+        };
         let mut out = Vec::new();
-        for kind in ["CS", "ETF"] {
+        for &kind in kinds {
             for &active in actives {
                 out.push(TickersQuery {
-                    market: Some("stocks"),
-                    type_: Some(kind),
+                    market: Some(self.universe.name()),
+                    type_: kind,
                     date: self.as_of,
                     active: Some(active),
                     limit: Some(self.limit.map_or(PAGE, |n| n.min(PAGE))),

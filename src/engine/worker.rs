@@ -85,7 +85,7 @@ async fn do_work(ctx: &Ctx, work: Work) -> bool {
             let work = RangeWork { row: *row, range: *range, from_ms: *from_ms, limit: *limit, held: *held };
             fetch_range(ctx, work).await
         }
-        Work::Grouped { day, rows } => fetch_grouped(ctx, *day, rows).await,
+        Work::Grouped { day, market, rows } => fetch_grouped(ctx, *market, *day, rows).await,
     };
     let failure = match end {
         WorkEnd::Done | WorkEnd::PutBack => None,
@@ -123,7 +123,7 @@ async fn do_work(ctx: &Ctx, work: Work) -> bool {
 fn report_failure(ctx: &Ctx, work: &Work, reason: &str) {
     let failed: Vec<(usize, Range)> = match work {
         Work::Range { row, range, .. } => vec![(*row, *range)],
-        Work::Grouped { day, rows } => rows.iter().map(|r| (*r, Range { from: *day, to: *day })).collect(),
+        Work::Grouped { day, rows, .. } => rows.iter().map(|r| (*r, Range { from: *day, to: *day })).collect(),
     };
     for (row, range) in failed {
         ctx.emit(Event::WindowFailed { row, range, reason: reason.to_string() });
@@ -144,8 +144,10 @@ async fn settle_row(ctx: &Ctx, row: usize, after: RowAfter) {
     };
     if state == RowState::Done {
         let seen = ctx.seen.lock()[row];
-        if let (Some(first), Some(last)) = (seen.first_ts, seen.last_ts) {
-            let (first, last) = (calendar::ny_day_of_ms(first), calendar::ny_day_of_ms(last));
+        let zone = ctx.rows[row].class.zone();
+        if let (Some(first), Some(last)) =
+            (seen.first_ts.and_then(|t| zone.day_of_ms(t)), seen.last_ts.and_then(|t| zone.day_of_ms(t)))
+        {
             ctx.emit(Event::RowBounds { row, first, last });
             log_life(ctx, row, first, last);
         }
@@ -159,13 +161,13 @@ async fn settle_row(ctx: &Ctx, row: usize, after: RowAfter) {
 /// A row whose bars begin or end inside the range: listed, delisted or renamed then.
 fn log_life(ctx: &Ctx, row: usize, first: calendar::Day, last: calendar::Day) {
     let meta = &ctx.rows[row];
-    let opens = calendar::nth_session_from(ctx.range.from, 1);
+    let opens = meta.class.nth_day_from(ctx.range.from, 1);
     if meta.tf.is_daily() && first > opens {
         tracing::info!(ticker = %meta.ticker, first = %calendar::format_day(first), "bars begin inside the range");
     }
     if meta.tf.is_daily()
         && last < ctx.range.to.min(ctx.settled_through)
-        && calendar::sessions_between(last + 1, ctx.range.to.min(ctx.settled_through)) > 0
+        && meta.class.days_between(last + 1, ctx.range.to.min(ctx.settled_through)) > 0
     {
         tracing::info!(ticker = %meta.ticker, last = %calendar::format_day(last), "bars end inside the range");
     }

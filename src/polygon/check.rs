@@ -9,12 +9,17 @@
 
 use crate::bar::Bar;
 use crate::calendar::{self, DaySpan, MS_PER_MINUTE};
+use crate::markets::{Class, DayStamp};
 use crate::timeframe::{BaseUnit, Timeframe};
 
 /// What a page of a range request may hold.
 #[derive(Clone, Copy, Debug)]
 pub struct Expect {
     pub timeframe: Timeframe,
+    /// The ticker's class: where its days begin and how its day bars are stamped.
+    pub class: Class,
+    /// The stamp the row's day-based bars carry, once a page (or a stored bar) showed it.
+    pub stamp: Option<DayStamp>,
     /// Epoch ms, inclusive: the start of the range asked for.
     pub from_ms: i64,
     /// Epoch ms, inclusive: the end of the range asked for.
@@ -61,11 +66,13 @@ impl Verdict {
 /// stored, naming its first bad bar.
 pub fn check_range_page(bars: &[Bar], e: &Expect) -> Result<Verdict, String> {
     let lowest = lowest_start(e);
+    let zone = e.class.zone();
     let mut previous: Option<i64> = None;
     let mut verdict = Verdict::default();
     let mut first = None;
     // The time-zone lookup is the costly part of a check: done once per day of bars.
     let mut day: Option<DaySpan> = None;
+    let mut stamp = e.stamp.map(|s| (s, "this row's earlier bars are"));
     for (i, b) in bars.iter().enumerate() {
         let bad = |why: String| format!("bar {} of {} ({}): {why}", i + 1, bars.len(), describe_ts(b.ts));
         if b.ts < lowest || b.ts > e.to_ms {
@@ -75,11 +82,16 @@ pub fn check_range_page(bars: &[Bar], e: &Expect) -> Result<Verdict, String> {
                 calendar::format_ny_ms(e.to_ms)
             )));
         }
-        if !day.is_some_and(|d| d.contains(b.ts)) {
-            day = DaySpan::of(b.ts);
-        }
-        if !day.is_some_and(|d| on_grid(b.ts, d.start_ms, e.timeframe)) {
-            return Err(bad(format!("not on the {} grid", e.timeframe)));
+        if e.timeframe.minutes().is_none() {
+            let s = day_stamp(b.ts, e, stamp).map_err(&bad)?;
+            stamp = stamp.or(Some((s, "the page's first bar is")));
+        } else {
+            if !day.is_some_and(|d| d.contains(b.ts)) {
+                day = zone.span_of(b.ts);
+            }
+            if !day.is_some_and(|d| on_grid(b.ts, d.start_ms, e.timeframe)) {
+                return Err(bad(format!("not on the {} grid", e.timeframe)));
+            }
         }
         if let Some(p) = previous
             && b.ts <= p
@@ -93,10 +105,37 @@ pub fn check_range_page(bars: &[Bar], e: &Expect) -> Result<Verdict, String> {
     verdict.judge(bars.len(), first)
 }
 
-/// Checks a grouped-daily page for `day`: every bar within that New York day. Returns
-/// the suspect and rejected bars.
-pub fn check_grouped_page(bars: &[Bar], day: calendar::Day) -> Result<Verdict, String> {
-    let (start, end) = (calendar::ny_midnight_ms(day), calendar::ny_midnight_ms(day + 1) - 1);
+/// The stamp of a day-based bar: one the class's day bars may carry, and the same as the
+/// stamp before it (`first`, and what showed it, with its verb), since the API's is not confirmed for
+/// every class and a page that mixes two would store one day twice.
+fn day_stamp(ts: i64, e: &Expect, first: Option<(DayStamp, &str)>) -> Result<DayStamp, String> {
+    let class = e.class;
+    let Some(stamp) = class.stamp_of(ts) else {
+        if let [only] = class.day_stamps() {
+            return Err(format!("not on the {} grid ({class} day bars start at {})", e.timeframe, only.name()));
+        }
+        let known: Vec<&str> = class.day_stamps().iter().map(|s| s.name()).collect();
+        return Err(format!(
+            "{class} day bars: stamped {}, none of the stamps barfill knows for {class} ({})",
+            DayStamp::describe(ts),
+            known.join(", ")
+        ));
+    };
+    match first {
+        Some((s, by)) if s != stamp => Err(format!(
+            "{class} day bars: stamped at {} where {by} stamped at {}; a page that mixes stamps is refused \
+             (the API's stamp for {class} days is not confirmed, and two stamps would store one day twice)",
+            stamp.name(),
+            s.name()
+        )),
+        _ => Ok(stamp),
+    }
+}
+
+/// Checks a grouped-daily page of `class` for `day`: every bar within that day as the
+/// class bounds it. Returns the suspect and rejected bars.
+pub fn check_grouped_page(bars: &[Bar], class: Class, day: calendar::Day) -> Result<Verdict, String> {
+    let (start, end) = class.zone().bounds(day, day);
     let mut verdict = Verdict::default();
     let mut first = None;
     for (i, b) in bars.iter().enumerate() {
@@ -133,13 +172,10 @@ fn lowest_start(e: &Expect) -> i64 {
     }
 }
 
-/// Minute and hour bars start on their width from New York midnight; day-based bars at
-/// New York midnight.
+/// Minute and hour bars start on their width from the midnight that begins their day
+/// (New York's, or UTC's for crypto and forex).
 fn on_grid(ts: i64, midnight: i64, tf: Timeframe) -> bool {
-    match tf.minutes() {
-        Some(width) => (ts - midnight) % (width as i64 * MS_PER_MINUTE) == 0,
-        None => ts == midnight,
-    }
+    tf.minutes().is_some_and(|width| (ts - midnight) % (width as i64 * MS_PER_MINUTE) == 0)
 }
 
 fn check_values(b: &Bar) -> Result<(), &'static str> {
@@ -150,7 +186,7 @@ fn check_values(b: &Bar) -> Result<(), &'static str> {
     if b.vwap.is_some_and(|v| !v.is_finite() || v <= 0.0) {
         return Err("vwap is not a positive number");
     }
-    if !b.volume.is_finite() || b.volume < 0.0 {
+    if b.volume.is_some_and(|v| !v.is_finite() || v < 0.0) {
         return Err("volume is negative or not a number");
     }
     if b.trades.is_some_and(|n| n < 0) {
@@ -194,7 +230,16 @@ mod tests {
     use super::*;
 
     fn bar(ts: i64) -> Bar {
-        Bar { ts, open: 10.0, high: 11.0, low: 9.0, close: 10.5, volume: 100.0, vwap: Some(10.2), trades: Some(3) }
+        Bar {
+            ts,
+            open: 10.0,
+            high: 11.0,
+            low: 9.0,
+            close: 10.5,
+            volume: Some(100.0),
+            vwap: Some(10.2),
+            trades: Some(3),
+        }
     }
 
     fn minute_expect() -> (Expect, i64) {
@@ -202,6 +247,8 @@ mod tests {
         let start = calendar::ny_midnight_ms(day);
         let e = Expect {
             timeframe: "1/minute".parse().unwrap(),
+            class: Class::Stocks,
+            stamp: None,
             from_ms: start,
             to_ms: calendar::ny_midnight_ms(day + 1) - 1,
         };
@@ -243,7 +290,7 @@ mod tests {
         assert!(err.contains("high is below low") && err.contains("(1 of 1 bars impossible)"), "{err}");
         let nan = Bar { close: f64::NAN, ..bar(t) };
         assert!(check_range_page(&[nan], &e).unwrap_err().contains("price"));
-        let negative = Bar { volume: -1.0, ..bar(t) };
+        let negative = Bar { volume: Some(-1.0), ..bar(t) };
         assert!(check_range_page(&[negative], &e).unwrap_err().contains("volume"));
         let odd = Bar { high: 10.4, ..bar(t) };
         assert_eq!(
@@ -276,14 +323,78 @@ mod tests {
         let day = calendar::parse_date("2023-01-09").unwrap();
         let close = calendar::ny_local_ms(day, 16, 0);
         let grouped = [bar(close), Bar { low: 12.0, ..bar(close) }, bar(close)];
-        assert_eq!(check_grouped_page(&grouped, day).unwrap().rejected[0].index, 1);
+        assert_eq!(check_grouped_page(&grouped, Class::Stocks, day).unwrap().rejected[0].index, 1);
     }
 
     #[test]
     fn grouped_bars_belong_to_the_day_asked_for() {
         let day = calendar::parse_date("2023-01-09").unwrap();
         let close = calendar::ny_local_ms(day, 16, 0);
-        assert!(check_grouped_page(&[bar(close)], day).is_ok());
-        assert!(check_grouped_page(&[bar(close / 1000)], day).unwrap_err().contains("not on 2023-01-09"));
+        assert!(check_grouped_page(&[bar(close)], Class::Stocks, day).is_ok());
+        assert!(
+            check_grouped_page(&[bar(close / 1000)], Class::Stocks, day).unwrap_err().contains("not on 2023-01-09")
+        );
+        // Forex grouped bars are stamped at the end of the UTC day.
+        let end_of_utc_day = (day as i64 + 1) * calendar::MS_PER_DAY - 1;
+        assert!(check_grouped_page(&[bar(end_of_utc_day)], Class::Forex, day).is_ok());
+        assert!(check_grouped_page(&[bar(end_of_utc_day + 1)], Class::Forex, day).is_err());
+    }
+
+    fn day_expect(class: Class, stamp: Option<DayStamp>) -> Expect {
+        let from = calendar::parse_date("2025-01-03").unwrap();
+        let zone = class.zone();
+        Expect {
+            timeframe: "1/day".parse().unwrap(),
+            class,
+            stamp,
+            from_ms: zone.start_ms(from),
+            to_ms: zone.start_ms(from + 5) + 6 * 3_600_000,
+        }
+    }
+
+    #[test]
+    fn day_bars_of_a_class_whose_stamp_is_open_may_use_one_stamp_only() {
+        let d = calendar::parse_date("2025-01-03").unwrap();
+        let (utc, ny) = (DayStamp::UtcMidnight, DayStamp::NewYorkMidnight);
+        let crypto = day_expect(Class::Crypto, None);
+        // Either candidate alone passes.
+        assert!(check_range_page(&[bar(utc.at(d)), bar(utc.at(d + 1))], &crypto).is_ok());
+        assert!(check_range_page(&[bar(ny.at(d)), bar(ny.at(d + 1))], &crypto).is_ok());
+        // Both in one page: refused, naming the class and the stamps.
+        let err = check_range_page(&[bar(utc.at(d)), bar(ny.at(d + 1))], &crypto).unwrap_err();
+        assert!(
+            err.starts_with("bar 2 of 2") && err.contains("crypto day bars: stamped at New York midnight"),
+            "{err}"
+        );
+        assert!(err.contains("the page's first bar is stamped at UTC midnight"), "{err}");
+        // A stamp the row showed before binds the next page.
+        let pinned = day_expect(Class::Crypto, Some(utc));
+        let err = check_range_page(&[bar(ny.at(d))], &pinned).unwrap_err();
+        assert!(err.contains("this row's earlier bars are stamped at UTC midnight"), "{err}");
+        // A stamp that is none of the candidates is named with them.
+        let err = check_range_page(&[bar(DayStamp::ChicagoMidnight.at(d))], &crypto).unwrap_err();
+        assert!(err.contains("stamped 2025-01-03 06:00 UTC, none of the stamps barfill knows for crypto"), "{err}");
+        let index = day_expect(Class::Indices, None);
+        assert!(check_range_page(&[bar(DayStamp::ChicagoMidnight.at(d))], &index).is_ok());
+        // Forex's stamp is known: anything else is off the grid.
+        let fx = day_expect(Class::Forex, None);
+        assert!(check_range_page(&[bar(utc.at(d))], &fx).is_ok());
+        assert!(check_range_page(&[bar(ny.at(d))], &fx).unwrap_err().contains("not on the 1/day grid"));
+    }
+
+    #[test]
+    fn minute_bars_of_utc_classes_sit_on_a_grid_from_utc_midnight() {
+        let d = calendar::parse_date("2025-01-04").unwrap();
+        let midnight = DayStamp::UtcMidnight.at(d);
+        let e = Expect {
+            timeframe: "7/minute".parse().unwrap(),
+            class: Class::Crypto,
+            stamp: None,
+            from_ms: midnight,
+            to_ms: midnight + calendar::MS_PER_DAY - 1,
+        };
+        assert!(check_range_page(&[bar(midnight), bar(midnight + 7 * 60_000)], &e).is_ok());
+        let ny_grid = calendar::ny_midnight_ms(d) + 7 * 60_000;
+        assert!(check_range_page(&[bar(ny_grid)], &e).unwrap_err().contains("grid"));
     }
 }

@@ -14,6 +14,7 @@ use super::wire::AggsBody;
 use crate::bar::Bar;
 use crate::calendar::{self, Day};
 use crate::clock;
+use crate::markets::{Class, DayZone, Grouped};
 use crate::secret::ApiKey;
 use crate::timeframe::Timeframe;
 
@@ -70,6 +71,8 @@ pub struct Page {
 #[derive(Clone, Debug)]
 pub struct RangeRequest<'a> {
     pub ticker: &'a str,
+    /// The ticker's class: how its days are bounded and whether it takes `adjusted`.
+    pub class: Class,
     pub timeframe: Timeframe,
     pub from: Day,
     /// Starts the range at this instant instead of `from`'s midnight: just after a bar
@@ -121,7 +124,19 @@ impl Client {
         &self.base
     }
 
+    /// A range request. Dates in the path are days as the API bounds them for the class
+    /// (New York midnights for stocks); the minute and hour bars of a class whose days are
+    /// UTC days are asked for between epoch-ms bounds instead, so a window holds the days
+    /// barfill counts and no more. Indices take no `adjusted`.
     pub fn range_url(&self, r: &RangeRequest<'_>) -> Url {
+        let utc_days = r.class.zone() == DayZone::Utc && r.timeframe.minutes().is_some();
+        let from = match r.from_ms {
+            Some(ms) => ms.to_string(),
+            None if utc_days => r.class.zone().start_ms(r.from).to_string(),
+            None => calendar::format_day(r.from),
+        };
+        let to =
+            if utc_days { (r.class.zone().start_ms(r.to + 1) - 1).to_string() } else { calendar::format_day(r.to) };
         let mut url = self.base.clone();
         url.path_segments_mut().expect("http base URL").pop_if_empty().extend([
             "v2",
@@ -131,12 +146,14 @@ impl Client {
             "range",
             &r.timeframe.multiplier.to_string(),
             r.timeframe.timespan.as_str(),
-            &r.from_ms.map(|ms| ms.to_string()).unwrap_or_else(|| calendar::format_day(r.from)),
-            &calendar::format_day(r.to),
+            &from,
+            &to,
         ]);
         {
             let mut q = url.query_pairs_mut();
-            q.append_pair("adjusted", if r.adjusted { "true" } else { "false" });
+            if r.class.takes_adjusted() {
+                q.append_pair("adjusted", if r.adjusted { "true" } else { "false" });
+            }
             q.append_pair("sort", "asc");
             if let Some(limit) = r.limit {
                 q.append_pair("limit", &limit.to_string());
@@ -145,23 +162,25 @@ impl Client {
         url
     }
 
-    pub fn grouped_url(&self, day: Day, adjusted: bool) -> Url {
+    /// One day of a class's grouped-daily endpoint (`market`).
+    pub fn grouped_url(&self, market: Grouped, day: Day, adjusted: bool) -> Url {
         let mut url = self.base.clone();
         url.path_segments_mut().expect("http base URL").pop_if_empty().extend([
             "v2",
             "aggs",
             "grouped",
             "locale",
-            "us",
+            market.locale,
             "market",
-            "stocks",
+            market.market,
             &calendar::format_day(day),
         ]);
-        // OTC tickers are left out of grouped answers unless asked for, while the
+        url.query_pairs_mut().append_pair("adjusted", if adjusted { "true" } else { "false" });
+        // OTC tickers are left out of grouped stock answers unless asked for, while the
         // per-ticker endpoint serves them: ask, so both paths see the same tickers.
-        url.query_pairs_mut()
-            .append_pair("adjusted", if adjusted { "true" } else { "false" })
-            .append_pair("include_otc", "true");
+        if market.market == "stocks" {
+            url.query_pairs_mut().append_pair("include_otc", "true");
+        }
         url
     }
 
@@ -357,6 +376,7 @@ mod tests {
         let c = client();
         let url = c.range_url(&RangeRequest {
             ticker: "BRK.B",
+            class: Class::Stocks,
             timeframe: "5/minute".parse().unwrap(),
             from: calendar::parse_date("2024-01-02").unwrap(),
             from_ms: None,
@@ -368,11 +388,41 @@ mod tests {
             url.as_str(),
             "https://api.massive.com/v2/aggs/ticker/BRK.B/range/5/minute/2024-01-02/2024-02-29?adjusted=true&sort=asc&limit=50000"
         );
-        let g = c.grouped_url(calendar::parse_date("2023-01-09").unwrap(), false);
+        let g = c.grouped_url(Class::Stocks.grouped().unwrap(), calendar::parse_date("2023-01-09").unwrap(), false);
         assert_eq!(
             g.as_str(),
             "https://api.massive.com/v2/aggs/grouped/locale/us/market/stocks/2023-01-09?adjusted=false&include_otc=true"
         );
+    }
+
+    #[test]
+    fn each_class_asks_for_its_own_days() {
+        let c = client();
+        let day = |s: &str| calendar::parse_date(s).unwrap();
+        let ask = |ticker: &'static str, tf: &str| {
+            c.range_url(&RangeRequest {
+                ticker,
+                class: Class::of(ticker).unwrap(),
+                timeframe: tf.parse().unwrap(),
+                from: day("2025-01-04"),
+                from_ms: None,
+                to: day("2025-01-05"),
+                adjusted: false,
+                limit: None,
+            })
+        };
+        // Crypto minutes: from 2025-01-04 00:00Z to the last millisecond of 2025-01-05, UTC.
+        assert_eq!(
+            ask("X:BTCUSD", "1/minute").path(),
+            "/v2/aggs/ticker/X:BTCUSD/range/1/minute/1735948800000/1736121599999"
+        );
+        // Day bars keep dates: the API bounds them by the class's own days.
+        assert_eq!(ask("X:BTCUSD", "1/day").path(), "/v2/aggs/ticker/X:BTCUSD/range/1/day/2025-01-04/2025-01-05");
+        assert_eq!(ask("I:SPX", "1/minute").query(), Some("sort=asc"), "indices take no adjusted");
+        assert_eq!(ask("C:EURUSD", "1/day").query(), Some("adjusted=false&sort=asc"));
+        let fx = c.grouped_url(Class::Forex.grouped().unwrap(), day("2025-01-06"), true);
+        assert_eq!(fx.path(), "/v2/aggs/grouped/locale/global/market/fx/2025-01-06");
+        assert_eq!(fx.query(), Some("adjusted=true"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod client;
+pub mod contracts;
 #[cfg(test)]
 pub mod fake;
 pub mod outcome;
@@ -35,6 +36,15 @@ impl Answer for reference::TickersPage {
     }
     fn items(&self) -> u64 {
         self.tickers.len() as u64
+    }
+}
+
+impl Answer for contracts::ContractsPage {
+    fn next_url(&self) -> Option<&str> {
+        self.next_url.as_deref()
+    }
+    fn items(&self) -> u64 {
+        self.contracts.len() as u64
     }
 }
 

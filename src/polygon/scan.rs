@@ -116,7 +116,8 @@ const VW: u16 = 64;
 const TS: u16 = 128;
 const N: u16 = 256;
 const OTC: u16 = 512;
-const REQUIRED: u16 = O | H | L | C | V | TS;
+// `v` is absent on index bars.
+const REQUIRED: u16 = O | H | L | C | TS;
 
 struct Reader<'a> {
     b: &'a [u8],
@@ -308,7 +309,7 @@ impl<'a> Reader<'a> {
     }
 
     fn bar(&mut self) -> Option<(Bar, Option<String>)> {
-        let mut bar = Bar { ts: 0, open: 0.0, high: 0.0, low: 0.0, close: 0.0, volume: 0.0, vwap: None, trades: None };
+        let mut bar = Bar { ts: 0, open: 0.0, high: 0.0, low: 0.0, close: 0.0, volume: None, vwap: None, trades: None };
         let mut ticker = None;
         let mut seen = 0u16;
         self.object(|r, key| {
@@ -334,7 +335,7 @@ impl<'a> Reader<'a> {
                 H => bar.high = r.float()?,
                 L => bar.low = r.float()?,
                 C => bar.close = r.float()?,
-                V => bar.volume = r.float()?,
+                V => bar.volume = Some(r.float()?),
                 VW => bar.vwap = r.opt(Reader::float)?,
                 TS => bar.ts = i64::try_from(r.unsigned()?).ok()?,
                 N => bar.trades = r.opt(Reader::float)?.map(|n| n as i64),

@@ -1,5 +1,6 @@
 //! Response bodies exactly as the API sends them. `results` is absent on empty ranges;
-//! `n`, `vw` and `otc` are optional; `v` may be fractional or in exponent form.
+//! `n`, `vw` and `otc` are optional, and `v` too (index bars carry none); `v` may be
+//! fractional or in exponent form.
 
 use serde::Deserialize;
 
@@ -82,7 +83,9 @@ pub struct WireBar {
     pub h: f64,
     pub l: f64,
     pub c: f64,
-    pub v: f64,
+    /// Absent on index bars.
+    #[serde(default)]
+    pub v: Option<f64>,
     #[serde(default)]
     pub vw: Option<f64>,
     pub t: i64,
@@ -149,7 +152,7 @@ mod tests {
         assert!(body.next_url.is_none());
         let bars = body.results.unwrap().bars;
         assert_eq!(bars[0].ts, 1_112_331_600_000);
-        assert_eq!(bars[0].volume, 642_646_396.0);
+        assert_eq!(bars[0].volume, Some(642_646_396.0));
         assert_eq!(bars[0].trades, Some(82_132));
         assert_eq!(bars[1].close, 1.4675);
     }
@@ -208,12 +211,12 @@ mod tests {
         let bar: WireBar =
             serde_json::from_str(r#"{"o":1,"h":2,"l":0.5,"c":1.5,"v":1.029145e+06,"t":1,"otc":true}"#).unwrap();
         let b = bar.to_bar();
-        assert_eq!(b.volume, 1_029_145.0);
+        assert_eq!(b.volume, Some(1_029_145.0));
         assert_eq!(b.trades, None);
         assert_eq!(b.vwap, None);
         let frac: WireBar =
             serde_json::from_str(r#"{"o":1,"h":2,"l":0.5,"c":1.5,"v":41120042.153782,"t":1,"n":12.0}"#).unwrap();
-        assert_eq!(frac.to_bar().volume, 41_120_042.153_782);
+        assert_eq!(frac.to_bar().volume, Some(41_120_042.153_782));
         assert_eq!(frac.to_bar().trades, Some(12));
     }
 

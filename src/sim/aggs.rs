@@ -18,6 +18,7 @@ use super::market::{self, Query as MarketQuery};
 use super::state::{Gate, Params, SimState, encode, flag, json, origin};
 use super::{Endpoint, wire};
 use crate::calendar::{self, Day, PathTime};
+use crate::markets::{Class, DayZone};
 use crate::timeframe::{Timeframe, Timespan};
 
 const DEFAULT_LIMIT: u64 = 5_000;
@@ -86,15 +87,16 @@ fn timeframe(multiplier: &str, timespan: &str) -> Result<Timeframe, String> {
     Ok(Timeframe::new(m, span))
 }
 
-/// `from` snaps to the start of its day, `to` to the end of its day; ms stay as sent.
-fn path_ms(s: &str, name: &str, end: bool) -> Result<i64, String> {
+/// `from` snaps to the start of its day, `to` to the end of its day, as the ticker's class
+/// bounds its days (`zone`); ms stay as sent.
+fn path_ms(s: &str, name: &str, end: bool, zone: DayZone) -> Result<i64, String> {
     let out_of_range =
         || format!("The time parameter '{name}' is outside the supported range, 1970-01-01 to 2199-12-31");
     match calendar::parse_path_time(s) {
         None => Err(format!("Could not parse the time parameter: '{name}'. Use YYYY-MM-DD or Unix MS Timestamps")),
         Some(PathTime::Millis(ms)) if (0..LAST_MS).contains(&ms) => Ok(ms),
         Some(PathTime::Date(d)) if (0..=LAST_DAY).contains(&d) => {
-            Ok(if end { calendar::ny_midnight_ms(d + 1) - 1 } else { calendar::ny_midnight_ms(d) })
+            Ok(if end { zone.start_ms(d + 1) - 1 } else { zone.start_ms(d) })
         }
         Some(_) => Err(out_of_range()),
     }
@@ -113,8 +115,9 @@ struct RangeRequest {
 fn parse_range(p: (String, String, String, String, String), params: &Params) -> Result<RangeRequest, String> {
     let (ticker, multiplier, timespan, from, to) = p;
     let tf = timeframe(&multiplier, &timespan)?;
-    let from_ms = path_ms(&from, "from", false)?;
-    let to_ms = path_ms(&to, "to", true)?;
+    let zone = Class::of_checked(&ticker).zone();
+    let from_ms = path_ms(&from, "from", false, zone)?;
+    let to_ms = path_ms(&to, "to", true, zone)?;
     if to_ms < from_ms {
         return Err("The parameter 'to' cannot be a time that occurs before 'from'".into());
     }
@@ -167,6 +170,8 @@ async fn serve_range(
         adjusted: c.adjusted,
     };
     let answer = market::range(&state.universe, &req.ticker, &q);
+    // Indices take no `adjusted`, and their answers carry none.
+    let adjusted = Class::of_checked(&req.ticker).takes_adjusted().then_some(c.adjusted);
     state.latency(answer.bars.len()).await;
     let origin = origin(headers);
     let page_url = |from: &str, to: &str, nonce: Option<u64>| {
@@ -186,7 +191,7 @@ async fn serve_range(
             query_count = 0;
             let n = state.counter.load(Ordering::Relaxed);
             next_url = Some(page_url(&req.from, &req.to, Some(n)));
-            let body = wire::range_body(&req.ticker, c.adjusted, query_count, &bars, &gate.rid, next_url.as_deref());
+            let body = wire::range_body(&req.ticker, adjusted, query_count, &bars, &gate.rid, next_url.as_deref());
             return json(StatusCode::OK, body, &gate.rid);
         }
         Some("repeat_page") => {
@@ -203,7 +208,7 @@ async fn serve_range(
         None => {}
     }
     let count = bars.len() as u64;
-    let body = wire::range_body(&req.ticker, c.adjusted, query_count, &bars, &gate.rid, next_url.as_deref());
+    let body = wire::range_body(&req.ticker, adjusted, query_count, &bars, &gate.rid, next_url.as_deref());
     state.deliver(body, &gate, count)
 }
 
@@ -221,9 +226,12 @@ pub async fn grouped(
     let Ok(Path((locale, market_name, date))) = path else {
         return state.bad_request(&gate, "Could not parse the path");
     };
-    if locale != "us" || market_name != "stocks" {
+    let Some(class) = Class::ALL
+        .into_iter()
+        .find(|c| c.grouped().is_some_and(|g| g.locale == locale.as_str() && g.market == market_name.as_str()))
+    else {
         return state.not_found_answer(&gate, "The specified resource was not found");
-    }
+    };
     let day = match calendar::parse_date(&date) {
         Ok(d) if (0..=LAST_DAY).contains(&d) => d,
         Ok(_) => return state.bad_request(&gate, "The date is outside the supported range, 1970-01-01 to 2199-12-31"),
@@ -236,7 +244,10 @@ pub async fn grouped(
     if let Some(r) = state.plan_limited(&gate, day) {
         return r;
     }
-    let mut rows = market::grouped(&state.universe, day, include_otc, adjusted);
+    let mut rows = match class {
+        Class::Stocks => market::grouped(&state.universe, day, include_otc, adjusted),
+        other => market::grouped_global(&state.universe, other, day),
+    };
     state.latency(rows.len()).await;
     if let Some(kind) = gate.fault
         && faults::spoil_grouped(kind, day, &mut rows)
@@ -244,13 +255,15 @@ pub async fn grouped(
         state.fault(kind);
     }
     let count = rows.len() as u64;
-    let body = wire::grouped_body(adjusted, &rows, &gate.rid);
+    let body = wire::grouped_body(adjusted, &rows, &gate.rid, class.has_volume());
     state.deliver(body, &gate, count)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NY: DayZone = DayZone::NewYork;
 
     #[test]
     fn the_supported_range_constants_are_the_days_they_name() {
@@ -267,12 +280,12 @@ mod tests {
         assert!(timeframe("25", "hour").is_err());
         assert!(timeframe("1", "second").is_err());
         assert_eq!(timeframe("1000", "year").unwrap().to_string(), "1000/year");
-        assert!(path_ms("9999-12-31", "to", true).unwrap_err().contains("outside"));
-        assert!(path_ms("1969-12-31", "from", false).unwrap_err().contains("outside"));
-        assert!(path_ms("99999999999999999999", "from", false).is_err());
-        assert!(path_ms("9999999999999", "from", false).unwrap_err().contains("outside"));
-        assert!(path_ms("2024-07-32", "from", false).unwrap_err().contains("Could not parse"));
-        assert_eq!(path_ms("1578114000000", "from", false), Ok(1_578_114_000_000));
+        assert!(path_ms("9999-12-31", "to", true, NY).unwrap_err().contains("outside"));
+        assert!(path_ms("1969-12-31", "from", false, NY).unwrap_err().contains("outside"));
+        assert!(path_ms("99999999999999999999", "from", false, NY).is_err());
+        assert!(path_ms("9999999999999", "from", false, NY).unwrap_err().contains("outside"));
+        assert!(path_ms("2024-07-32", "from", false, NY).unwrap_err().contains("Could not parse"));
+        assert_eq!(path_ms("1578114000000", "from", false, NY), Ok(1_578_114_000_000));
     }
 
     #[test]

@@ -14,8 +14,13 @@ const VOLUME_PLACES: u32 = 6;
 /// Beyond this a scaled value nears 2^53 and stops being exact.
 const FAST_LIMIT: f64 = 1e9;
 
-/// `"results":[...]` for `bars`, each with `T` when `ticker_of` names one.
-pub fn write_results<'a>(out: &mut Vec<u8>, bars: impl ExactSizeIterator<Item = (Option<&'a str>, &'a SimBar)>) {
+/// `"results":[...]` for `bars`, each with `T` when `ticker_of` names one; without `v`,
+/// `vw` and `n` when the bars carry no `volume` (an index's).
+pub fn write_results<'a>(
+    out: &mut Vec<u8>,
+    bars: impl ExactSizeIterator<Item = (Option<&'a str>, &'a SimBar)>,
+    volume: bool,
+) {
     out.reserve(bars.len() * 112);
     out.extend_from_slice(b"\"results\":[");
     for (i, (ticker, b)) in bars.enumerate() {
@@ -28,17 +33,25 @@ pub fn write_results<'a>(out: &mut Vec<u8>, bars: impl ExactSizeIterator<Item = 
             write_str(out, t);
             out.push(b',');
         }
-        out.extend_from_slice(b"\"v\":");
-        write_decimal(out, b.v, VOLUME_PLACES);
-        for (key, x) in
-            [(&b",\"vw\":"[..], b.vw), (b",\"o\":", b.o), (b",\"c\":", b.c), (b",\"h\":", b.h), (b",\"l\":", b.l)]
+        if volume {
+            out.extend_from_slice(b"\"v\":");
+            write_decimal(out, b.v, VOLUME_PLACES);
+            out.extend_from_slice(b",\"vw\":");
+            write_decimal(out, b.vw, PRICE_PLACES);
+            out.push(b',');
+        }
+        for (i, (key, x)) in
+            [(&b"\"o\":"[..], b.o), (b"\"c\":", b.c), (b"\"h\":", b.h), (b"\"l\":", b.l)].into_iter().enumerate()
         {
+            if i > 0 {
+                out.push(b',');
+            }
             out.extend_from_slice(key);
             write_decimal(out, x, PRICE_PLACES);
         }
         out.extend_from_slice(b",\"t\":");
         write_int(out, b.t.unsigned_abs(), b.t < 0);
-        if let Some(n) = b.n {
+        if let Some(n) = b.n.filter(|_| volume) {
             out.extend_from_slice(b",\"n\":");
             write_int(out, n, false);
         }

@@ -1,9 +1,12 @@
-//! The simulator's market: deterministic bars for every trading session of every ticker's
-//! life, aggregated the way the API does and cut at `limit` base bars.
+//! The simulator's market: deterministic bars for every day each ticker's class trades in
+//! its life, aggregated the way the API does and cut at `limit` base bars.
 //!
-//! Minute bars cover 04:00-20:00 New York time; buckets never cross midnight, so a bar is
-//! the same whichever window or page asked for it. No bars before the history start
-//! (2003-09-10), before a ticker's listing or after its last session.
+//! Minute bars cover the class's hours ([`hours`]): stocks 04:00-20:00 New York, options
+//! and indices 09:30-16:00, crypto the whole UTC day, forex Sunday 17:00 to Friday 17:00
+//! New York in UTC days. Buckets never cross the midnight that begins the class's day, so
+//! a bar is the same whichever window or page asked for it. No bars before the class's
+//! history start (stocks 2003-09-10), before a ticker's listing or after its last day.
+//! Indices carry no volume; a forex bar's volume is its count of quotes.
 //!
 //! Splits: each ticker follows one economic price path. Its **raw** bar on day `d` is that
 //! path divided by `raw_factor(d)`, the product of `split_to / split_from` of every split
@@ -15,13 +18,34 @@
 use std::ops::Range;
 
 use super::universe::unit;
-pub use super::universe::{Split, TickerInfo, Universe, history_start, splitmix};
+pub use super::universe::{DayStamps, Split, TickerInfo, Universe, history_start, splitmix};
 use crate::calendar::{self, Day, MS_PER_MINUTE};
+use crate::markets::{Class, DayStamp};
 use crate::timeframe::{BaseUnit, Timeframe, Timespan};
 
-const SESSION_START_MIN: u32 = 4 * 60;
-const SESSION_END_MIN: u32 = 20 * 60;
 const REGULAR_HOURS: Range<u32> = 570..960;
+
+/// The minutes of `day` a ticker of `class` can have bars in: the midnight that begins
+/// the day in the class's zone, and the minutes after it, `[start, end)`.
+pub fn hours(class: Class, day: Day) -> (i64, Range<u32>) {
+    let midnight = class.zone().start_ms(day);
+    let minutes = match class {
+        Class::Stocks => 240..1200,
+        Class::Options | Class::Indices => REGULAR_HOURS,
+        Class::Crypto => 0..1440,
+        Class::Forex => {
+            // Sunday 17:00 to Friday 17:00 New York: 21:00 or 22:00 UTC.
+            let five_pm = ((calendar::ny_local_ms(day, 17, 0) - midnight) / MS_PER_MINUTE) as u32;
+            match calendar::weekday_index(day) {
+                6 => five_pm..1440,
+                4 => 0..five_pm,
+                5 => 0..0,
+                _ => 0..1440,
+            }
+        }
+    };
+    (midnight, minutes)
+}
 /// The API's largest `limit`, the page size a perfect client asks for.
 pub const MAX_LIMIT: u64 = 50_000;
 
@@ -107,7 +131,7 @@ pub fn adjustment_factor(universe: &Universe, ticker: &str, day: Day) -> f64 {
 }
 
 /// What an adjusted answer holds for a stored raw bar: `adjust(raw, F)` for the New York
-/// day of `raw.t`. Exact for minute, hour and day bars (range or grouped) and for longer
+/// day of `raw.t` (only stocks split). Exact for minute, hour and day bars (range or grouped) and for longer
 /// buckets without a split inside them; a week or month that spans a split is aggregated
 /// from adjusted days instead, so it cannot be derived from its raw form.
 pub fn adjusted_bar(universe: &Universe, ticker: &str, raw: &SimBar) -> SimBar {
@@ -116,6 +140,7 @@ pub fn adjusted_bar(universe: &Universe, ticker: &str, raw: &SimBar) -> SimBar {
 
 /// The deterministic price path of one ticker.
 struct Series {
+    class: Class,
     seed: u64,
     base: f64,
     liquid: bool,
@@ -129,9 +154,23 @@ struct Series {
 impl Series {
     fn new(info: &TickerInfo) -> Series {
         let d = info.density;
-        let p_regular = (1.5 * d).min(1.0);
-        let p_extended = ((960.0 * d - 390.0 * p_regular) / 570.0).clamp(0.0, 1.0);
-        Series { seed: info.path_seed, base: info.price_base, liquid: d >= 1.0, density: d, p_regular, p_extended }
+        // Only stocks trade outside regular hours, less than inside; the other classes'
+        // minutes are alike.
+        let (p_regular, p_extended) = if info.class == Class::Stocks {
+            let p_regular = (1.5 * d).min(1.0);
+            (p_regular, ((960.0 * d - 390.0 * p_regular) / 570.0).clamp(0.0, 1.0))
+        } else {
+            (d.min(1.0), d.min(1.0))
+        };
+        Series {
+            class: info.class,
+            seed: info.path_seed,
+            base: info.price_base,
+            liquid: d >= 1.0,
+            density: d,
+            p_regular,
+            p_extended,
+        }
     }
 
     fn h(&self, salt: u64, x: i64) -> u64 {
@@ -156,14 +195,13 @@ impl Series {
         unit(self.h(2, abs_minute)) < p
     }
 
-    /// Minutes of a session that have a bar.
-    fn minutes_on(&self, midnight_ms: i64) -> u64 {
+    /// Minutes of a day that have a bar.
+    fn minutes_on(&self, day: Day) -> u64 {
+        let (midnight_ms, minutes) = hours(self.class, day);
         if self.liquid {
-            return (SESSION_END_MIN - SESSION_START_MIN) as u64;
+            return minutes.len() as u64;
         }
-        (SESSION_START_MIN..SESSION_END_MIN)
-            .filter(|&m| self.has_minute(midnight_ms / MS_PER_MINUTE + m as i64, m))
-            .count() as u64
+        minutes.filter(|&m| self.has_minute(midnight_ms / MS_PER_MINUTE + m as i64, m)).count() as u64
     }
 
     /// The raw minute bar, if one traded; `cum` is the day's `raw_factor`.
@@ -177,17 +215,42 @@ impl Series {
         let r = self.h(3, abs);
         let h = round_to(o.max(c) * (1.0 + 0.0008 * unit(r)), 4);
         let l = round_to(o.min(c) * (1.0 - 0.0008 * unit(splitmix(r))), 4);
-        let scale = if REGULAR_HOURS.contains(&minute_of_day) { 1.0 } else { 0.1 } * self.density;
+        let regular = self.class != Class::Stocks || REGULAR_HOURS.contains(&minute_of_day);
+        let scale = if regular { 1.0 } else { 0.1 } * self.density;
         let shares = (200.0 + 40_000.0 * unit(splitmix(r ^ 7))) * scale;
         let v = if r.is_multiple_of(10) { round_to(shares * cum, 6) } else { (shares * cum).round() };
         let n = (!r.is_multiple_of(100)).then_some(1 + (shares as u64) / 90);
-        Some(SimBar { t, o, h, l, c, v, vw: round_to((o + h + l + c) / 4.0, 4), n })
+        Some(self.carry(SimBar { t, o, h, l, c, v, vw: round_to((o + h + l + c) / 4.0, 4), n }))
     }
 
-    fn day_bar(&self, day: Day, cum: f64) -> SimBar {
-        let t = calendar::ny_midnight_ms(day);
-        let open_min = (t + 570 * MS_PER_MINUTE) / MS_PER_MINUTE;
-        let close_min = (t + 960 * MS_PER_MINUTE) / MS_PER_MINUTE;
+    /// What a bar of the class carries: an index no volume and no count; forex a volume
+    /// that is its count of quotes.
+    fn carry(&self, mut bar: SimBar) -> SimBar {
+        match self.class {
+            Class::Indices => {
+                bar.v = 0.0;
+                bar.n = None;
+            }
+            Class::Forex => {
+                let quotes = bar.n.unwrap_or(1 + bar.v as u64 / 90);
+                bar.n = Some(quotes);
+                bar.v = quotes as f64;
+            }
+            _ => {}
+        }
+        bar
+    }
+
+    /// The bar of `day`, stamped `stamp.at(day)`; its open and close are the price at the
+    /// start and end of the class's hours (stocks: the regular session).
+    fn day_bar(&self, day: Day, cum: f64, stamp: DayStamp) -> SimBar {
+        let t = stamp.at(day);
+        let (midnight, mut minutes) = hours(self.class, day);
+        if self.class == Class::Stocks {
+            minutes = REGULAR_HOURS;
+        }
+        let open_min = midnight / MS_PER_MINUTE + minutes.start as i64;
+        let close_min = midnight / MS_PER_MINUTE + minutes.end as i64;
         let (o, c) = (round_to(self.price(open_min) / cum, 4), round_to(self.price(close_min) / cum, 4));
         let r = self.h(4, day as i64);
         let h = round_to(o.max(c) * (1.0 + 0.012 * unit(r)), 4);
@@ -195,7 +258,7 @@ impl Series {
         let shares = (500_000.0 + 60_000_000.0 * unit(splitmix(r ^ 9))) * self.density;
         let v = round_to(shares * cum, 6);
         let n = (!r.is_multiple_of(50)).then_some(2_000 + (shares as u64) / 400);
-        SimBar { t, o, h, l, c, v, vw: round_to((o + h + l + c) / 4.0, 4), n }
+        self.carry(SimBar { t, o, h, l, c, v, vw: round_to((o + h + l + c) / 4.0, 4), n })
     }
 }
 
@@ -243,25 +306,25 @@ pub struct Answer {
     pub next: Option<i64>,
 }
 
-/// The sessions of `[from, to]` inside a ticker's life.
-fn life_days(info: &TickerInfo, from: Day, to: Day) -> impl DoubleEndedIterator<Item = Day> {
+/// The days of `[from, to]` inside a ticker's life that its class trades.
+fn life_days(info: &TickerInfo, from: Day, to: Day) -> impl DoubleEndedIterator<Item = Day> + '_ {
     let first = from.max(info.first_day());
     let last = info.last_day.map_or(to, |l| to.min(l));
-    (first..=last).filter(|d| calendar::is_session(*d))
+    (first..=last).filter(|d| info.trades_on_class_day(*d))
 }
 
 /// Cuts through the range bucket by bucket until `limit` base bars are used up; a
 /// bucket that would not fit whole is left for the next page.
 pub fn range(universe: &Universe, ticker: &str, q: &Query) -> Answer {
     let mut answer = Answer { bars: Vec::new(), base: 0, next: None };
-    let Some(info) = universe.info(ticker) else { return answer };
+    let Some(info) = universe.lookup(ticker) else { return answer };
     if q.from_ms > q.to_ms {
         return answer;
     }
-    let series = Series::new(info);
+    let series = Series::new(&info);
     let splits = SplitView::of(universe, ticker);
-    let first_day = calendar::ny_day_of_ms(q.from_ms);
-    let last_day = calendar::ny_day_of_ms(q.to_ms);
+    let zone = info.class.zone();
+    let (Some(first_day), Some(last_day)) = (zone.day_of_ms(q.from_ms), zone.day_of_ms(q.to_ms)) else { return answer };
     let mut emit = |b: Bucket| -> bool {
         if !answer.bars.is_empty() && answer.base + b.base > q.limit {
             // asc: the next page starts at this bucket; desc: it ends just before the
@@ -276,7 +339,7 @@ pub fn range(universe: &Universe, ticker: &str, q: &Query) -> Answer {
     match q.timeframe.base() {
         BaseUnit::Minute => {
             let width = q.timeframe.minutes().expect("intraday");
-            let days = life_days(info, first_day, last_day);
+            let days = life_days(&info, first_day, last_day);
             let days: Box<dyn Iterator<Item = Day>> = if q.desc { Box::new(days.rev()) } else { Box::new(days) };
             for day in days {
                 let factor = if q.adjusted { splits.adjustment(day) } else { 1.0 };
@@ -291,7 +354,8 @@ pub fn range(universe: &Universe, ticker: &str, q: &Query) -> Answer {
             }
         }
         BaseUnit::Day => {
-            let buckets = day_buckets(&series, info, &splits, q, first_day, last_day);
+            let stamp = universe.stamps.of(info.class);
+            let buckets = day_buckets(&series, &info, &splits, (q, stamp), first_day, last_day);
             let mut iter: Box<dyn Iterator<Item = Bucket>> =
                 if q.desc { Box::new(buckets.into_iter().rev()) } else { Box::new(buckets.into_iter()) };
             let _ = iter.all(&mut emit);
@@ -301,7 +365,7 @@ pub fn range(universe: &Universe, ticker: &str, q: &Query) -> Answer {
 }
 
 fn minute_buckets(series: &Series, day: Day, width: u32, cum: f64, factor: f64) -> Vec<Bucket> {
-    let midnight = calendar::ny_midnight_ms(day);
+    let (midnight, minutes) = hours(series.class, day);
     let mut out = Vec::new();
     let mut current: Vec<SimBar> = Vec::new();
     let mut current_start = u32::MAX;
@@ -313,7 +377,7 @@ fn minute_buckets(series: &Series, day: Day, width: u32, cum: f64, factor: f64) 
             bars.clear();
         }
     };
-    for m in SESSION_START_MIN..SESSION_END_MIN {
+    for m in minutes {
         let start = m / width * width;
         if start != current_start {
             flush(current_start, &mut current);
@@ -375,11 +439,27 @@ pub(super) fn period_end(tf: Timeframe, day: Day) -> Day {
     }
 }
 
+/// A contract's day bar: its minutes folded, on a day with any (a thin contract trades
+/// on some days only, and no trade is no bar).
+fn folded_day(series: &Series, day: Day, stamp: DayStamp) -> Option<SimBar> {
+    let (midnight, minutes) = hours(series.class, day);
+    let bars: Vec<SimBar> = minutes.filter_map(|m| series.minute_bar(midnight, m, 1.0)).collect();
+    (!bars.is_empty()).then(|| aggregate(stamp.at(day), &bars))
+}
+
+/// The bar of one day, if the ticker has one: option bars fold the day's minutes.
+fn one_day(series: &Series, day: Day, cum: f64, stamp: DayStamp) -> Option<SimBar> {
+    match series.class {
+        Class::Options => folded_day(series, day, stamp),
+        _ => Some(series.day_bar(day, cum, stamp)),
+    }
+}
+
 fn day_buckets(
     series: &Series,
     info: &TickerInfo,
     splits: &SplitView,
-    q: &Query,
+    (q, stamp): (&Query, DayStamp),
     first: Day,
     last: Day,
 ) -> Vec<Bucket> {
@@ -388,7 +468,7 @@ fn day_buckets(
     for d in life_days(info, period_start(tf, first), period_end(tf, last)) {
         let key = period_start(tf, d);
         let factor = if q.adjusted { splits.adjustment(d) } else { 1.0 };
-        let bar = series.day_bar(d, splits.raw_factor(d));
+        let Some(bar) = one_day(series, d, splits.raw_factor(d), stamp) else { continue };
         match periods.last_mut() {
             Some((k, bars)) if *k == key => bars.push((bar, factor)),
             _ => periods.push((key, vec![(bar, factor)])),
@@ -397,7 +477,7 @@ fn day_buckets(
     periods
         .into_iter()
         .map(|(key, bars)| {
-            let t = calendar::ny_midnight_ms(key);
+            let t = stamp.at(key);
             let raw: Vec<SimBar> = bars.iter().map(|(b, _)| b.clone()).collect();
             let one_factor = bars.iter().all(|(_, f)| *f == bars[0].1);
             // Adjust the bucket as a whole when one factor covers it, as the engine can
@@ -428,37 +508,65 @@ pub fn grouped(universe: &Universe, day: Day, include_otc: bool, adjusted: bool)
         .map(|t| {
             let splits = all_splits.get(&t.ticker).map(|l| SplitView::new(l)).unwrap_or_default();
             let factor = if adjusted { splits.adjustment(day) } else { 1.0 };
-            let mut bar = adjust(&Series::new(t).day_bar(day, splits.raw_factor(day)), factor);
+            let stamp = Class::Stocks.default_stamp();
+            let mut bar = adjust(&Series::new(t).day_bar(day, splits.raw_factor(day), stamp), factor);
             bar.t = close;
             (t.ticker.clone(), bar)
         })
         .collect()
 }
 
+/// Every pair of `class` (crypto or forex) with a bar on the UTC day `day`, as the global
+/// grouped endpoints answer: stamped at the day's last millisecond, as the API's forex
+/// examples are.
+pub fn grouped_global(universe: &Universe, class: Class, day: Day) -> Vec<(String, SimBar)> {
+    let end = class.zone().start_ms(day + 1) - 1;
+    universe
+        .others()
+        .iter()
+        .filter(|t| t.class == class && t.trades_on(day))
+        .map(|t| {
+            let mut bar = Series::new(t).day_bar(day, 1.0, universe.stamps.of(class));
+            bar.t = end;
+            (t.ticker.clone(), bar)
+        })
+        .collect()
+}
+
+/// The tickers of `underlying`'s chain expiring in `expiring` with strikes in `strikes`
+/// (both types), in the chain's order: what the options endpoint would list.
+pub fn option_chain(underlying: &str, expiring: crate::calendar::Range, strikes: (f64, f64)) -> Vec<String> {
+    super::options::chain(underlying, expiring.from, expiring.to, strikes.0, strikes.1, None)
+        .iter()
+        .map(|c| c.ticker())
+        .collect()
+}
+
 /// Bars a range holds in all, for tests that check every bar lands exactly once.
 pub fn count_bars(universe: &Universe, ticker: &str, tf: Timeframe, from: Day, to: Day) -> u64 {
-    let q = Query {
-        timeframe: tf,
-        from_ms: calendar::ny_midnight_ms(from),
-        to_ms: calendar::ny_midnight_ms(to + 1) - 1,
-        limit: u64::MAX,
-        desc: false,
-        adjusted: true,
-    };
-    range(universe, ticker, &q).bars.len() as u64
+    range(universe, ticker, &whole_days(ticker, tf, from, to)).bars.len() as u64
+}
+
+/// The query for every bar of `[from, to]` as the ticker's class bounds its days, in one
+/// answer: what tests compare a database with.
+pub fn whole_days(ticker: &str, tf: Timeframe, from: Day, to: Day) -> Query {
+    let (from_ms, to_ms) = Class::of_checked(ticker).zone().bounds(from, to);
+    Query { timeframe: tf, from_ms, to_ms, limit: u64::MAX, desc: false, adjusted: true }
 }
 
 /// The base bars the API counts against `limit` for the whole of `[from, to]` at `tf`:
 /// minute bars for minute and hour timeframes, day bars otherwise (over the range snapped
 /// to whole periods, as the API snaps it). 0 for an unknown ticker or one not alive then.
 pub fn base_bars(universe: &Universe, ticker: &str, tf: Timeframe, from: Day, to: Day) -> u64 {
-    let Some(info) = universe.info(ticker) else { return 0 };
+    let Some(info) = universe.lookup(ticker) else { return 0 };
+    let series = Series::new(&info);
     match tf.base() {
-        BaseUnit::Minute => {
-            let series = Series::new(info);
-            life_days(info, from, to).map(|d| series.minutes_on(calendar::ny_midnight_ms(d))).sum()
-        }
-        BaseUnit::Day => life_days(info, period_start(tf, from), period_end(tf, to)).count() as u64,
+        BaseUnit::Minute => life_days(&info, from, to).map(|d| series.minutes_on(d)).sum(),
+        // A thin contract has day bars only on the days it traded.
+        BaseUnit::Day if info.class == Class::Options => life_days(&info, period_start(tf, from), period_end(tf, to))
+            .filter(|&d| series.minutes_on(d) > 0)
+            .count() as u64,
+        BaseUnit::Day => life_days(&info, period_start(tf, from), period_end(tf, to)).count() as u64,
     }
 }
 
@@ -467,14 +575,18 @@ pub fn base_bars(universe: &Universe, ticker: &str, tf: Timeframe, from: Day, to
 ///
 /// - a row costs `max(1, ceil(base_bars / 50_000))` (even an empty row costs its one
 ///   request: the client cannot know it is empty without asking);
-/// - the `1/day` rows together cost `min(sum of their row costs, trading sessions in
-///   [from, to])`, since one grouped-daily request per session serves all of them.
+/// - the `1/day` rows of a class with a grouped endpoint (stocks, crypto, forex) together
+///   cost `min(sum of their row costs, the class's days in [from, to])`, since one
+///   grouped-daily request per day serves all of them; options and indices have none.
 pub fn fewest_requests(universe: &Universe, tickers: &[&str], timeframes: &[Timeframe], from: Day, to: Day) -> u64 {
     let row = |t: &str, tf: Timeframe| base_bars(universe, t, tf, from, to).div_ceil(MAX_LIMIT).max(1);
     let mut total = 0;
     for &tf in timeframes {
-        let rows: u64 = tickers.iter().map(|t| row(t, tf)).sum();
-        total += if tf.is_daily() { rows.min(calendar::sessions_between(from, to) as u64) } else { rows };
+        for class in Class::ALL {
+            let rows: u64 = tickers.iter().filter(|t| Class::of_checked(t) == class).map(|t| row(t, tf)).sum();
+            let grouped = tf.is_daily() && class.grouped().is_some();
+            total += if grouped { rows.min(class.days_between(from, to) as u64) } else { rows };
+        }
     }
     total
 }
@@ -482,6 +594,7 @@ pub fn fewest_requests(universe: &Universe, tickers: &[&str], timeframes: &[Time
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::markets::DayStamp;
 
     fn day(s: &str) -> Day {
         calendar::parse_date(s).unwrap()
@@ -734,5 +847,101 @@ mod tests {
         let many: Vec<&str> = u.names()[..40].iter().map(String::as_str).collect();
         assert_eq!(fewest_requests(&u, &many, &[tf("1/day")], day("2024-03-04"), day("2024-03-08")), 5);
         assert_eq!(fewest_requests(&u, &many[..3], &[tf("1/day")], day("2024-03-04"), day("2024-03-08")), 3);
+    }
+
+    fn whole(ticker: &str, tf_: &str, from: &str, to: &str) -> Vec<SimBar> {
+        range(&Universe::new(0), ticker, &whole_days(ticker, tf(tf_), day(from), day(to))).bars
+    }
+
+    #[test]
+    fn crypto_trades_every_minute_of_every_utc_day() {
+        // Friday to Monday, Christmas 2024 in the middle: four whole UTC days.
+        let bars = whole("X:BTCUSD", "1/minute", "2024-12-24", "2024-12-27");
+        assert_eq!(bars.len(), 4 * 1440);
+        assert_eq!(bars[0].t, day("2024-12-24") as i64 * calendar::MS_PER_DAY);
+        let days = whole("X:BTCUSD", "1/day", "2024-12-21", "2024-12-27");
+        assert_eq!(days.len(), 7, "weekends and Christmas too");
+        assert!(days.iter().all(|b| b.t % calendar::MS_PER_DAY == 0), "stamped at UTC midnight");
+        let ny = Universe::new(0).with_stamps(DayStamps { crypto: DayStamp::NewYorkMidnight, ..DayStamps::default() });
+        let q = whole_days("X:BTCUSD", tf("1/day"), day("2024-12-21"), day("2024-12-27"));
+        assert_eq!(range(&ny, "X:BTCUSD", &q).bars[0].t, calendar::ny_midnight_ms(day("2024-12-21")));
+    }
+
+    #[test]
+    fn forex_trades_from_sunday_five_pm_to_friday_five_pm_new_york() {
+        // Friday 2025-01-03 to Monday 2025-01-06 (winter: 17:00 New York is 22:00 UTC).
+        let bars = whole("C:EURUSD", "1/minute", "2025-01-03", "2025-01-06");
+        let fri = day("2025-01-03") as i64 * calendar::MS_PER_DAY;
+        let per_day = |d: &str| {
+            let start = day(d) as i64 * calendar::MS_PER_DAY;
+            bars.iter().filter(|b| b.t >= start && b.t < start + calendar::MS_PER_DAY).count()
+        };
+        assert_eq!((per_day("2025-01-03"), per_day("2025-01-04"), per_day("2025-01-05")), (22 * 60, 0, 2 * 60));
+        assert_eq!(per_day("2025-01-06"), 1440);
+        assert_eq!(
+            bars.iter().find(|b| b.t >= fri + calendar::MS_PER_DAY).unwrap().t,
+            fri + 2 * calendar::MS_PER_DAY + 22 * 3_600_000
+        );
+        // A forex bar's volume is its count of quotes.
+        assert!(bars.iter().all(|b| b.n == Some(b.v as u64)));
+        let days = whole("C:EURUSD", "1/day", "2025-01-03", "2025-01-06");
+        assert_eq!(days.len(), 3, "Friday, Sunday, Monday");
+    }
+
+    #[test]
+    fn indices_print_regular_hours_without_volume_and_some_on_holidays() {
+        // MLK Day 2025-01-20: I:SPX does not print, I:AAVE100 does.
+        let spx = whole("I:SPX", "1/day", "2025-01-17", "2025-01-21");
+        let aave = whole("I:AAVE100", "1/day", "2025-01-17", "2025-01-21");
+        assert_eq!((spx.len(), aave.len()), (2, 3));
+        assert!(spx.iter().all(|b| b.v == 0.0 && b.n.is_none()));
+        assert_eq!(whole("I:SPX", "1/minute", "2025-01-17", "2025-01-17").len(), 390);
+    }
+
+    #[test]
+    fn an_option_trades_thinly_and_only_in_its_life() {
+        let u = Universe::new(0);
+        let t = "O:SPY250117C00500000";
+        let info = u.lookup(t).unwrap();
+        let (list, exp) = (info.first_day(), day("2025-01-17"));
+        let minutes = whole(t, "1/minute", "2023-12-01", "2025-02-28");
+        let days: Vec<Day> = minutes.iter().map(|b| calendar::ny_day_of_ms(b.t)).collect();
+        assert!(days.iter().all(|d| (list..=exp).contains(d) && calendar::is_session(*d)));
+        assert!(minutes.len() < 250 * 390 / 3, "thin: {} minutes", minutes.len());
+        // A day bar only on a day with a trade, and it folds that day's minutes.
+        let day_bars = whole(t, "1/day", "2023-12-01", "2025-02-28");
+        let traded: std::collections::BTreeSet<Day> = days.iter().copied().collect();
+        assert_eq!(day_bars.len(), traded.len());
+        assert_eq!(base_bars(&u, t, tf("1/day"), day("2023-12-01"), day("2025-02-28")), traded.len() as u64);
+        assert_eq!(base_bars(&u, t, tf("1/minute"), day("2023-12-01"), day("2025-02-28")), minutes.len() as u64);
+        assert!(u.lookup("O:SPY250117C00500500").is_none());
+    }
+
+    #[test]
+    fn global_grouped_answers_hold_their_class_only() {
+        let u = Universe::new(0);
+        let sat = day("2025-01-04");
+        let crypto = grouped_global(&u, Class::Crypto, sat);
+        assert!(crypto.len() >= 8 && crypto.iter().all(|(t, _)| t.starts_with("X:")));
+        assert!(grouped_global(&u, Class::Forex, sat).is_empty(), "no forex on Saturday");
+        let fx = grouped_global(&u, Class::Forex, sat + 1);
+        assert!(fx.iter().all(|(t, b)| t.starts_with("C:") && b.t == (sat as i64 + 2) * calendar::MS_PER_DAY - 1));
+        assert!(!grouped(&u, day("2025-01-06"), true, true).iter().any(|(t, _)| t.contains(':')));
+        // Range and grouped day bars agree but for the stamp.
+        let (_, g) = crypto.iter().find(|(t, _)| t == "X:BTCUSD").unwrap();
+        let r = &whole("X:BTCUSD", "1/day", "2025-01-04", "2025-01-04")[0];
+        assert_eq!((g.o, g.h, g.l, g.c, g.v, g.vw, g.n), (r.o, r.h, r.l, r.c, r.v, r.vw, r.n));
+    }
+
+    #[test]
+    fn the_fewest_requests_per_class() {
+        let u = Universe::new(0);
+        let (from, to) = (day("2025-01-01"), day("2025-01-31"));
+        // 10 crypto pairs would need 10 daily requests; 31 grouped days are more. 31 x 1440
+        // minutes of BTC are one page; the index and the thin option one request each.
+        let crypto: Vec<&str> =
+            u.others().iter().filter(|t| t.class == Class::Crypto).map(|t| t.ticker.as_str()).collect();
+        assert_eq!(fewest_requests(&u, &crypto, &[tf("1/day")], from, to), crypto.len() as u64);
+        assert_eq!(fewest_requests(&u, &["X:BTCUSD", "I:SPX", "O:SPY250117C00500000"], &[tf("1/minute")], from, to), 3);
     }
 }

@@ -1,5 +1,6 @@
 //! The embedded Polygon-compatible server: same paths, parameters and bodies as the real
-//! API (aggregates, grouped daily, reference tickers, ticker details, splits), a quota
+//! API (aggregates of every class, grouped daily for stocks, crypto and forex, reference
+//! tickers, ticker details, splits, option contracts), a quota
 //! that answers 429, latency that grows with the page, and injectable faults. It
 //! serialises its own types (`wire`), so a mistake in the client's wire types cannot hide
 //! behind the same mistake here; the recorded fixtures judge both.
@@ -9,9 +10,12 @@
 
 mod aggs;
 mod bars_json;
+mod contracts;
 mod cpu;
 mod faults;
 pub mod market;
+mod markets;
+mod options;
 mod reference;
 mod state;
 mod universe;
@@ -42,6 +46,7 @@ pub enum Endpoint {
     Tickers,
     TickerDetails,
     Splits,
+    Contracts,
     Other,
 }
 
@@ -53,6 +58,7 @@ pub struct EndpointCounts {
     pub tickers: u64,
     pub ticker_details: u64,
     pub splits: u64,
+    pub contracts: u64,
     pub other: u64,
 }
 
@@ -64,6 +70,7 @@ impl EndpointCounts {
             Endpoint::Tickers => &mut self.tickers,
             Endpoint::TickerDetails => &mut self.ticker_details,
             Endpoint::Splits => &mut self.splits,
+            Endpoint::Contracts => &mut self.contracts,
             Endpoint::Other => &mut self.other,
         } += 1;
     }
@@ -227,6 +234,7 @@ fn router(state: Arc<SimState>) -> Router {
         .route("/v3/reference/tickers", get(reference::tickers))
         .route("/v3/reference/tickers/{ticker}", get(reference::ticker_details))
         .route("/stocks/v1/splits", get(reference::splits))
+        .route("/v3/reference/options/contracts", get(contracts::contracts))
         .fallback(state::not_found)
         .method_not_allowed_fallback(state::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), state::catch_panics))
@@ -248,5 +256,5 @@ pub fn sample_range_body(days: u32) -> Vec<u8> {
         adjusted: true,
     };
     let answer = market::range(&universe, "AAPL", &q);
-    wire::range_body("AAPL", true, answer.base, &answer.bars, "0123456789abcdef0123456789abcdef", None)
+    wire::range_body("AAPL", Some(true), answer.base, &answer.bars, "0123456789abcdef0123456789abcdef", None)
 }

@@ -17,9 +17,10 @@ use super::market::{Split, TickerInfo, Universe, round_to};
 use super::state::{Gate, Params, SimState, encode, flag, origin};
 use super::{Endpoint, wire};
 use crate::calendar::{self, Day};
+use crate::markets::Class;
 
 /// A cursor: the query it continues, and how many items earlier pages held.
-fn cursor_token(params: &Params, offset: usize) -> String {
+pub(super) fn cursor_token(params: &Params, offset: usize) -> String {
     let mut pairs: Vec<(&String, &String)> = params.iter().filter(|(k, _)| *k != "apiKey" && *k != "cursor").collect();
     pairs.sort();
     let mut text: String = pairs.iter().map(|(k, v)| format!("{}={}&", encode(k), encode(v))).collect();
@@ -45,7 +46,7 @@ fn decode_pct(s: &str) -> Option<String> {
 }
 
 /// The query a request stands for, and where its page starts.
-fn effective(params: &Params) -> Result<(Params, usize), String> {
+pub(super) fn effective(params: &Params) -> Result<(Params, usize), String> {
     let Some(c) = params.get("cursor") else { return Ok((params.clone(), 0)) };
     let bad = || "Invalid cursor".to_string();
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?).map_err(|_| bad())?;
@@ -63,7 +64,7 @@ fn effective(params: &Params) -> Result<(Params, usize), String> {
     Ok((out, offset.ok_or_else(bad)?))
 }
 
-fn date_param(params: &Params, key: &str) -> Result<Option<Day>, String> {
+pub(super) fn date_param(params: &Params, key: &str) -> Result<Option<Day>, String> {
     let Some(v) = params.get(key) else { return Ok(None) };
     match calendar::parse_date(v) {
         Ok(d) if (0..=84_005).contains(&d) => Ok(Some(d)),
@@ -95,7 +96,7 @@ fn ticker_out<'a>(t: &'a TickerInfo, today: Day, details: bool) -> wire::TickerO
         ticker: &t.ticker,
         name: &t.name,
         market: t.market(),
-        locale: "us",
+        locale: if matches!(t.class, Class::Crypto | Class::Forex) { "global" } else { "us" },
         primary_exchange: t.primary_exchange,
         kind: t.kind,
         active,
@@ -160,6 +161,7 @@ fn select_tickers<'a>(universe: &'a Universe, p: &Params, today: Day) -> Result<
     let mut out: Vec<&TickerInfo> = universe
         .tickers()
         .iter()
+        .chain(universe.others())
         .filter(|t| match date {
             Some(d) => t.listed_on(d),
             None => t.list_date <= today,
@@ -180,7 +182,7 @@ fn select_tickers<'a>(universe: &'a Universe, p: &Params, today: Day) -> Result<
 }
 
 /// What the list endpoints share: the gate, then the query (from the cursor if any).
-async fn open(
+pub(super) async fn open(
     state: &SimState,
     endpoint: Endpoint,
     query: Result<Query<Params>, QueryRejection>,
@@ -195,7 +197,7 @@ async fn open(
 }
 
 /// One page of `total` items from `offset`, and the `next_url` when more remain.
-fn page(
+pub(super) fn page(
     total: usize,
     offset: usize,
     limit: u64,

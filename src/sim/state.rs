@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 use parking_lot::Mutex;
 
-use super::market::{self, Universe};
+use super::market::{self, DayStamps, Universe};
 use super::{Endpoint, SimCounts, SimOptions, SimStats, wire};
 
 pub type Params = HashMap<String, String>;
@@ -106,7 +106,10 @@ pub fn encode(s: &str) -> String {
 impl SimState {
     pub fn new(opts: SimOptions, stats: Arc<SimStats>) -> SimState {
         SimState {
-            universe: Arc::new(Universe::new(opts.extra_tickers)),
+            universe: Arc::new(
+                Universe::new(opts.extra_tickers)
+                    .with_stamps(DayStamps { crypto: opts.crypto_day_stamp, indices: opts.index_day_stamp }),
+            ),
             quota: AtomicUsize::new(opts.quota.unwrap_or(u32::MAX) as usize),
             opts,
             recent: Mutex::new(VecDeque::new()),

@@ -1,16 +1,20 @@
 //! The simulator's tickers: the real liquid names of `assets/universe.txt`, one renamed
 //! company (FB until 2022-06-08, META from 2022-06-09) and synthetic names, each with a
 //! type, a market, a listing venue, identifiers, a life (listed, maybe delisted), a
-//! liquidity (the share of minutes that trade) and splits. Everything is derived from the
-//! ticker's name, so two universes of the same size are the same universe; only
-//! `add_split` and `reveal_split` change one after it is built.
+//! liquidity (the share of minutes that trade) and splits; beside the stocks, crypto
+//! pairs, forex pairs and indices (`markets`), and option chains made on demand
+//! (`options`). Everything is derived from the ticker's name, so two universes of the
+//! same size are the same universe; only `add_split` and `reveal_split` change one after
+//! it is built.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
 use jiff::civil::Date;
 
+use super::markets;
 use crate::calendar::{self, Day};
+use crate::markets::{Class, DayStamp};
 
 const REAL_NAMES: &str = include_str!("../../assets/universe.txt");
 const REAL_REF: &str = include_str!("../../assets/universe_ref.txt");
@@ -20,7 +24,7 @@ pub fn history_start() -> Day {
     ymd(2003, 9, 10)
 }
 
-fn ymd(y: i16, m: i8, d: i8) -> Day {
+pub(super) fn ymd(y: i16, m: i8, d: i8) -> Day {
     calendar::day_of(Date::new(y, m, d).expect("a valid constant date"))
 }
 
@@ -66,6 +70,9 @@ fn session_on_or_before(mut d: Day) -> Day {
 #[derive(Clone, Debug)]
 pub struct TickerInfo {
     pub ticker: String,
+    pub class: Class,
+    /// An index that prints on NYSE holidays as well (some do, the API's files show).
+    pub holidays: bool,
     pub name: String,
     /// `CS`, `ETF`, `ADRC`, `PFD` or `WARRANT`.
     pub kind: &'static str,
@@ -91,14 +98,27 @@ pub struct TickerInfo {
 }
 
 impl TickerInfo {
-    /// The first session with bars: its listing, or the history start if it was listed before.
+    /// The first day with bars: its listing, or its class's history start if it was listed before.
     pub fn first_day(&self) -> Day {
-        session_on_or_after(self.list_date.max(history_start()))
+        let mut d = self.list_date.max(markets::history_start(self.class));
+        while !self.trades_on_class_day(d) {
+            d += 1;
+        }
+        d
     }
 
-    /// Whether a session of `day` has bars for this ticker.
+    /// Whether `day` has bars for this ticker.
     pub fn trades_on(&self, day: Day) -> bool {
-        day >= self.first_day() && self.last_day.is_none_or(|l| day <= l) && calendar::is_session(day)
+        day >= self.first_day() && self.last_day.is_none_or(|l| day <= l) && self.trades_on_class_day(day)
+    }
+
+    /// A day its class trades, as this ticker sees it: an index prints on NYSE sessions,
+    /// or on every weekday when it prints on holidays too.
+    pub fn trades_on_class_day(&self, day: Day) -> bool {
+        match self.class {
+            Class::Indices if !self.holidays => calendar::is_session(day),
+            class => class.is_day(day),
+        }
     }
 
     /// Listed on `day` under this symbol (a point-in-time universe), sessions or not.
@@ -112,7 +132,7 @@ impl TickerInfo {
     }
 
     pub fn market(&self) -> &'static str {
-        if self.otc { "otc" } else { "stocks" }
+        if self.otc { "otc" } else { self.class.name() }
     }
 }
 
@@ -215,7 +235,7 @@ fn figi(seed: u64, prefix: &str) -> String {
     body
 }
 
-fn identifiers(seed: u64) -> (String, String, String) {
+pub(super) fn identifiers(seed: u64) -> (String, String, String) {
     (
         format!("{:010}", 1_000_000 + splitmix(seed ^ 0xC1) % 1_900_000),
         figi(seed ^ 0xF1, "BBG000"),
@@ -243,6 +263,8 @@ fn real_ticker(line: &str) -> Option<TickerInfo> {
     let (cik, composite_figi, share_class_figi) = identifiers(path_seed);
     Some(TickerInfo {
         ticker: ticker.to_string(),
+        class: Class::Stocks,
+        holidays: false,
         name: name.to_string(),
         kind,
         otc: false,
@@ -359,6 +381,8 @@ fn synthetic_ticker(i: u32) -> TickerInfo {
     let name = format!("{}{}{suffix}", &ticker[..1], letters.to_lowercase());
     TickerInfo {
         ticker,
+        class: Class::Stocks,
+        holidays: false,
         name,
         kind,
         otc,
@@ -374,13 +398,41 @@ fn synthetic_ticker(i: u32) -> TickerInfo {
     }
 }
 
+/// How the simulator stamps the day bars of the classes whose stamp the real API has
+/// not confirmed: the first candidate of each by default; tests choose another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DayStamps {
+    pub crypto: DayStamp,
+    pub indices: DayStamp,
+}
+
+impl Default for DayStamps {
+    fn default() -> Self {
+        DayStamps { crypto: Class::Crypto.default_stamp(), indices: Class::Indices.default_stamp() }
+    }
+}
+
+impl DayStamps {
+    /// The stamp of a day bar of `class`.
+    pub fn of(&self, class: Class) -> DayStamp {
+        match class {
+            Class::Crypto => self.crypto,
+            Class::Indices => self.indices,
+            other => other.default_stamp(),
+        }
+    }
+}
+
 /// Tickers the simulator knows and their splits.
 pub struct Universe {
+    /// The stocks; `others` hold the crypto pairs, forex pairs and indices.
     tickers: Vec<TickerInfo>,
+    others: Vec<TickerInfo>,
     index: HashMap<String, usize>,
     names: Vec<String>,
     /// Every split by ticker, oldest first.
     splits: RwLock<BTreeMap<String, Vec<Split>>>,
+    pub stamps: DayStamps,
 }
 
 impl Universe {
@@ -417,13 +469,35 @@ impl Universe {
             let grown: f64 = splits.get(&t.ticker).map_or(1.0, |l| l.iter().map(Split::ratio).product());
             t.price_base = (5.0 + (t.path_seed % 60_000) as f64 / 100.0) * grown;
         }
-        let index = tickers.iter().enumerate().map(|(i, t)| (t.ticker.clone(), i)).collect();
+        let others = markets::tickers();
+        let index = tickers.iter().chain(&others).enumerate().map(|(i, t)| (t.ticker.clone(), i)).collect();
         let names = tickers.iter().map(|t| t.ticker.clone()).collect();
-        Universe { tickers, index, names, splits: RwLock::new(splits) }
+        Universe { tickers, others, index, names, splits: RwLock::new(splits), stamps: DayStamps::default() }
     }
 
+    /// This universe, stamping day bars as `stamps` says.
+    pub fn with_stamps(mut self, stamps: DayStamps) -> Universe {
+        self.stamps = stamps;
+        self
+    }
+
+    /// A stock, crypto pair, forex pair or index the server knows (options are made on
+    /// demand: see [`Universe::lookup`]).
     pub fn contains(&self, ticker: &str) -> bool {
         self.index.contains_key(ticker)
+    }
+
+    /// The crypto pairs, forex pairs and indices.
+    pub fn others(&self) -> &[TickerInfo] {
+        &self.others
+    }
+
+    /// Any ticker the server serves bars for, an option contract of a chain included.
+    pub fn lookup(&self, ticker: &str) -> Option<std::borrow::Cow<'_, TickerInfo>> {
+        match self.info(ticker) {
+            Some(t) => Some(std::borrow::Cow::Borrowed(t)),
+            None => super::options::contract(self, ticker).map(std::borrow::Cow::Owned),
+        }
     }
 
     /// Every ticker, the real names first.
@@ -436,7 +510,7 @@ impl Universe {
     }
 
     pub fn info(&self, ticker: &str) -> Option<&TickerInfo> {
-        self.index.get(ticker).map(|&i| &self.tickers[i])
+        self.index.get(ticker).map(|&i| self.tickers.get(i).unwrap_or_else(|| &self.others[i - self.tickers.len()]))
     }
 
     pub fn is_otc(&self, ticker: &str) -> bool {

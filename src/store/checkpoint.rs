@@ -164,7 +164,7 @@ mod tests {
                     high: p,
                     low: p,
                     close: p,
-                    volume: 1.0,
+                    volume: Some(1.0),
                     vwap: None,
                     trades: None,
                 }

@@ -1,17 +1,20 @@
-//! What is stored, and where the holes are: per ticker and timeframe, the trading
-//! sessions of a range that hold bars against the NYSE sessions expected. Reads only
-//! `series`, `series_days`, `progress` and `tickers` (never a scan of the bars), through
-//! a read-only connection.
+//! What is stored, and where the holes are: per ticker and timeframe, the days of a
+//! range that hold bars against the days its class trades (`markets`: NYSE sessions for
+//! stocks and options, every UTC day for crypto, Sunday to Friday for forex, NYSE
+//! sessions for indices, plus any weekday an index did print). Reads only `series`,
+//! `series_days`, `progress` and `tickers` (never a scan of the bars), through a
+//! read-only connection. ("Sessions" in names and JSON keys are the class's days.)
 //!
-//! A session is stored when a bar of the row covers it:
-//! - minute and hour rows: a bar on that New York day;
+//! A day is stored when a bar of the row covers it:
+//! - minute and hour rows: a bar on that day (a New York day, or a UTC day for crypto and forex);
 //! - day rows (`k/day`): a bar on that day or up to `k - 1` days before it;
 //! - week, month, quarter and year rows: a bar in the same period (weeks run Sunday to
 //!   Saturday, so a bar stamped on the Sunday that opens a week counts for it), or in
 //!   one of the `k - 1` periods before it for `k/week` and so on.
 //!
-//! Sessions are expected only within the ticker's life when the `tickers` table knows
-//! it (listed on `list_date`, last traded on `delisted_date`).
+//! Days are expected only within the ticker's life when the `tickers` table knows it
+//! (listed on `list_date`, last traded on `delisted_date`), and for an option up to its
+//! expiration.
 
 use std::path::Path;
 
@@ -21,6 +24,7 @@ use serde::Serialize;
 use super::tickers::ticker_life;
 use super::{StoreError, explain, open_for_reading};
 use crate::calendar::{self, Day, Range};
+use crate::markets::{self, Class};
 use crate::timeframe::{Timeframe, Timespan};
 
 /// Which rows and which days to look at.
@@ -38,18 +42,21 @@ pub struct Query<'a> {
 pub struct RowCoverage {
     pub ticker: String,
     pub timeframe: String,
-    /// First and last bar stored (any date, not only the range's): epoch ms and New York day.
+    /// The ticker's class (`stocks`, `crypto`, `fx`, `indices`, `options`), whose days are counted.
+    #[serde(serialize_with = "class_name")]
+    pub class: Class,
+    /// First and last bar stored (any date, not only the range's): epoch ms and the class's day.
     pub first_ts: Option<i64>,
     pub last_ts: Option<i64>,
     #[serde(serialize_with = "opt_day")]
     pub first_day: Option<Day>,
     #[serde(serialize_with = "opt_day")]
     pub last_day: Option<Day>,
-    /// NYSE sessions of the range (within the ticker's life, when known).
+    /// The class's days of the range (within the ticker's life, when known).
     pub sessions_expected: u32,
-    /// Of those, the sessions that hold bars.
+    /// Of those, the days that hold bars.
     pub sessions_stored: u32,
-    /// The other sessions, merged into ranges of consecutive sessions.
+    /// The other days, merged into ranges of consecutive days.
     pub missing: Vec<Missing>,
     #[serde(serialize_with = "opt_day")]
     pub listed: Option<Day>,
@@ -105,6 +112,10 @@ impl Missing {
             format!("{from}..{to}")
         }
     }
+}
+
+fn class_name<S: serde::Serializer>(c: &Class, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(c.name())
 }
 
 fn day<S: serde::Serializer>(d: &Day, s: S) -> Result<S::Ok, S::Error> {
@@ -165,28 +176,32 @@ fn row_coverage(
     timeframe: String,
 ) -> rusqlite::Result<RowCoverage> {
     let life = ticker_life(conn, &ticker)?;
+    let class = Class::of_checked(&ticker);
     let span = match life {
         Some(l) => Range { from: range.from.max(l.from), to: range.to.min(l.to) },
         None => range,
     };
+    let span = markets::life_range(&ticker, span);
     let tf: Option<Timeframe> = timeframe.parse().ok();
     let (first_ts, last_ts, days) = match id {
         Some(id) => (edge(conn, id, "ASC")?, edge(conn, id, "DESC")?, stored_days(conn, id, span, tf)?),
         None => (None, None, Vec::new()),
     };
     let covered = covered_spans(&days, tf);
-    let (expected, stored, missing) = tally_sessions(span, &covered);
+    let (expected, stored, missing) = tally_sessions(class, span, &covered, &days);
     let last_run: Option<i64> = conn.query_row(
         "SELECT max(coalesce((SELECT last_run FROM series WHERE ticker = ?1 AND timeframe = ?2), 0),
                     coalesce((SELECT max(run_id) FROM progress WHERE ticker = ?1 AND timeframe = ?2), 0))",
         params![ticker, timeframe],
         |r| r.get::<_, i64>(0).map(|v| (v > 0).then_some(v)),
     )?;
+    let zone = class.zone();
     Ok(RowCoverage {
-        first_day: first_ts.map(calendar::ny_day_of_ms),
-        last_day: last_ts.map(calendar::ny_day_of_ms),
+        first_day: first_ts.and_then(|t| zone.day_of_ms(t)),
+        last_day: last_ts.and_then(|t| zone.day_of_ms(t)),
         ticker,
         timeframe,
+        class,
         first_ts,
         last_ts,
         sessions_expected: expected,
@@ -269,15 +284,17 @@ fn period_of(d: Day, tf: Option<Timeframe>) -> (Day, Day) {
     }
 }
 
-/// Sessions expected and stored in `span`, and the missing ones merged into ranges.
-fn tally_sessions(span: Range, covered: &[(Day, Day)]) -> (u32, u32, Vec<Missing>) {
+/// The class's days expected and stored in `span`, and the missing ones merged into
+/// ranges. A day the class need not trade on (an NYSE holiday, for an index) counts when
+/// a bar was stored on it (`days`, sorted).
+fn tally_sessions(class: Class, span: Range, covered: &[(Day, Day)], days: &[Day]) -> (u32, u32, Vec<Missing>) {
     let (mut expected, mut stored) = (0u32, 0u32);
     let mut missing: Vec<Missing> = Vec::new();
     let mut open = false; // the last session seen was missing
     let mut next = 0; // first covered span that may still contain a later day
     let mut d = span.from;
     while d <= span.to {
-        if calendar::is_session(d) {
+        if class.expects(d) || (class.is_day(d) && days.binary_search(&d).is_ok()) {
             expected += 1;
             while next < covered.len() && covered[next].1 <= d {
                 next += 1;
@@ -318,7 +335,8 @@ mod tests {
         // 2024-03-25..04-05: Good Friday (03-29) is closed.
         let span = Range { from: day("2024-03-25"), to: day("2024-04-05") };
         let stored: Vec<Day> = ["2024-03-25", "2024-03-26", "2024-04-03", "2024-04-05"].map(day).to_vec();
-        let (expected, got, missing) = tally_sessions(span, &covered_spans(&stored, tf("1/minute")));
+        let (expected, got, missing) =
+            tally_sessions(Class::Stocks, span, &covered_spans(&stored, tf("1/minute")), &stored);
         assert_eq!((expected, got), (9, 4));
         let ranges: Vec<String> = missing.iter().map(|m| m.range().to_string()).collect();
         assert_eq!(ranges, ["2024-03-27..2024-04-02", "2024-04-04..2024-04-04"]);
@@ -330,7 +348,7 @@ mod tests {
         let span = Range { from: day("2024-01-01"), to: day("2024-03-31") };
         // Monthly bars stamped on the first of January and March: February is missing.
         let months = covered_spans(&[day("2024-01-01"), day("2024-03-01")], tf("1/month"));
-        let (_, _, missing) = tally_sessions(span, &months);
+        let (_, _, missing) = tally_sessions(Class::Stocks, span, &months, &[]);
         assert_eq!(missing.iter().map(|m| m.range().to_string()).collect::<Vec<_>>(), ["2024-02-01..2024-02-29"]);
         // A weekly bar stamped on Sunday 2024-01-07 covers Monday 8 to Friday 12.
         let weeks = covered_spans(&[day("2024-01-07")], tf("1/week"));
@@ -339,5 +357,24 @@ mod tests {
         assert_eq!(covered_spans(&[day("2024-01-02")], tf("2/day")), vec![(day("2024-01-02"), day("2024-01-04"))]);
         assert_eq!(period_of(day("2024-05-15"), tf("1/quarter")), (day("2024-04-01"), day("2024-07-01")));
         assert_eq!(period_of(day("2024-05-15"), tf("1/year")), (day("2024-01-01"), day("2025-01-01")));
+    }
+
+    #[test]
+    fn each_class_expects_its_own_days() {
+        // Friday 2025-01-17 to Tuesday 2025-01-21, MLK Day on the Monday.
+        let span = Range { from: day("2025-01-17"), to: day("2025-01-21") };
+        let stored = [day("2025-01-17"), day("2025-01-21")];
+        let count = |class: Class, days: &[Day]| {
+            let (expected, got, missing) = tally_sessions(class, span, &covered_spans(days, tf("1/day")), days);
+            (expected, got, missing.iter().map(|m| m.sessions).sum::<u32>())
+        };
+        assert_eq!(count(Class::Stocks, &stored), (2, 2, 0));
+        assert_eq!(count(Class::Crypto, &stored), (5, 2, 3));
+        // Forex: no Saturday; Sunday is a day.
+        assert_eq!(count(Class::Forex, &stored), (4, 2, 2));
+        // An index need not print on MLK Day; when it does, the day counts.
+        assert_eq!(count(Class::Indices, &stored), (2, 2, 0));
+        let with_holiday = [day("2025-01-17"), day("2025-01-20"), day("2025-01-21")];
+        assert_eq!(count(Class::Indices, &with_holiday), (3, 3, 0));
     }
 }

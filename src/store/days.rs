@@ -1,16 +1,36 @@
-//! New York days of bar timestamps, for `series_days`: computed once per day, not per
-//! bar, since a page's bars come in time order and a day holds hundreds of them.
+//! The days of bar timestamps, for `series_days`, as the series' class bounds them (New
+//! York days, or UTC days for crypto and forex): computed once per day, not per bar, since
+//! a page's bars come in time order and a day holds hundreds of them.
 
 pub use crate::calendar::DaySpan;
+use crate::markets::DayZone;
 
 /// Collects the distinct days of a run of timestamps, cheaply when they are in order.
-#[derive(Default)]
 pub struct DayCollector {
+    zone: DayZone,
     current: Option<DaySpan>,
     pub spans: Vec<DaySpan>,
 }
 
+impl Default for DayCollector {
+    fn default() -> Self {
+        DayCollector::in_zone(DayZone::NewYork)
+    }
+}
+
 impl DayCollector {
+    pub fn in_zone(zone: DayZone) -> DayCollector {
+        DayCollector { zone, current: None, spans: Vec::new() }
+    }
+
+    /// Days from here on are bounded by `zone`.
+    pub fn set_zone(&mut self, zone: DayZone) {
+        if zone != self.zone {
+            self.zone = zone;
+            self.current = None;
+        }
+    }
+
     #[inline]
     pub fn see(&mut self, ts: i64) {
         if let Some(span) = self.current
@@ -18,7 +38,7 @@ impl DayCollector {
         {
             return;
         }
-        if let Some(span) = DaySpan::of(ts) {
+        if let Some(span) = self.zone.span_of(ts) {
             self.spans.push(span);
             self.current = Some(span);
         }
@@ -65,5 +85,19 @@ mod tests {
         let days: Vec<Day> = c.take().iter().map(|s| s.day).collect();
         assert_eq!(days, vec![d, d + 1]);
         assert!(c.take().is_empty());
+    }
+
+    #[test]
+    fn utc_days_for_crypto_and_forex() {
+        let d = calendar::parse_date("2025-01-04").unwrap();
+        let utc = d as i64 * calendar::MS_PER_DAY;
+        let mut c = DayCollector::in_zone(DayZone::Utc);
+        // 23:30 and 00:30 UTC are two UTC days, one New York day.
+        for ts in [utc + 23 * 3_600_000 + 1_800_000, utc + 24 * 3_600_000 + 1_800_000] {
+            c.see(ts);
+        }
+        let spans = c.take();
+        assert_eq!(spans.iter().map(|s| s.day).collect::<Vec<_>>(), vec![d, d + 1]);
+        assert_eq!((spans[0].start_ms, spans[0].end_ms), (utc, utc + calendar::MS_PER_DAY));
     }
 }

@@ -10,7 +10,7 @@ use super::*;
 use crate::bar::Bar;
 use crate::calendar::{self, Day};
 
-pub(crate) type Row = (String, String, i64, f64, f64, f64, f64, f64, Option<f64>, Option<i64>);
+pub(crate) type Row = (String, String, i64, f64, f64, f64, f64, Option<f64>, Option<f64>, Option<i64>);
 
 pub(crate) fn dump(conn: &Connection, table: &str) -> Vec<Row> {
     let sql = format!(
@@ -68,7 +68,7 @@ fn minute_bars(seed: i64, from: Day, to: Day) -> Vec<Bar> {
                 high: 101.0 + (k % 13) as f64,
                 low: 99.5,
                 close: 100.25,
-                volume: (1000 + k * 37 % 5000) as f64,
+                volume: Some((1000 + k * 37 % 5000) as f64),
                 vwap: if k % 5 == 0 { None } else { Some(100.1) },
                 trades: if k % 7 == 0 { None } else { Some(k % 300) },
             });
@@ -86,7 +86,7 @@ fn day_bars(from: Day, to: Day) -> Vec<Bar> {
             high: 51.0,
             low: 49.0,
             close: 50.5,
-            volume: 1e6 + d as f64,
+            volume: Some(1e6 + d as f64),
             vwap: Some(50.2),
             trades: Some(1000),
         })
@@ -178,7 +178,7 @@ fn a_v1_database_migrates_in_place_keeping_every_row() {
     assert!(store.adjusted_notice().is_some());
     let schema_version: String =
         c.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).unwrap();
-    assert_eq!(schema_version, "2");
+    assert_eq!(schema_version, "3");
     let mut store = store;
     store.acknowledge_adjusted_notice().unwrap();
     drop(store);
@@ -245,13 +245,13 @@ fn reading_never_migrates_and_a_newer_file_is_refused() {
     assert!(e.contains("schema 1") && e.contains("barfill run"), "{e}");
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing written by reads");
 
-    Connection::open(&path).unwrap().execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'", []).unwrap();
+    Connection::open(&path).unwrap().execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'", []).unwrap();
     for e in [
         Store::open(&path, false, false).err().unwrap().to_string(),
         read_covered(&path).err().unwrap().to_string(),
         open_for_reading(&path).err().unwrap().to_string(),
     ] {
-        assert!(e.contains("newer barfill (schema 3; this one knows 2)"), "{e}");
+        assert!(e.contains("newer barfill (schema 4; this one knows 3)"), "{e}");
     }
     assert!(!lock_path(&path).exists(), "a refused file gets nothing beside it");
 }
@@ -274,4 +274,92 @@ fn the_kind_of_bars_comes_from_the_file() {
     drop(Store::open(&adj, true, false).unwrap());
     let s = open_raw_or_adjusted(&adj);
     assert!(s.adjusted() && s.adjusted_notice().is_some());
+}
+
+/// Schema 2's days trigger, as the previous release created it: New York days only.
+const V2_DAYS_TRIGGER: &str = "
+CREATE TRIGGER series_days_follow_deletes AFTER DELETE ON series_bars BEGIN
+    DELETE FROM series_days
+    WHERE series_id = OLD.series_id
+      AND day IN ((OLD.ts - 18000000) / 86400000, (OLD.ts - 14400000) / 86400000)
+      AND start_ms <= OLD.ts AND OLD.ts < end_ms
+      AND NOT EXISTS (
+          SELECT 1 FROM series_bars AS b
+          WHERE b.series_id = OLD.series_id AND b.ts >= series_days.start_ms AND b.ts < series_days.end_ms
+      );
+END;
+";
+
+/// A schema-2 file as the previous release left it: written through this schema, then
+/// given back schema 2's definitions (a volume that may not be NULL, the New York days
+/// trigger) and version.
+fn write_v2(path: &Path) {
+    let store = Store::open(path, false, false).unwrap();
+    let (a, b) = (day("2024-02-26"), day("2024-03-15"));
+    writer::write_page(&store.conn, 1, &[group("AAPL", "1/minute", minute_bars(1, a, b))], &[]).unwrap();
+    writer::write_page(&store.conn, 1, &[group("AAPL", "1/day", day_bars(a, b))], &[]).unwrap();
+    drop(store);
+    let conn = Connection::open(path).unwrap();
+    let version: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0)).unwrap();
+    conn.execute_batch(&format!(
+        "BEGIN;
+         PRAGMA writable_schema = ON;
+         UPDATE sqlite_schema SET sql = replace(sql, 'volume NUMERIC,', 'volume NUMERIC NOT NULL,') WHERE name = 'series_bars';
+         PRAGMA schema_version = {};
+         PRAGMA writable_schema = OFF;
+         DROP TRIGGER series_days_follow_deletes;
+         {V2_DAYS_TRIGGER}
+         UPDATE meta SET value = '2' WHERE key = 'schema_version';
+         COMMIT;",
+        version + 1
+    ))
+    .unwrap();
+}
+
+#[test]
+fn a_v2_database_migrates_in_place_and_then_holds_index_and_crypto_bars() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("v2.db");
+    write_v2(&path);
+    let conn = Connection::open(&path).unwrap();
+    let bars = dump(&conn, "bars");
+    let null_volume = "INSERT INTO series_bars(series_id, ts, open, high, low, close) VALUES (1, 1, 1, 1, 1, 1)";
+    assert!(conn.execute(null_volume, []).is_err(), "schema 2 refuses a bar without volume");
+    drop(conn);
+    // Reading a schema-2 file needs no migration; a run migrates it, keeping every bar.
+    assert!(open_for_reading(&path).is_ok());
+    let store = Store::open(&path, false, false).unwrap();
+    let m = store.migrated().unwrap();
+    assert_eq!((m.from_version, m.bars as usize), (2, bars.len()));
+    assert_eq!(dump(&store.conn, "bars"), bars);
+    let ok: String = store.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    // An index bar has no volume; a crypto bar at 00:30 UTC is on that UTC day.
+    let d = day("2024-03-18");
+    let index = Bar { ts: calendar::ny_midnight_ms(d), volume: None, vwap: None, trades: None, ..day_bars(d, d)[0] };
+    let crypto_ts = d as i64 * calendar::MS_PER_DAY + 1_800_000;
+    let crypto = Bar { ts: crypto_ts, ..minute_bars(1, d, d)[0].clone() };
+    writer::write_page(
+        &store.conn,
+        2,
+        &[group("I:SPX", "1/day", vec![index]), group("X:BTCUSD", "1/minute", vec![crypto])],
+        &[],
+    )
+    .unwrap();
+    let spx: Vec<Row> = dump(&store.conn, "bars").into_iter().filter(|r| r.0 == "I:SPX").collect();
+    assert_eq!((spx[0].7, spx[0].8, spx[0].9), (None, None, None));
+    let days = |c: &Connection| -> Vec<i64> {
+        c.prepare(
+            "SELECT d.day FROM series_days AS d JOIN series AS s ON s.id = d.series_id WHERE s.ticker = 'X:BTCUSD'",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    };
+    assert_eq!(days(&store.conn), [d as i64], "the UTC day, not New York's day before");
+    // Deleting it by hand leaves its UTC day, which the trigger now finds.
+    store.conn.execute("DELETE FROM bars WHERE ticker = 'X:BTCUSD'", []).unwrap();
+    assert!(days(&store.conn).is_empty());
 }

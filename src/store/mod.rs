@@ -29,6 +29,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use thiserror::Error;
 
 use crate::calendar::{self, Range};
+use crate::markets::DayZone;
 pub use schema::{Migrated, SCHEMA_VERSION};
 
 /// Covered ranges read from the progress table, per symbol and timeframe.
@@ -161,8 +162,8 @@ impl Store {
                 conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| err(explain(&e)))?;
                 // Prove we can write before any request is made.
                 conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").map_err(|e| err(explain(&e)))?;
-                if held.version == 1 {
-                    migrated = Some(migrate(&conn, path, held.adjusted)?);
+                if held.version < SCHEMA_VERSION {
+                    migrated = Some(migrate(&conn, path, held)?);
                 }
             }
         }
@@ -228,17 +229,36 @@ impl Store {
         rows.collect()
     }
 
-    /// The last bar stored for a symbol and timeframe on New York day `day` before any
-    /// bar rejected that day, if any: where a resumed row goes on.
-    pub fn last_bar_on(&self, ticker: &str, timeframe: &str, day: calendar::Day) -> rusqlite::Result<Option<i64>> {
+    /// The last bar stored for a symbol and timeframe on `day`, as `zone` bounds it, before
+    /// any bar rejected that day, if any: where a resumed row goes on.
+    pub fn last_bar_on(
+        &self,
+        ticker: &str,
+        timeframe: &str,
+        zone: DayZone,
+        day: calendar::Day,
+    ) -> rusqlite::Result<Option<i64>> {
+        let (start, end) = zone.bounds(day, day);
         // A bar rejected on that day is asked again: the resume point stays before it.
         self.conn.query_row(
             "SELECT max(ts) FROM bars WHERE ticker = ?1 AND timeframe = ?2 AND ts >= ?3
-                AND ts < coalesce((SELECT min(ts) FROM rejected_bars
-                                   WHERE ticker = ?1 AND timeframe = ?2 AND ts >= ?3 AND ts < ?4), ?4)",
-            params![ticker, timeframe, calendar::ny_midnight_ms(day), calendar::ny_midnight_ms(day + 1)],
+                AND ts <= coalesce((SELECT min(ts) - 1 FROM rejected_bars
+                                    WHERE ticker = ?1 AND timeframe = ?2 AND ts >= ?3 AND ts <= ?4), ?4)",
+            params![ticker, timeframe, start, end],
             |r| r.get(0),
         )
+    }
+
+    /// The last bar stored for a symbol and timeframe, if any.
+    pub fn last_bar(&self, ticker: &str, timeframe: &str) -> rusqlite::Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT b.ts FROM series_bars AS b JOIN series AS s ON s.id = b.series_id
+             WHERE s.ticker = ?1 AND s.timeframe = ?2 ORDER BY b.ts DESC LIMIT 1",
+                params![ticker, timeframe],
+                |r| r.get(0),
+            )
+            .optional()
     }
 
     /// Runs left as `running` by a process that died are marked `interrupted`.
@@ -283,18 +303,26 @@ fn tune(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn migrate(conn: &Connection, path: &Path, adjusted: bool) -> Result<Migrated, StoreError> {
+fn migrate(conn: &Connection, path: &Path, held: schema::Held) -> Result<Migrated, StoreError> {
     let started = std::time::Instant::now();
-    tracing::info!(db = %path.display(), "migrating the database from schema 1 to 2, in place");
-    let done = schema::migrate_v1(conn, adjusted).map_err(|e| StoreError::Open {
+    let from = held.version;
+    tracing::info!(db = %path.display(), "migrating the database from schema {from} to {SCHEMA_VERSION}, in place");
+    let done = match from {
+        1 => schema::migrate_v1(conn, held.adjusted),
+        _ => schema::migrate_v2(conn),
+    }
+    .map_err(|e| StoreError::Open {
         path: path.to_path_buf(),
-        message: format!("migrating from schema 1 to 2 failed, nothing changed: {}", explain_on(conn, &e)),
+        message: format!(
+            "migrating from schema {from} to {SCHEMA_VERSION} failed, nothing changed: {}",
+            explain_on(conn, &e)
+        ),
     })?;
     tracing::info!(
         bars = done.bars,
         series = done.series,
         secs = started.elapsed().as_secs_f64(),
-        "migrated to schema 2"
+        "migrated to schema {SCHEMA_VERSION}"
     );
     Ok(done)
 }
@@ -379,7 +407,8 @@ pub fn open_for_reading(path: &Path) -> Result<Connection, StoreError> {
         }
     };
     match held.version {
-        SCHEMA_VERSION => Ok(conn),
+        // Schema 2 reads as 3 does: only a NULL volume and UTC days are new.
+        2 | SCHEMA_VERSION => Ok(conn),
         1 => {
             Err(err("was written by an earlier barfill (schema 1). Reading it must not change it: run `barfill run` \
              on it once, which migrates it in place (one transaction, every bar kept), then ask again"

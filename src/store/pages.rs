@@ -12,6 +12,7 @@ use super::now_ms;
 use super::writer::{BarGroup, Finished};
 use crate::bar::Bar;
 use crate::calendar;
+use crate::markets::Class;
 
 /// What a transaction stored: bars sent, and bars inserted or changed (`changes()`): a
 /// re-sent bar identical to the stored one is not rewritten and does not count.
@@ -165,6 +166,7 @@ pub fn write_pages(
         for page in pages {
             for g in page.groups {
                 let id = ids.get(&tx, run_id, &g.ticker, &g.timeframe)?;
+                days.set_zone(Class::of_checked(&g.ticker).zone());
                 written += store_bars(&tx, id, &g.bars, &mut days)?;
                 record_days(&tx, id, &mut days)?;
             }
@@ -281,7 +283,7 @@ mod tests {
     }
 
     fn bar(ts: i64, close: f64) -> Bar {
-        Bar { ts, open: 1.0, high: 2.0, low: 0.5, close, volume: 10.0, vwap: None, trades: Some(3) }
+        Bar { ts, open: 1.0, high: 2.0, low: 0.5, close, volume: Some(10.0), vwap: None, trades: Some(3) }
     }
 
     fn stored(conn: &Connection) -> Vec<(i64, f64)> {

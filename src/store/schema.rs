@@ -1,12 +1,14 @@
-//! Schema 2: bars keyed by an integer series id, the views users query, the tables the
+//! Schema 3: bars keyed by an integer series id, the views users query, the tables the
 //! writer keeps beside the bars (trading days held, splits and their factors, reference
-//! tickers), and the in-place migration from schema 1.
+//! tickers), and the in-place migrations from schemas 1 and 2. Schema 3 is schema 2 with
+//! a volume that may be NULL (index bars carry none) and days that may be UTC days
+//! (crypto and forex).
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{APP_ID, days};
 
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Page size of new files. 4096 is SQLite's default; see README "Storage" for the
 /// figures that chose it.
@@ -58,9 +60,10 @@ CREATE TABLE runs(
 );
 ";
 
-/// The tables new in schema 2. `volume` has NUMERIC affinity so that a whole number of
-/// shares (nearly every bar's) is stored as an integer of 1 to 4 bytes instead of an
-/// 8-byte float; the views read it back as REAL, the type users always got.
+/// The tables new in schema 2 (as schema 3 has them). `volume` has NUMERIC affinity so
+/// that a whole number of shares (nearly every bar's) is stored as an integer of 1 to 4
+/// bytes instead of an 8-byte float; the views read it back as REAL, the type users
+/// always got. It is NULL for bars that carry none (an index's).
 /// No FOREIGN KEY clauses: the bundled SQLite enforces them
 /// by default, which would add a lookup to every bar inserted, and the writer is the only
 /// one that creates series.
@@ -79,14 +82,15 @@ CREATE TABLE series_bars(
     high REAL NOT NULL,
     low REAL NOT NULL,
     close REAL NOT NULL,
-    volume NUMERIC NOT NULL,
+    volume NUMERIC,
     vwap REAL,
     trades INTEGER,
     PRIMARY KEY (series_id, ts)
 ) WITHOUT ROWID;
--- One row per New York trading day holding at least one bar of the series. `day` counts
--- days since 1970-01-01; start_ms..end_ms is that day's New York midnight to the next,
--- kept so the trigger below can find the day of a deleted bar without a time zone table.
+-- One row per trading day holding at least one bar of the series, as its class bounds
+-- days (New York days; UTC days for crypto and forex). `day` counts days since
+-- 1970-01-01; start_ms..end_ms is that day's midnight to the next, kept so the trigger
+-- below can find the day of a deleted bar without a time zone table.
 CREATE TABLE series_days(
     series_id INTEGER NOT NULL,
     day INTEGER NOT NULL,
@@ -132,8 +136,6 @@ CREATE TABLE split_factors(
 /// The view with exactly the columns schema 1's table had, and the triggers that keep
 /// hand deletions working: `DELETE FROM bars WHERE ...` deletes the stored bars, and a
 /// day left without bars leaves `series_days`, so coverage shows it as missing.
-/// New York is 5 or 4 hours behind UTC, so a bar's day is one of two candidates; the
-/// stored bounds pick the right one.
 const VIEWS_V2: &str = "
 CREATE VIEW bars(ticker, timeframe, ts, open, high, low, close, volume, vwap, trades) AS
 SELECT s.ticker, s.timeframe, b.ts, b.open, b.high, b.low, b.close, CAST(b.volume AS REAL), b.vwap, b.trades
@@ -143,10 +145,15 @@ CREATE TRIGGER bars_delete INSTEAD OF DELETE ON bars BEGIN
     WHERE series_id = (SELECT id FROM series WHERE ticker = OLD.ticker AND timeframe = OLD.timeframe)
       AND ts = OLD.ts;
 END;
+";
+
+/// A bar's day is one of three candidates: New York is 5 or 4 hours behind UTC, and a
+/// crypto or forex day is the UTC day; the stored bounds pick the right one.
+const DAYS_TRIGGER: &str = "
 CREATE TRIGGER series_days_follow_deletes AFTER DELETE ON series_bars BEGIN
     DELETE FROM series_days
     WHERE series_id = OLD.series_id
-      AND day IN ((OLD.ts - 18000000) / 86400000, (OLD.ts - 14400000) / 86400000)
+      AND day IN ((OLD.ts - 18000000) / 86400000, (OLD.ts - 14400000) / 86400000, OLD.ts / 86400000)
       AND start_ms <= OLD.ts AND OLD.ts < end_ms
       AND NOT EXISTS (
           SELECT 1 FROM series_bars AS b
@@ -233,6 +240,7 @@ pub fn add_missing(conn: &Connection) -> rusqlite::Result<()> {
 fn add_v2_objects(conn: &Connection, adjusted: bool) -> rusqlite::Result<()> {
     conn.execute_batch(TABLES_V2)?;
     conn.execute_batch(VIEWS_V2)?;
+    conn.execute_batch(DAYS_TRIGGER)?;
     conn.execute_batch(if adjusted { ADJUSTED_VIEW_ADJUSTED } else { ADJUSTED_VIEW_RAW })
 }
 
@@ -274,11 +282,43 @@ pub fn migrate_v1(conn: &Connection, adjusted: bool) -> rusqlite::Result<Migrate
     fill_series_days(&tx)?;
     tx.execute_batch("DROP TABLE bars;")?;
     tx.execute_batch(VIEWS_V2)?;
+    tx.execute_batch(DAYS_TRIGGER)?;
     tx.execute_batch(if adjusted { ADJUSTED_VIEW_ADJUSTED } else { ADJUSTED_VIEW_RAW })?;
     tx.execute("UPDATE meta SET value = ?1 WHERE key = 'schema_version'", [SCHEMA_VERSION.to_string()])?;
     let series: i64 = tx.query_row("SELECT count(*) FROM series", [], |r| r.get(0))?;
     tx.commit()?;
     Ok(Migrated { from_version: 1, bars: copied as u64, series: series as u64 })
+}
+
+/// Schema 2 to 3 in place, in one transaction, touching no bar: `volume` loses its NOT
+/// NULL, and the days trigger learns UTC days. SQLite cannot alter a column, and copying
+/// every bar to drop a constraint would take minutes on a large file; its documented way
+/// to remove a NOT NULL constraint (<https://www.sqlite.org/lang_altertable.html#otheralter>)
+/// edits the table's stored definition and bumps the schema version, and the bars as
+/// stored satisfy both definitions.
+pub fn migrate_v2(conn: &Connection) -> rusqlite::Result<Migrated> {
+    let tx = conn.unchecked_transaction()?;
+    let version: i64 = tx.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+    tx.pragma_update(None, "writable_schema", true)?;
+    let edited = tx.execute(
+        "UPDATE sqlite_schema SET sql = replace(sql, 'volume NUMERIC NOT NULL,', 'volume NUMERIC,')
+         WHERE type = 'table' AND name = 'series_bars' AND sql LIKE '%volume NUMERIC NOT NULL,%'",
+        [],
+    )?;
+    tx.pragma_update(None, "schema_version", version + 1)?;
+    tx.pragma_update(None, "writable_schema", false)?;
+    if edited != 1 {
+        return Err(rusqlite::Error::ToSqlConversionFailure(
+            "series_bars does not have the definition schema 2 gave it".into(),
+        ));
+    }
+    tx.execute_batch("DROP TRIGGER series_days_follow_deletes;")?;
+    tx.execute_batch(DAYS_TRIGGER)?;
+    tx.execute("UPDATE meta SET value = ?1 WHERE key = 'schema_version'", [SCHEMA_VERSION.to_string()])?;
+    let bars: i64 = tx.query_row("SELECT count(*) FROM series_bars", [], |r| r.get(0))?;
+    let series: i64 = tx.query_row("SELECT count(*) FROM series", [], |r| r.get(0))?;
+    tx.commit()?;
+    Ok(Migrated { from_version: 2, bars: bars as u64, series: series as u64 })
 }
 
 /// The days of every stored bar, computed in Rust (SQLite has no New York time zone).

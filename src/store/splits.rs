@@ -226,7 +226,7 @@ mod tests {
                 high: 101.2345,
                 low: 99.0003,
                 close: 100.5,
-                volume: 12_345.0 + d as f64,
+                volume: Some(12_345.0 + d as f64),
                 vwap: if d % 3 == 0 { None } else { Some(100.1111) },
                 trades: Some(7),
             })
@@ -253,7 +253,18 @@ mod tests {
                     return r.clone();
                 }
                 let p = |x: f64| round(x / f, 4);
-                (r.0.clone(), r.1.clone(), r.2, p(r.3), p(r.4), p(r.5), p(r.6), round(r.7 * f, 6), r.8.map(p), r.9)
+                (
+                    r.0.clone(),
+                    r.1.clone(),
+                    r.2,
+                    p(r.3),
+                    p(r.4),
+                    p(r.5),
+                    p(r.6),
+                    r.7.map(|v| round(v * f, 6)),
+                    r.8.map(p),
+                    r.9,
+                )
             })
             .collect()
     }

@@ -353,7 +353,7 @@ mod tests {
     use crate::calendar;
 
     fn bar(ts: i64, close: f64) -> Bar {
-        Bar { ts, open: 1.0, high: 2.0, low: 0.5, close, volume: 10.5, vwap: Some(1.2), trades: None }
+        Bar { ts, open: 1.0, high: 2.0, low: 0.5, close, volume: Some(10.5), vwap: Some(1.2), trades: None }
     }
 
     fn group(bars: Vec<Bar>) -> Vec<BarGroup> {

@@ -24,7 +24,7 @@ fn bars(page: usize, len: usize, open: f64) -> Vec<Bar> {
             high: 2.0,
             low: 0.5,
             close: 1.5,
-            volume: 100.0,
+            volume: Some(100.0),
             vwap: None,
             trades: Some(3),
         })

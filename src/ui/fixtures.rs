@@ -7,6 +7,7 @@ use crate::calendar::parse_date;
 use crate::config::Fixes;
 use crate::engine::events::{Event, Level, RequestRecord, RowInfo, RowState, RunInfo, Settings, WindowDone};
 use crate::engine::{RunEnd, Tally};
+use crate::markets::Class;
 use crate::plan::Estimate;
 use crate::report::{Report, RunStatus};
 use crate::store::RunRecord;
@@ -32,6 +33,7 @@ pub fn range(from: &str, to: &str) -> Range {
 pub fn info() -> RunInfo {
     let row = |ticker: &str, tf: &str, covered: u32| RowInfo {
         ticker: ticker.into(),
+        class: Class::Stocks,
         timeframe: tf.parse().unwrap(),
         sessions: 88,
         covered_sessions: covered,
@@ -191,6 +193,7 @@ pub fn many_rows(t0: Instant, n: usize, covered: impl Fn(u32) -> u32) -> App {
     info.rows = (0..n as u32)
         .map(|i| RowInfo {
             ticker: format!("S{i:03}"),
+            class: Class::Stocks,
             timeframe: "1/day".parse().unwrap(),
             sessions: 10,
             covered_sessions: covered(i),
@@ -214,6 +217,7 @@ pub fn universe(t0: Instant, tickers: u32) -> App {
     info.rows = (0..tickers * 2)
         .map(|i| RowInfo {
             ticker: synthetic(i / 2),
+            class: Class::Stocks,
             timeframe: if i % 2 == 0 { "1/minute" } else { "1/day" }.parse().unwrap(),
             sessions: 88,
             covered_sessions: if i % 10 == 9 { 88 } else { 0 },

@@ -72,7 +72,7 @@ pub async fn fast_sim() -> Sim {
 }
 
 /// One stored bar: ticker, timeframe, ts, open, high, low, close, volume, vwap, trades.
-pub type Row = (String, String, i64, f64, f64, f64, f64, f64, Option<f64>, Option<i64>);
+pub type Row = (String, String, i64, f64, f64, f64, f64, Option<f64>, Option<f64>, Option<i64>);
 
 /// A row of `SELECT ticker, timeframe, ts, open, high, low, close, volume, vwap, trades`.
 pub fn read_row(r: &rusqlite::Row) -> rusqlite::Result<Row> {
@@ -195,4 +195,33 @@ pub fn thinnest_trading_through(from: &str, to: &str) -> String {
         .min_by(|a, b| a.density.total_cmp(&b.density))
         .map(|t| t.ticker.clone())
         .unwrap()
+}
+
+/// Every bar the simulator holds for `ticker` at `timeframe` over `[from, to]` (days as
+/// the ticker's class bounds them), as the database stores them: an index's without
+/// volume, vwap or count.
+pub fn sim_rows(
+    universe: &barfill::sim::market::Universe,
+    ticker: &str,
+    timeframe: &str,
+    from: &str,
+    to: &str,
+) -> Vec<Row> {
+    use barfill::sim::market;
+    let tf = timeframe.parse().unwrap();
+    let q = market::whole_days(ticker, tf, calendar::parse_date(from).unwrap(), calendar::parse_date(to).unwrap());
+    let volume = barfill::markets::Class::of_checked(ticker).has_volume();
+    market::range(universe, ticker, &q)
+        .bars
+        .into_iter()
+        .map(|b| {
+            let (v, vw, n) = if volume { (Some(b.v), Some(b.vw), b.n.map(|n| n as i64)) } else { (None, None, None) };
+            (ticker.to_string(), timeframe.to_string(), b.t, b.o, b.h, b.l, b.c, v, vw, n)
+        })
+        .collect()
+}
+
+/// The stored bars of one row, in time order.
+pub fn rows_of(db: &Path, ticker: &str, timeframe: &str) -> Vec<Row> {
+    dump(db).into_iter().filter(|r| r.0 == ticker && r.1 == timeframe).collect()
 }

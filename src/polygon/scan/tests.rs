@@ -122,3 +122,13 @@ fn damaged_bodies_read_the_same_or_go_to_serde() {
     // Many damaged bodies are still valid pages: the reader's own answers were compared.
     assert!(read_directly > 1_000, "{read_directly}");
 }
+
+#[test]
+fn an_index_bar_has_no_volume_both_ways() {
+    // The spec's index bars: o h l c t, nothing else.
+    let body = br#"{"ticker":"I:SPX","status":"OK","queryCount":1,"resultsCount":1,"results":[{"o":4000.5,"h":4010.25,"l":3990.0,"c":4005.0,"t":1678338000000}]}"#;
+    let read = page(body).expect("read directly");
+    assert_eq!(Some(&read), serde(body).as_ref());
+    let bar = &read.results.unwrap().bars[0];
+    assert_eq!((bar.volume, bar.vwap, bar.trades), (None, None, None));
+}

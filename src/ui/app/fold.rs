@@ -139,7 +139,7 @@ impl App {
         for w in windows {
             if let Some(r) = self.rows.get_mut(w.row) {
                 let before = r.weighted_done();
-                r.days_done = (r.days_done + w.range.sessions()).min(r.sessions);
+                r.days_done = (r.days_done + r.class.days_in(w.range)).min(r.sessions);
                 self.done_weight += r.weighted_done() - before;
                 r.window_bars += w.bars;
                 r.window_requests += w.requests as u64;
@@ -213,13 +213,14 @@ impl RowView {
         RowView {
             ticker: r.ticker.clone(),
             timeframe: r.timeframe.to_string(),
+            class: r.class,
             sessions: r.sessions,
             covered_at_start: r.covered_sessions,
             days_done: r.covered_sessions,
             weight: if left == 0 {
                 0
             } else {
-                crate::plan::requests_for(r.timeframe, left as u64, crate::polygon::client::MAX_LIMIT).max(1)
+                crate::plan::requests_for(r.class, r.timeframe, left as u64, crate::polygon::client::MAX_LIMIT).max(1)
             },
             state: RowState::Queued,
             state_at: at,

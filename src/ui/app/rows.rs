@@ -3,14 +3,17 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::calendar::{Day, Range, format_day, sessions_between};
+use crate::calendar::{Day, Range, format_day};
 use crate::engine::events::{RequestRecord, RowState};
+use crate::markets::Class;
 
 /// One symbol x timeframe.
 #[derive(Clone, Debug)]
 pub struct RowView {
     pub ticker: String,
     pub timeframe: String,
+    pub class: Class,
+    /// The class's days in the range (for an option, up to its expiration).
     pub sessions: u32,
     /// Trading days stored before this run.
     pub covered_at_start: u32,
@@ -132,7 +135,7 @@ impl RowView {
     pub fn bounds_note(&self, range: Option<Range>) -> Option<String> {
         let (first, last) = self.bounds?;
         let (starts, ends) = match range {
-            Some(r) => (sessions_between(r.from, first - 1) > 0, sessions_between(last + 1, r.to) > 0),
+            Some(r) => (self.class.days_between(r.from, first - 1) > 0, self.class.days_between(last + 1, r.to) > 0),
             None => (true, true),
         };
         match (starts, ends) {

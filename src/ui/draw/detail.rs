@@ -11,6 +11,7 @@ use ratatui::widgets::{Cell, Clear, Paragraph, Row, Table, Wrap};
 use super::symbols::state_text;
 use super::{bad, centered, dim, field, good, pane, stamp, warn};
 use crate::calendar::format_day;
+use crate::markets::Class;
 use crate::polygon::outcome::ErrorKind;
 use crate::ui::app::{App, RowView};
 use crate::ui::format::{clip, duration, thousands};
@@ -40,14 +41,21 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
 fn facts<'a>(app: &App, row: &RowView, now: Instant) -> Vec<Line<'a>> {
     let (state, style) = state_text(app, row, now, true);
     let hits_style = if row.rate_limited > 0 { warn() } else { Style::new() };
-    let mut items = vec![
-        vec![Span::styled(state, style.add_modifier(Modifier::BOLD))],
-        field("trading days ", format!("{}/{}", row.days_done, row.sessions), Style::new()).to_vec(),
+    let mut items = vec![vec![Span::styled(state, style.add_modifier(Modifier::BOLD))]];
+    // A stock's days are trading days; any other class says what its days are.
+    let days = if row.class == Class::Stocks {
+        "trading days ".to_string()
+    } else {
+        items.push(field("class ", row.class.name().to_string(), Style::new()).to_vec());
+        format!("{} ", row.class.days_name())
+    };
+    items.extend([
+        vec![Span::styled(days, dim()), Span::raw(format!("{}/{}", row.days_done, row.sessions))],
         field("bars ", thousands(row.bars()), Style::new()).to_vec(),
         field("requests ", row.requests().to_string(), Style::new()).to_vec(),
         field("429s ", row.rate_limited.to_string(), hits_style).to_vec(),
         field("in requests ", duration(row.api_s), Style::new()).to_vec(),
-    ];
+    ]);
     if let Some((first, last)) = row.bounds {
         items.push(field("bars on ", format!("{} to {}", format_day(first), format_day(last)), Style::new()).to_vec());
     }

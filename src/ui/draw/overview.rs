@@ -107,7 +107,10 @@ fn legend(app: &App, width: u16) -> Vec<Line<'static>> {
         })
         .collect();
     let mut lines = flow(items, width);
-    let selected = app.selected_row().map(|r| format!("the reversed cell: {} {}", r.ticker, r.timeframe));
+    let selected = app.selected_row().map(|r| {
+        let class = if r.class == crate::markets::Class::Stocks { String::new() } else { format!(" ({})", r.class) };
+        format!("the reversed cell: {} {}{class}", r.ticker, r.timeframe)
+    });
     lines.push(Line::styled(selected.unwrap_or_default(), dim()));
     lines
 }

@@ -27,7 +27,9 @@ struct Columns {
     state_w: usize,
 }
 
-fn columns(width: u16) -> Columns {
+/// The column widths at `width`; `symbol` is the longest ticker on screen, for which a
+/// wide table makes room (an option's is 20 characters) out of the state column's.
+fn columns(width: u16, symbol: usize) -> Columns {
     let wide = width >= 63;
     if !wide {
         let constraints = vec![
@@ -41,9 +43,10 @@ fn columns(width: u16) -> Columns {
         return Columns { constraints, wide, state_w: 10 };
     }
     // The state column takes what the gauge can spare, for reasons and first/last days.
-    let state_w = (width as usize).saturating_sub(39 + 20).clamp(16, 28);
+    let symbol = symbol.clamp(6, 20);
+    let state_w = (width as usize).saturating_sub(39 + 20 + symbol - 6).clamp(16, 28);
     let constraints = vec![
-        Constraint::Length(6),
+        Constraint::Length(symbol as u16),
         Constraint::Length(9),
         Constraint::Length(state_w as u16),
         Constraint::Min(8),
@@ -78,7 +81,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, now: Instant) {
         return;
     }
     let inner = block.inner(area);
-    let cols = columns(inner.width);
+    let longest = shown[first..last].iter().filter_map(|&i| app.rows.get(i as usize)).map(|r| r.ticker.len()).max();
+    let cols = columns(inner.width, longest.unwrap_or(0));
     // The gauge is text, so it needs its column's width before the table lays it out.
     let widths = Layout::horizontal(cols.constraints.clone()).spacing(1).split(Rect { height: 1, ..inner });
     let gauge_w = widths.get(3).map(|r| r.width as usize).unwrap_or(8).saturating_sub(5);

@@ -357,6 +357,7 @@ fn coverage_lists_the_rows_with_holes_first() {
     let (mut app, _) = fixtures::running();
     let d = |s: &str| crate::calendar::parse_date(s).unwrap();
     let row = |ticker: &str, tf: &str, stored: u32, missing: Vec<Missing>| RowCoverage {
+        class: crate::markets::Class::Stocks,
         ticker: ticker.into(),
         timeframe: tf.into(),
         first_ts: None,
@@ -401,4 +402,24 @@ fn coverage_says_it_is_reading_until_the_answer_comes() {
     app.set_coverage(Err("no such table: series".into()));
     let text = whole(&mut app, t0, 120, 30);
     assert!(text.contains("cannot read the database: no such table"), "{text}");
+}
+
+#[test]
+fn rows_of_other_classes_show_their_class_whole_tickers_and_days() {
+    use crate::markets::Class;
+    let (mut app, now) = fixtures::running();
+    app.rows[0].ticker = "O:SPY250110C00500000".into();
+    app.rows[0].class = Class::Options;
+    app.rows[1].ticker = "X:BTCUSD".into();
+    app.rows[1].class = Class::Crypto;
+    let list = pane_at(110, 8, |f, a| symbols::render(f, a, &app, now));
+    assert!(list.contains("O:SPY250110C00500000 1/minute"), "{list}");
+    assert!(list.contains("X:BTCUSD             1/day"), "{list}");
+    app.list.select_row(1);
+    app.view.overlay = Overlay::Detail;
+    let detail = whole(&mut app, now, 120, 30);
+    assert!(detail.contains("class crypto") && detail.contains("calendar days (UTC) "), "{detail}");
+    app.view.overlay = Overlay::Overview;
+    let overview = whole(&mut app, now, 120, 30);
+    assert!(overview.contains("the reversed cell: X:BTCUSD 1/day (crypto)"), "{overview}");
 }
