@@ -4,6 +4,7 @@
 mod bench;
 mod plan;
 mod run;
+mod screenshot;
 mod sim;
 mod source;
 mod status;
@@ -62,6 +63,28 @@ pub enum Cmd {
     /// Measure barfill on the embedded simulator: the fixes against the floor, the true
     /// floor on a real universe and a free key, throughput on a paid key (see --profile).
     Bench(BenchArgs),
+    /// Draw one frame of the dashboard, in a real run on the embedded simulator, into an
+    /// SVG (the README's picture), pressing keys on the way if asked.
+    Screenshot(ScreenshotArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ScreenshotArgs {
+    #[command(flatten)]
+    pub flags: Flags,
+    /// Where the SVG goes.
+    #[arg(long, value_name = "FILE", default_value = "assets/dashboard.svg")]
+    pub out: PathBuf,
+    /// Seconds into the run the frame shows.
+    #[arg(long, value_name = "SECS", default_value_t = 40.0)]
+    pub at: f64,
+    /// The terminal's size in cells.
+    #[arg(long, value_name = "WxH", default_value = "160x45")]
+    pub size: String,
+    /// Keys pressed on the way, SECS:KEY,... (1, 2, 3 toggle a fix; p pauses or resumes),
+    /// e.g. 20:2,21:3.
+    #[arg(long, value_name = "LIST", default_value = "")]
+    pub keys: String,
 }
 
 #[derive(Args, Debug)]
@@ -165,6 +188,7 @@ pub async fn main(cli: Cli) -> ExitCode {
         Some(Cmd::Status(args)) => status::status_command(&args.flags.or(&cli.flags), args.json),
         Some(Cmd::Sim(args)) => sim::sim_command(args).await,
         Some(Cmd::Bench(args)) => bench::bench_command(args).await,
+        Some(Cmd::Screenshot(args)) => screenshot::screenshot_command(&args).await,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod format;
 pub mod keys;
 pub mod log_capture;
 mod signals;
+pub mod svg;
 pub mod terminal;
 
 #[cfg(test)]
