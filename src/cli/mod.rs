@@ -2,6 +2,7 @@
 //! command; this one holds the arguments and the dispatch.
 
 mod bench;
+mod export;
 mod plan;
 mod run;
 mod sim;
@@ -16,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config, ConfigError, Dirs, Flags, SimFlags};
 
+pub use export::{ExportArgs, FormatArg};
 pub use plan::describe_plan;
 pub use status::describe_status;
 
@@ -62,6 +64,9 @@ pub enum Cmd {
     /// Measure barfill on the embedded simulator: the fixes against the floor, the true
     /// floor on a real universe and a free key, throughput on a paid key (see --profile).
     Bench(BenchArgs),
+    /// Write the database's bars as Parquet (or CSV) files in hive-style partitions
+    /// (timeframe=1_minute/year=2024/part-0.parquet), for DuckDB, polars, pyarrow, Spark.
+    Export(ExportArgs),
 }
 
 #[derive(Args, Debug)]
@@ -165,6 +170,7 @@ pub async fn main(cli: Cli) -> ExitCode {
         Some(Cmd::Status(args)) => status::status_command(&args.flags.or(&cli.flags), args.json),
         Some(Cmd::Sim(args)) => sim::sim_command(args).await,
         Some(Cmd::Bench(args)) => bench::bench_command(args).await,
+        Some(Cmd::Export(args)) => export::export_command(&args, &cli.flags),
     }
 }
 
