@@ -429,3 +429,26 @@ fn bad_export_input_exits_2_naming_the_flag_and_writes_nothing() {
         assert!(!out.exists(), "{args:?} wrote {out:?}");
     }
 }
+
+#[test]
+fn completions_for_each_shell_and_the_man_page_cover_the_commands() {
+    let (_t, dir) = tmp();
+    for shell in ["bash", "zsh", "fish"] {
+        let got = barfill(&dir).args(["completions", shell]).output().unwrap();
+        assert!(got.status.success(), "{shell}: {}", String::from_utf8_lossy(&got.stderr));
+        let script = String::from_utf8(got.stdout).unwrap();
+        for word in ["export", "status", "completions", "adjusted"] {
+            assert!(script.contains(word), "{shell}'s completions lack {word}");
+        }
+    }
+    let got = barfill(&dir).arg("man").output().unwrap();
+    assert!(got.status.success());
+    let page = String::from_utf8(got.stdout).unwrap();
+    assert!(page.contains("\n.TH barfill"), "a roff title line: {}", &page[..page.len().min(300)]);
+    assert!(page.contains("export") && page.contains("completions"), "the subcommands are listed");
+    let got = barfill(&dir).args(["man", "export"]).output().unwrap();
+    let page = String::from_utf8(got.stdout).unwrap();
+    assert!(page.contains("\n.TH barfill-export") && page.contains("adjusted"), "export's own page: {page}");
+    let got = barfill(&dir).args(["man", "exprot"]).output().unwrap();
+    assert_eq!(got.status.code(), Some(2));
+}

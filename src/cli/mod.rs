@@ -9,6 +9,7 @@ mod sim;
 mod source;
 mod status;
 mod tickers;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +68,26 @@ pub enum Cmd {
     /// Write the database's bars as Parquet (or CSV) files in hive-style partitions
     /// (timeframe=1_minute/year=2024/part-0.parquet), for DuckDB, polars, pyarrow, Spark.
     Export(ExportArgs),
+    /// Print a shell completion script to stdout, e.g.
+    /// `barfill completions bash > ~/.local/share/bash-completion/completions/barfill`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout, e.g. `barfill man | man -l -`; with a
+    /// subcommand, that command's own page (barfill-export(1)).
+    Man(ManArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (default: barfill's own, which lists them).
+    #[arg(value_name = "SUBCOMMAND")]
+    pub command: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]
@@ -171,6 +192,8 @@ pub async fn main(cli: Cli) -> ExitCode {
         Some(Cmd::Sim(args)) => sim::sim_command(args).await,
         Some(Cmd::Bench(args)) => bench::bench_command(args).await,
         Some(Cmd::Export(args)) => export::export_command(&args, &cli.flags),
+        Some(Cmd::Completions(args)) => usage::completions(args.shell),
+        Some(Cmd::Man(args)) => usage::man_page(args.command.as_deref()),
     }
 }
 
