@@ -25,7 +25,7 @@ const FROM: &str = "2023-12-27";
 const TO: &str = "2024-01-05";
 
 /// Small row groups and parts, so a few thousand bars make several of each.
-const SMALL: Shape = Shape { row_group_rows: 1000, row_groups_per_file: 3 };
+const SMALL: Shape = Shape { row_group_rows: 1000, row_groups_per_file: 3, readers: 2 };
 
 /// A database filled from the simulator: [`TICKERS`] x [`TIMEFRAMES`] over [`FROM`]..[`TO`].
 async fn stored(dir: &Path) -> PathBuf {
@@ -317,7 +317,7 @@ async fn a_partition_exported_again_holds_only_the_new_files_and_others_are_left
         from: Some(calendar::parse_date("2024-01-01").unwrap()),
         ..Selection::default()
     };
-    let big = Shape { row_group_rows: 100_000, row_groups_per_file: 4 };
+    let big = Shape { row_group_rows: 100_000, row_groups_per_file: 4, readers: 1 };
     export_quietly(&Request { shape: big, ..request(&db, &out, selection) });
 
     let left: Vec<String> = files(&minute_2024).iter().map(|p| name(p).to_string()).collect();

@@ -27,6 +27,20 @@ impl<T: Copy> Nullable<T> {
         }
     }
 
+    /// Rows `rows` of `other` appended.
+    fn extend_from(&mut self, other: &Nullable<T>, rows: std::ops::Range<usize>) {
+        let present = |levels: &[i16]| levels.iter().filter(|&&l| l == 1).count();
+        let first = present(&other.levels[..rows.start]);
+        let n = present(&other.levels[rows.clone()]);
+        self.values.extend_from_slice(&other.values[first..first + n]);
+        self.levels.extend_from_slice(&other.levels[rows]);
+    }
+
+    fn clear(&mut self) {
+        self.values.clear();
+        self.levels.clear();
+    }
+
     /// Row by row, `None` where the column is null.
     pub fn rows(&self) -> impl Iterator<Item = Option<T>> + '_ {
         let mut values = self.values.iter();
@@ -72,11 +86,26 @@ impl Batch {
         self.ts.is_empty()
     }
 
-    pub fn push(&mut self, ticker: &Arc<str>, bar: &Bar) {
-        match self.tickers.last_mut() {
-            Some((t, n)) if Arc::ptr_eq(t, ticker) || **t == **ticker => *n += 1,
-            _ => self.tickers.push((ticker.clone(), 1)),
+    /// Empty, keeping the memory.
+    pub fn clear(&mut self) {
+        self.tickers.clear();
+        for v in [&mut self.open, &mut self.high, &mut self.low, &mut self.close, &mut self.volume] {
+            v.clear();
         }
+        self.ts.clear();
+        self.vwap.clear();
+        self.trades.clear();
+    }
+
+    fn add_ticker_rows(&mut self, ticker: &Arc<str>, n: usize) {
+        match self.tickers.last_mut() {
+            Some((t, count)) if Arc::ptr_eq(t, ticker) || **t == **ticker => *count += n,
+            _ => self.tickers.push((ticker.clone(), n)),
+        }
+    }
+
+    pub fn push(&mut self, ticker: &Arc<str>, bar: &Bar) {
+        self.add_ticker_rows(ticker, 1);
         self.ts.push(bar.ts);
         self.open.push(bar.open);
         self.high.push(bar.high);
@@ -85,6 +114,27 @@ impl Batch {
         self.volume.push(bar.volume);
         self.vwap.push(bar.vwap);
         self.trades.push(bar.trades);
+    }
+
+    /// Rows `rows` of `other` appended.
+    pub fn extend_from(&mut self, other: &Batch, rows: std::ops::Range<usize>) {
+        let mut start = 0;
+        for (ticker, n) in &other.tickers {
+            let (from, to) = (start.max(rows.start), (start + n).min(rows.end));
+            if from < to {
+                self.add_ticker_rows(ticker, to - from);
+            }
+            start += n;
+        }
+        let r = rows.clone();
+        self.ts.extend_from_slice(&other.ts[r.clone()]);
+        self.open.extend_from_slice(&other.open[r.clone()]);
+        self.high.extend_from_slice(&other.high[r.clone()]);
+        self.low.extend_from_slice(&other.low[r.clone()]);
+        self.close.extend_from_slice(&other.close[r.clone()]);
+        self.volume.extend_from_slice(&other.volume[r]);
+        self.vwap.extend_from(&other.vwap, rows.clone());
+        self.trades.extend_from(&other.trades, rows);
     }
 
     /// The ticker of every row, in order.
@@ -130,5 +180,27 @@ mod tests {
         assert_eq!(batch.bars().collect::<Vec<_>>(), bars);
         let tickers: Vec<&str> = batch.ticker_rows().map(|t| &**t).collect();
         assert_eq!(tickers, ["A", "A", "B"]);
+    }
+
+    #[test]
+    fn rows_extended_from_another_batch_are_those_rows_and_tickers_merge_their_runs() {
+        let (a, b): (Arc<str>, Arc<str>) = ("A".into(), "B".into());
+        let bars: Vec<Bar> =
+            (0..6).map(|i| bar(i, (i % 2 == 0).then_some(i as f64), (i % 3 == 0).then_some(i))).collect();
+        let mut source = Batch::with_capacity(6);
+        for (i, bar) in bars.iter().enumerate() {
+            source.push(if i < 4 { &a } else { &b }, bar);
+        }
+        let mut out = Batch::with_capacity(6);
+        out.push(&a, &bars[0]);
+        out.extend_from(&source, 1..3);
+        out.extend_from(&source, 3..6);
+        assert_eq!(out.bars().collect::<Vec<_>>(), bars);
+        assert_eq!(out.tickers, [(a.clone(), 4), (b.clone(), 2)]);
+        out.clear();
+        assert!(out.is_empty() && out.tickers.is_empty() && out.vwap.levels.is_empty());
+        out.extend_from(&source, 2..5);
+        assert_eq!(out.bars().collect::<Vec<_>>(), bars[2..5]);
+        assert_eq!(out.tickers, [(a, 2), (b, 1)]);
     }
 }
