@@ -154,6 +154,14 @@ pub struct SimArgs {
     pub bind: std::net::IpAddr,
 }
 
+impl Cli {
+    /// Whether this is `barfill export`, whose allocation pattern wants other malloc
+    /// settings (`crate::heap`).
+    pub fn is_export(&self) -> bool {
+        matches!(self.command, Some(Cmd::Export(_)))
+    }
+}
+
 fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
