@@ -6,9 +6,9 @@
 //! Order: a reader claims the next unit and, under the same lock, tells the writer which
 //! reader has it; the writer takes units in that order, each from its reader's channel.
 //! Memory: a reader sends chunks of at most [`CHUNK_ROWS`] rows over a channel that
-//! holds none (a send waits for the writer to take it), so each reader has at most one
-//! chunk filling and one waiting, and the writer one row group and one chunk, whatever
-//! the database holds.
+//! holds [`CHUNKS_AHEAD`], so each reader has at most that many waiting, one filling and
+//! one blocked in its send, and the writer one row group and one chunk, whatever the
+//! database holds (about 50 MB in all at the default shape).
 
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
@@ -23,6 +23,10 @@ use super::{ExportError, Progress, Request, Summary};
 /// Rows a reader sends at a time: 64 Ki rows are about 4.5 MB, and each column's part
 /// (512 KiB) stays in the allocator's heap rather than a fresh mapping per chunk.
 const CHUNK_ROWS: usize = 1 << 16;
+
+/// Chunks a reader may have waiting for the writer: enough for the readers to fill the
+/// next row group while the writer encodes one (2 readers x 3 chunks > 256 Ki rows).
+const CHUNKS_AHEAD: usize = 2;
 
 /// What a reader sends the writer.
 enum Msg {
@@ -76,7 +80,7 @@ pub fn run(
         let mut channels = Vec::new();
         let mut readers = Vec::new();
         for (id, conn) in connections.into_iter().enumerate() {
-            let (tx, rx) = sync_channel(0);
+            let (tx, rx) = sync_channel(CHUNKS_AHEAD);
             channels.push(rx);
             let (units, claims) = (&units, claims_tx.clone());
             readers.push(scope.spawn(move || read_units(id, &conn, request, units, &claims, chunk_rows, &tx)));
