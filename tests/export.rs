@@ -44,6 +44,7 @@ fn request(db: &Path, out: &Path, selection: Selection) -> Request {
         view: View::Bars,
         selection,
         shape: SMALL,
+        zstd_level: export::DEFAULT_ZSTD_LEVEL,
     }
 }
 
@@ -418,6 +419,7 @@ fn bad_export_input_exits_2_naming_the_flag_and_writes_nothing() {
         ),
         (vec!["export", "--db", db, "--out", out_s, "--timeframes", "1/fortnight"], "--timeframes"),
         (vec!["export", "--db", db, "--out", out_s, "--symbols", ""], "--symbols"),
+        (vec!["export", "--db", db, "--out", out_s, "--zstd-level", "0"], "--zstd-level: 0 is not a level"),
         (vec!["export", "--db", db, "--out", a_file.to_str().unwrap()], "--out: "),
         (vec!["export", "--db", db, "--out", out_s], "does not exist"),
     ];

@@ -26,6 +26,9 @@ pub struct ExportArgs {
     /// Read the bars_adjusted view (split-adjusted prices and volumes) instead of bars.
     #[arg(long)]
     pub adjusted: bool,
+    /// ZSTD level of the Parquet files, 1 to 22: higher is smaller and slower.
+    #[arg(long, value_name = "N", default_value_t = export::DEFAULT_ZSTD_LEVEL, allow_negative_numbers = true)]
+    pub zstd_level: i32,
     /// Config file (default: the platform config dir's barfill/config.toml), for its `db`.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -117,6 +120,9 @@ fn request(args: &ExportArgs, outer: &Flags) -> Result<Request, ExitCode> {
         let (f, t) = (calendar::format_day(f), calendar::format_day(t));
         return Err(bad("--to", format!("{t} is before --from ({f})")));
     }
+    if !(1..=22).contains(&args.zstd_level) {
+        return Err(bad("--zstd-level", format!("{} is not a level from 1 to 22", args.zstd_level)));
+    }
     if args.out.as_os_str().is_empty() {
         return Err(bad("--out", "the path is empty".into()));
     }
@@ -140,6 +146,7 @@ fn request(args: &ExportArgs, outer: &Flags) -> Result<Request, ExitCode> {
         view: if args.adjusted { View::Adjusted } else { View::Bars },
         selection,
         shape,
+        zstd_level: args.zstd_level,
     })
 }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use jiff::civil::date;
 
 use super::batch::Batch;
-use super::{ExportError, Format, PartWriter, io_error};
+use super::{ExportError, Format, PartWriter, Request, io_error};
 use crate::calendar;
 use crate::timeframe::Timeframe;
 
@@ -87,6 +87,7 @@ pub struct Committed {
 pub struct PartitionFiles {
     dir: PathBuf,
     format: Format,
+    zstd_level: i32,
     row_groups_per_file: usize,
     /// Parts written and synced, by number, under their temporary names.
     finished: Vec<PathBuf>,
@@ -102,13 +103,8 @@ struct OpenPart {
 impl PartitionFiles {
     /// Makes the partition's directory and removes the temporary files an export killed
     /// there left behind.
-    pub fn begin(
-        out: &Path,
-        partition: Partition,
-        format: Format,
-        row_groups_per_file: usize,
-    ) -> Result<Self, ExportError> {
-        let dir = out.join(partition.path());
+    pub fn begin(request: &Request, partition: Partition) -> Result<Self, ExportError> {
+        let dir = request.out.join(partition.path());
         std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         for name in file_names(&dir)? {
             if is_temp_file(&name) {
@@ -118,8 +114,9 @@ impl PartitionFiles {
         }
         Ok(PartitionFiles {
             dir,
-            format,
-            row_groups_per_file: row_groups_per_file.max(1),
+            format: request.format,
+            zstd_level: request.zstd_level,
+            row_groups_per_file: request.shape.row_groups_per_file.max(1),
             finished: Vec::new(),
             open: None,
         })
@@ -134,7 +131,7 @@ impl PartitionFiles {
             Some(open) => open,
             None => {
                 let path = self.dir.join(temp_name(self.finished.len(), self.format));
-                let writer = self.format.create(&path)?;
+                let writer = self.format.create(&path, self.zstd_level)?;
                 self.open.insert(OpenPart { writer, path, row_groups: 0 })
             }
         };

@@ -41,9 +41,9 @@ impl Format {
         }
     }
 
-    fn create(self, path: &Path) -> Result<Box<dyn PartWriter>, ExportError> {
+    fn create(self, path: &Path, zstd_level: i32) -> Result<Box<dyn PartWriter>, ExportError> {
         Ok(match self {
-            Format::Parquet => Box::new(to_parquet::ParquetPart::create(path)?),
+            Format::Parquet => Box::new(to_parquet::ParquetPart::create(path, zstd_level)?),
             Format::Csv => Box::new(to_csv::CsvPart::create(path)?),
         })
     }
@@ -75,7 +75,12 @@ pub struct Request {
     pub view: View,
     pub selection: Selection,
     pub shape: Shape,
+    /// ZSTD's level for Parquet, 1 to 22: higher is smaller and slower.
+    pub zstd_level: i32,
 }
+
+/// ZSTD's level unless asked otherwise. docs/export.md has the levels measured.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 
 /// What an export wrote.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

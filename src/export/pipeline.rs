@@ -173,8 +173,7 @@ fn write_units(
     let vanished =
         || WriteStop::Export(ExportError::Write { path: request.out.clone(), message: "a reader stopped".into() });
     for plan in plans {
-        let mut files =
-            PartitionFiles::begin(&request.out, plan.partition, request.format, request.shape.row_groups_per_file)?;
+        let mut files = PartitionFiles::begin(request, plan.partition)?;
         group.clear();
         for _ in &plan.tickers {
             let reader = claims.recv().map_err(|_| vanished())?;

@@ -38,9 +38,6 @@ message bar {
     OPTIONAL INT64 trades;
 }";
 
-/// ZSTD's level. docs/export.md has the levels and encodings measured against each other.
-const ZSTD_LEVEL: i32 = 3;
-
 /// Threads encoding a row group's columns, the writer's own among them.
 const ENCODERS: usize = 2;
 
@@ -55,11 +52,11 @@ pub struct ParquetPart {
     path: PathBuf,
 }
 
-fn properties() -> Result<WriterProperties, ParquetError> {
+fn properties(zstd_level: i32) -> Result<WriterProperties, ParquetError> {
     let column = |name: &str| ColumnPath::from(name);
     Ok(WriterProperties::builder()
         .set_writer_version(WriterVersion::PARQUET_1_0)
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level)?))
         // Pages end at 1 MiB, not at the default 20,000 rows: ZSTD compresses each page on
         // its own, and a price's low bytes (which its 4 decimals fix) are found again
         // more often in a longer page (20.4 bytes a bar against 22.0).
@@ -84,11 +81,11 @@ fn properties() -> Result<WriterProperties, ParquetError> {
 }
 
 impl ParquetPart {
-    pub fn create(path: &Path) -> Result<ParquetPart, ExportError> {
+    pub fn create(path: &Path, zstd_level: i32) -> Result<ParquetPart, ExportError> {
         let fail = parquet_error(path);
         let file = File::create(path).map_err(io_error(path))?;
         let schema = Arc::new(parse_message_type(SCHEMA).map_err(&fail)?);
-        let props = Arc::new(properties().map_err(&fail)?);
+        let props = Arc::new(properties(zstd_level).map_err(&fail)?);
         let writer =
             SerializedFileWriter::new(BufWriter::with_capacity(1 << 20, file), schema, props.clone()).map_err(&fail)?;
         let columns = writer.schema_descr().columns().to_vec();
