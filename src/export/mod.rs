@@ -10,7 +10,7 @@
 mod batch;
 mod layout;
 mod pipeline;
-pub mod read;
+mod read;
 mod to_csv;
 mod to_parquet;
 
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-pub use batch::Batch;
+use batch::Batch;
 pub use layout::{Partition, timeframe_value};
 pub use read::{Selection, View};
 pub use to_csv::HEADER as CSV_HEADER;
