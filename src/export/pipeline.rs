@@ -1,7 +1,8 @@
-//! The threads of an export. Reading the store costs about twice what encoding does, so
-//! two readers, each with its own connection, share the work a ticker at a time (a
-//! "unit": one ticker in one partition), and the caller's thread puts their rows back in
-//! file order, cuts them into row groups and writes them.
+//! The threads of an export. Reading the store is about half of its CPU and encoding the
+//! other half, more than one core can do at the rate wanted: two readers, each with its
+//! own connection, share the work a ticker at a time (a "unit": one ticker in one
+//! partition), and the caller's thread puts their rows back in file order, cuts them into
+//! row groups and writes them (encoding each row group's columns on two threads).
 //!
 //! Order: a reader claims the next unit and, under the same lock, tells the writer which
 //! reader has it; the writer takes units in that order, each from its reader's channel.
