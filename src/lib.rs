@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod export;
 pub mod headless;
 pub mod heap;
 pub mod logging;

@@ -11,6 +11,10 @@
 //! - `BARFILL_TEST_PANIC_DASHBOARD=1`: the dashboard's thread panics on its fifth tick.
 //! - `BARFILL_TEST_SLOW_WRITER_MS=N`: the database writer sleeps N ms per page before
 //!   writing it, as a slow disk would make it.
+//! - `BARFILL_TEST_EXPORT_ROW_GROUP_ROWS=N`: an export's row groups hold N rows, so a
+//!   small database makes several row groups and parts.
+//! - `BARFILL_TEST_EXPORT_STALL_AFTER=N`: after writing its Nth row group, the export says
+//!   `export stalled` on stderr and sleeps until it is killed: a process killed mid-way.
 //!
 //! This module imports nothing from the crate, so any layer may call it.
 
@@ -28,6 +32,17 @@ pub fn slow_writer() -> Option<std::time::Duration> {
 #[inline]
 pub fn page_handed_over() {
     imp::page_handed_over()
+}
+
+/// Rows per row group the test asked an export to write, if any.
+pub fn export_row_group_rows() -> Option<usize> {
+    imp::export_row_group_rows()
+}
+
+/// Called by an export each time it has written a row group.
+#[inline]
+pub fn export_row_group_written() {
+    imp::export_row_group_written()
 }
 
 /// Called by the dashboard's loop once per tick.
@@ -75,6 +90,31 @@ mod imp {
         }
     }
 
+    pub fn export_row_group_rows() -> Option<usize> {
+        let v = var("BARFILL_TEST_EXPORT_ROW_GROUP_ROWS")?;
+        match v.parse::<usize>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => panic!("BARFILL_TEST_EXPORT_ROW_GROUP_ROWS={v}: expected a row count above 0"),
+        }
+    }
+
+    pub fn export_row_group_written() {
+        static AT: OnceLock<Option<u64>> = OnceLock::new();
+        static GROUPS: AtomicU64 = AtomicU64::new(0);
+        let at = AT.get_or_init(|| {
+            var("BARFILL_TEST_EXPORT_STALL_AFTER")
+                .map(|v| v.parse().unwrap_or_else(|_| panic!("BARFILL_TEST_EXPORT_STALL_AFTER={v}: expected a count")))
+        });
+        if let Some(n) = *at
+            && GROUPS.fetch_add(1, Ordering::Relaxed) + 1 == n
+        {
+            eprintln!("export stalled");
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
+    }
+
     pub fn dashboard_ticked() {
         static ON: OnceLock<bool> = OnceLock::new();
         static FRAMES: AtomicU64 = AtomicU64::new(0);
@@ -98,6 +138,13 @@ mod imp {
 
     #[inline(always)]
     pub fn page_handed_over() {}
+
+    pub fn export_row_group_rows() -> Option<usize> {
+        None
+    }
+
+    #[inline(always)]
+    pub fn export_row_group_written() {}
 
     #[inline(always)]
     pub fn dashboard_ticked() {}

@@ -13,6 +13,7 @@ mod concurrency;
 mod dashboard;
 mod dashboard_state;
 mod echo;
+mod export;
 mod faults;
 mod floor;
 mod live_changes;

@@ -2,6 +2,7 @@
 //! command; this one holds the arguments and the dispatch.
 
 mod bench;
+mod export;
 mod plan;
 mod run;
 mod screenshot;
@@ -9,6 +10,7 @@ mod sim;
 mod source;
 mod status;
 mod tickers;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +19,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config, ConfigError, Dirs, Flags, SimFlags};
 
+pub use export::{ExportArgs, FormatArg};
 pub use plan::describe_plan;
 pub use status::{describe_rejected, describe_status, rejected_series};
 
@@ -63,6 +66,15 @@ pub enum Cmd {
     /// Measure barfill on the embedded simulator: the fixes against the floor, the true
     /// floor on a real universe and a free key, throughput on a paid key (see --profile).
     Bench(BenchArgs),
+    /// Write the database's bars as Parquet (or CSV) files in hive-style partitions
+    /// (timeframe=1_minute/year=2024/part-0.parquet), for DuckDB, polars, pyarrow, Spark.
+    Export(ExportArgs),
+    /// Print a shell completion script to stdout, e.g.
+    /// `barfill completions bash > ~/.local/share/bash-completion/completions/barfill`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout, e.g. `barfill man | man -l -`; with a
+    /// subcommand, that command's own page (barfill-export(1)).
+    Man(ManArgs),
     /// Draw one frame of the dashboard, in a real run on the embedded simulator, into an
     /// SVG (the README's picture), pressing keys on the way if asked.
     Screenshot(ScreenshotArgs),
@@ -85,6 +97,20 @@ pub struct ScreenshotArgs {
     /// e.g. 20:2,21:3.
     #[arg(long, value_name = "LIST", default_value = "")]
     pub keys: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (default: barfill's own, which lists them).
+    #[arg(value_name = "SUBCOMMAND")]
+    pub command: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]
@@ -151,6 +177,14 @@ pub struct SimArgs {
     pub bind: std::net::IpAddr,
 }
 
+impl Cli {
+    /// Whether this is `barfill export`, whose allocation pattern wants other malloc
+    /// settings (`crate::heap`).
+    pub fn is_export(&self) -> bool {
+        matches!(self.command, Some(Cmd::Export(_)))
+    }
+}
+
 fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
@@ -188,6 +222,9 @@ pub async fn main(cli: Cli) -> ExitCode {
         Some(Cmd::Status(args)) => status::status_command(&args.flags.or(&cli.flags), args.json),
         Some(Cmd::Sim(args)) => sim::sim_command(args).await,
         Some(Cmd::Bench(args)) => bench::bench_command(args).await,
+        Some(Cmd::Export(args)) => export::export_command(&args, &cli.flags),
+        Some(Cmd::Completions(args)) => usage::completions(args.shell),
+        Some(Cmd::Man(args)) => usage::man_page(args.command.as_deref()),
         Some(Cmd::Screenshot(args)) => screenshot::screenshot_command(&args).await,
     }
 }

@@ -166,7 +166,7 @@ async fn capture(
     let runs = crate::store::recent_runs(db, 10).map_err(|e| crate::store::explain(&e));
     app.set_runs(runs);
     let mut terminal = Terminal::new(TestBackend::new(size.0, size.1))?;
-    draw::prepare(app, ratatui::layout::Rect::new(0, 0, size.0, size.1).into());
+    draw::prepare(app, ratatui::layout::Rect::new(0, 0, size.0, size.1));
     terminal.draw(|f| draw::draw(f, app, Instant::now()))?;
     let svg = svg::to_svg(terminal.backend().buffer());
     let _ = handle.commands.send(Command::Stop);
