@@ -477,9 +477,9 @@ impl Pacer {
     }
 
     /// The pace now: after a cut, a CUBIC climb back to what the server accepted within
-    /// half a window, level there while the episode is open (and for one more window
-    /// once two episodes agreed on a limit), then a convex probe above it up to the
-    /// ceiling.
+    /// half a window, level there while the episode is open, then a convex probe above it
+    /// up to the ceiling: slow near the level, fast far from it, so a limit that went back
+    /// up is found within a window of the episode's end.
     fn refresh(&self, s: &mut State, now: Instant) {
         let Some(e) = s.episode else {
             s.rate = self.ceiling;
@@ -489,9 +489,7 @@ impl Pacer {
         let k = self.window.as_secs_f64() / 2.0;
         let c = (1.0 - BETA) * e.w_max / k.powi(3);
         let climb = if t < k { c * (t - k).powi(3) } else { 0.0 };
-        let hold = if s.learned.is_some() { self.window.as_secs_f64() } else { 0.0 };
-        let probe =
-            e.closed_at.map(|closed| closed + hold).filter(|from| t > *from).map_or(0.0, |from| c * (t - from).powi(3));
+        let probe = e.closed_at.filter(|from| t > *from).map_or(0.0, |from| c * (t - from).powi(3));
         s.rate = (e.w_max + climb + probe).max(e.cut_to).min(self.ceiling);
     }
 
