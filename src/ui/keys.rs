@@ -146,7 +146,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[(KeyCode::Char('a'), NONE)],
         label: "a",
         action: Action::AutoWorkers,
-        help: "workers on auto: the count follows throughput, 429s and the writer",
+        help: "workers on auto: the pace x latency of answers (Little), throughput on a paid plan",
         footer: None,
     },
     Binding {
