@@ -391,14 +391,13 @@ impl Pacer {
         {
             e.closed_at = Some(clock);
         }
+        // Counting the log is linear: only a learned limit needs it on every answer.
+        let limit = s.learned.filter(|_| self.window_covered(s, now))?;
         let accepted = self.accepted_per_min(s, now);
-        match s.learned {
-            Some(limit) if accepted - limit > self.agreement(limit, accepted) && self.window_covered(s, now) => {
-                s.learned = None;
-                Some(News::Forgot { accepted })
-            }
-            _ => None,
-        }
+        (accepted - limit > self.agreement(limit, accepted)).then(|| {
+            s.learned = None;
+            News::Forgot { accepted }
+        })
     }
 
     fn on_rate_limited(

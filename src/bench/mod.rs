@@ -16,6 +16,7 @@
 //! step's) and adds only what the step knows: its name and settings, the ratios to the
 //! floors, the shares of worker time and what was measured around the run.
 
+pub mod charts;
 mod markdown;
 mod measure;
 pub mod quotas;
@@ -185,6 +186,9 @@ pub struct StepResult {
     pub limiter_share: f64,
     /// Requests the server saw for the workload's tickers that have no bar in range.
     pub no_bar_requests: u64,
+    /// When each request went, seconds into the run (the rate chart; not in the JSON).
+    #[serde(skip)]
+    pub sent_s: Vec<f64>,
     #[serde(flatten)]
     pub cost: Cost,
     #[serde(flatten)]
@@ -295,6 +299,7 @@ fn step_result(step: &Step, report: Report, m: Measured, cx: &Context) -> StepRe
         backoff_share: b,
         limiter_share: l,
         no_bar_requests: m.no_bar_requests,
+        sent_s: m.sent_s,
         cost,
         report,
     }
@@ -389,10 +394,45 @@ pub fn write_outputs(dir: &Path, report: &BenchReport) -> std::io::Result<(PathB
     std::fs::create_dir_all(dir)?;
     let md = dir.join("bench.md");
     let json = dir.join("bench.json");
-    std::fs::write(&md, to_markdown(report))?;
+    let charts = write_charts(dir, report).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut text = to_markdown(report);
+    if !charts.is_empty() {
+        text.push_str("\n## Charts\n\n");
+        for c in charts {
+            text.push_str(&format!("![{c}]({c})\n\n"));
+        }
+    }
+    std::fs::write(&md, text)?;
     let body = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
     std::fs::write(&json, body + "\n")?;
     Ok((md, json))
+}
+
+/// Each step's rate over time against the quota, and (where a floor judges the steps) the
+/// profile's wall times against it; returns the files' names.
+fn write_charts(dir: &Path, report: &BenchReport) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for p in &report.profiles {
+        let kind = Profile::parse(&p.profile).map(Profile::kind).unwrap_or(Kind::Progression);
+        for s in p.steps.iter().filter(|s| !s.sent_s.is_empty()) {
+            let name = charts::file_name(&format!("rate-{}", p.profile), &s.name);
+            let series = charts::rate_series(&s.sent_s, p.window_s, s.report.wall_s);
+            let quota = p.quota_per_min as f64;
+            let title = format!("{}: {} (fixes {})", p.profile, s.name, s.report.fixes.label());
+            if kind != Kind::Throughput {
+                charts::rate_chart(&dir.join(&name), &title, &series, quota, &[])?;
+                names.push(name);
+            }
+        }
+        if kind != Kind::Throughput && !p.steps.is_empty() {
+            let name = format!("wall-{}.svg", p.profile);
+            let bars: Vec<(String, f64, f64)> =
+                p.steps.iter().map(|s| (s.name.clone(), s.report.wall_s, p.floor_s)).collect();
+            charts::wall_chart(&dir.join(&name), &format!("{}: wall against the floor", p.profile), "floor", &bars)?;
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 #[cfg(test)]

@@ -42,6 +42,9 @@ pub struct QuotaResult {
     pub rate_limit_hits: u64,
     pub peak_workers: u32,
     pub status: String,
+    /// When each request went, seconds into the run (the chart).
+    #[serde(skip)]
+    pub sent_s: Vec<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -100,7 +103,15 @@ pub async fn run_step(
     let (store, plan) = engine::prepare(&config)?;
     let source = Source { label: "simulator".into(), base_url: sim.base_url(), key: None };
     measure::reset_peak_rss();
-    let report = engine::start(Arc::new(config), source, store, plan)?.drive(|_, _| {}).await?;
+    let started = std::time::Instant::now();
+    let mut sent_s = Vec::new();
+    let report = engine::start(Arc::new(config), source, store, plan)?
+        .drive(|e, _| {
+            if let crate::engine::Event::Request(r) = &e {
+                sent_s.push(r.at.saturating_duration_since(started).as_secs_f64());
+            }
+        })
+        .await?;
     sim.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     let fewest = w.floor_requests(&w.universe());
@@ -119,6 +130,7 @@ pub async fn run_step(
         rate_limit_hits: report.rate_limit_hits,
         peak_workers: report.peak_workers,
         status: report.status.to_string(),
+        sent_s,
     };
     progress(&line(&r));
     Ok(r)
@@ -138,6 +150,21 @@ pub async fn run(only: Option<&[String]>, scratch: &Path, progress: &dyn Fn(&str
         workload: workload().describe(),
         steps,
     })
+}
+
+/// Each quota's rate against its line, and every step's wall time against its floor.
+pub fn write_charts(dir: &Path, r: &QuotasReport) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for x in r.steps.iter().filter(|x| x.name != "paid") {
+        let name = super::charts::file_name("rate-quotas", &x.name);
+        let series = super::charts::rate_series(&x.sent_s, x.window_s, x.wall_s);
+        super::charts::rate_chart(&dir.join(&name), &format!("quotas: {}", x.name), &series, x.quota_per_min, &[])?;
+        names.push(name);
+    }
+    let bars: Vec<(String, f64, f64)> = r.steps.iter().map(|x| (x.name.clone(), x.wall_s, x.floor_s)).collect();
+    super::charts::wall_chart(&dir.join("wall-quotas.svg"), "quotas: wall against the floor time", "floor", &bars)?;
+    names.push("wall-quotas.svg".into());
+    Ok(names)
 }
 
 fn line(r: &QuotaResult) -> String {

@@ -120,6 +120,8 @@ pub struct Measured {
     pub db_bytes: u64,
     /// Requests the server saw for tickers with no bar in range.
     pub no_bar_requests: u64,
+    /// When each request went, seconds into the run: the bench's rate chart.
+    pub sent_s: Vec<f64>,
 }
 
 fn step_config(w: &Workload, step: &Step, dir: &Path) -> Config {
@@ -171,11 +173,16 @@ pub async fn run_step(
     let source = Source { label: "simulator".into(), base_url: sim.base_url(), key: None };
     measure::reset_peak_rss();
     let handle = engine::start(Arc::new(config), source, store, plan)?;
+    let started = Instant::now();
     let mut last = Instant::now();
     let mut tally = Tally::default();
+    let mut sent_s = Vec::new();
     let report = handle
         .drive(|e, _| {
             tally.apply(&e);
+            if let Event::Request(r) = &e {
+                sent_s.push(r.at.saturating_duration_since(started).as_secs_f64());
+            }
             if matches!(e, Event::Request(_)) && last.elapsed() > Duration::from_secs(5) {
                 last = Instant::now();
                 progress(&format!(
@@ -193,5 +200,5 @@ pub async fn run_step(
     sim.stop().await;
     let db_bytes = measure::db_bytes(&dir.join("bench.db"))?;
     let _ = std::fs::remove_dir_all(&dir);
-    Ok((report, Measured { client_cpu_s, sim_cpu_s, sim_apart, db_bytes, no_bar_requests }))
+    Ok((report, Measured { client_cpu_s, sim_cpu_s, sim_apart, db_bytes, no_bar_requests, sent_s }))
 }

@@ -124,6 +124,11 @@ pub struct ScenarioResult {
     pub bars: u64,
     pub status: String,
     pub switches: Vec<SwitchResult>,
+    /// When each request went, seconds into the run, and the script's moments (the chart).
+    #[serde(skip)]
+    pub sent_s: Vec<f64>,
+    #[serde(skip)]
+    pub marks: Vec<(f64, String)>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -241,6 +246,8 @@ fn judge(
         bars: report.bars,
         status: report.status.to_string(),
         switches,
+        sent_s: ok.iter().chain(&limited).copied().collect(),
+        marks: s.script.iter().map(|(t, a)| (*t, mark(a))).collect(),
     }
 }
 
@@ -276,6 +283,34 @@ fn oracle(s: &Scenario, ok: &[f64], report: &crate::report::Report, o: &SimOptio
     let min_gap_at = |t: f64| if single.iter().any(|(a, b)| (*a..*b).contains(&t)) { latency } else { 0.0 };
     let bounds = Bounds { window_s: WINDOW_S, limit_at: &limit_at, held_until: &held_until, min_gap_at: &min_gap_at };
     oracle_end(&before, first, n, &bounds, o.latency_ms as f64 / 1000.0)
+}
+
+/// A script's act in a few words, for the chart.
+fn mark(a: &Act) -> String {
+    match a {
+        Act::Send(Command::SetFix(f, on)) => format!("{} {}", f.number(), if *on { "on" } else { "off" }),
+        Act::Send(Command::Pause) => "pause".into(),
+        Act::Send(Command::Resume) => "resume".into(),
+        Act::Send(c) => format!("{c:?}"),
+        Act::Limit(n) => format!("limit {n}"),
+    }
+}
+
+/// Each scenario's rate against the server's limit, with its switches marked, and every
+/// scenario's wall time against its oracle.
+pub fn write_charts(dir: &Path, r: &SwitchesReport) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for x in &r.scenarios {
+        let name = super::charts::file_name("rate-switches", &x.name);
+        let series = super::charts::rate_series(&x.sent_s, r.window_s, x.wall_s);
+        let title = format!("switches: {} ({})", x.name, x.about);
+        super::charts::rate_chart(&dir.join(&name), &title, &series, r.limit_per_window as f64, &x.marks)?;
+        names.push(name);
+    }
+    let bars: Vec<(String, f64, f64)> = r.scenarios.iter().map(|x| (x.name.clone(), x.wall_s, x.oracle_s)).collect();
+    super::charts::wall_chart(&dir.join("wall-switches.svg"), "switches: wall against the oracle", "oracle", &bars)?;
+    names.push("wall-switches.svg".into());
+    Ok(names)
 }
 
 /// The simulator the scenarios run against: its default latency, the limit over a real

@@ -90,13 +90,32 @@ async fn own_profile(profile: Profile, args: &BenchArgs) -> ExitCode {
     }
     let scratch = std::env::temp_dir().join(format!("barfill-bench-{}", std::process::id()));
     let progress = |line: &str| eprintln!("{line}");
+    let out = args.out.clone();
+    // Charts go beside the tables, linked from bench.md.
+    let charted = |names: anyhow::Result<Vec<String>>, md: &mut String| match names {
+        Ok(names) if !names.is_empty() => {
+            md.push_str("\n## Charts\n\n");
+            names.iter().for_each(|n| md.push_str(&format!("![{n}]({n})\n\n")));
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: charts not written: {e}"),
+    };
+    let chart_dir = |dir: &std::path::Path| std::fs::create_dir_all(dir).map_err(anyhow::Error::from).map(|_| ());
     let outcome = match profile {
-        Profile::Switches => bench::switches::run(only.as_deref(), &scratch, &progress)
-            .await
-            .map(|r| (bench::switches::to_markdown(&r), serde_json::to_string_pretty(&r))),
-        _ => bench::quotas::run(only.as_deref(), &scratch, &progress)
-            .await
-            .map(|r| (bench::quotas::to_markdown(&r), serde_json::to_string_pretty(&r))),
+        Profile::Switches => bench::switches::run(only.as_deref(), &scratch, &progress).await.map(|r| {
+            let mut md = bench::switches::to_markdown(&r);
+            if let Some(dir) = &out {
+                charted(chart_dir(dir).and_then(|_| bench::switches::write_charts(dir, &r)), &mut md);
+            }
+            (md, serde_json::to_string_pretty(&r))
+        }),
+        _ => bench::quotas::run(only.as_deref(), &scratch, &progress).await.map(|r| {
+            let mut md = bench::quotas::to_markdown(&r);
+            if let Some(dir) = &out {
+                charted(chart_dir(dir).and_then(|_| bench::quotas::write_charts(dir, &r)), &mut md);
+            }
+            (md, serde_json::to_string_pretty(&r))
+        }),
     };
     let _ = std::fs::remove_dir_all(&scratch);
     let (md, json) = match outcome {

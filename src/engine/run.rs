@@ -211,12 +211,7 @@ async fn run(
     info.reference_requests = reference_pages;
     let store = tell_about_the_store(store, &emitter);
     let adjusted = store.adjusted();
-    // `--refetch` asks for everything again, splits too.
-    let splits_checked = if config.refetch { Ok(HashSet::new()) } else { store.splits_checked_on(config.today) }
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %crate::store::explain(&e), "could not read when splits were last asked for");
-            HashSet::new()
-        });
+    let splits = SplitsToAsk::of(&config, &store, &plan);
     let (store, run_id) = match record_start(store, &info).await {
         Ok(x) => x,
         Err(e) => return not_started(&info, &emitter, e),
@@ -240,15 +235,9 @@ async fn run(
         // Splits only feed `bars_adjusted`: no bar request waits for them (on a paid plan
         // a run of seconds lost a tenth of one to the answer). An adjusted database has its
         // bars on the scale of the day they were fetched: splits would change nothing it reads.
-        // Only stocks split: other classes are never asked about.
-        let splitting: Vec<String> =
-            plan.symbols.iter().filter(|t| Class::of_checked(t).has_splits()).cloned().collect();
-        let held: HashSet<String> = plan.rows.iter().filter(|r| r.stored_bars > 0).map(|r| r.ticker.clone()).collect();
         let refreshing = async {
-            if !adjusted && config.fetch_splits && !splitting.is_empty() {
-                let asking =
-                    splits::Asking { tickers: &splitting, checked: &splits_checked, day: config.today, held: &held };
-                splits::refresh(&ctx.net, &ctx.writer, asking).await
+            if !adjusted && config.fetch_splits && !splits.tickers.is_empty() {
+                splits::refresh(&ctx.net, &ctx.writer, splits.asking(config.today)).await
             } else {
                 0
             }
@@ -259,6 +248,34 @@ async fn run(
         outcome
     };
     finish(ctx, &info, &plan, writer, outcome).await
+}
+
+/// Whose splits a run asks for: its stock tickers (only stocks split), less those asked
+/// completely earlier the same day (all again with `--refetch`), knowing which the
+/// database held bars of before the run.
+struct SplitsToAsk {
+    tickers: Vec<String>,
+    checked: HashSet<String>,
+    held: HashSet<String>,
+}
+
+impl SplitsToAsk {
+    fn of(config: &Config, store: &Store, plan: &Plan) -> SplitsToAsk {
+        let checked = if config.refetch { Ok(HashSet::new()) } else { store.splits_checked_on(config.today) }
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %crate::store::explain(&e), "could not read when splits were last asked for");
+                HashSet::new()
+            });
+        SplitsToAsk {
+            tickers: plan.symbols.iter().filter(|t| Class::of_checked(t).has_splits()).cloned().collect(),
+            checked,
+            held: plan.rows.iter().filter(|r| r.stored_bars > 0).map(|r| r.ticker.clone()).collect(),
+        }
+    }
+
+    fn asking(&self, day: crate::calendar::Day) -> splits::Asking<'_> {
+        splits::Asking { tickers: &self.tickers, checked: &self.checked, day, held: &self.held }
+    }
 }
 
 /// The network side of a run, shared by every phase.

@@ -121,6 +121,15 @@ pub fn script() -> Vec<(f64, Event)> {
         (2.0, limited(Some(0), "/v2/aggs/ticker/AAPL/range/1/minute/2024-03-13/2024-05-07")),
         (2.0, Event::Backoff { row: Some(0), secs: 8.0, reason: "429".into(), held: false }),
         (2.0, Event::RowState { row: 0, state: RowState::Backoff { secs: 8.0, reason: "429".into() } }),
+    ]
+    .into_iter()
+    .chain(the_pacer_and_after())
+    .collect()
+}
+
+/// The script from the pacer's cut on.
+fn the_pacer_and_after() -> Vec<(f64, Event)> {
+    vec![
         (
             2.5,
             Event::Pace(crate::pace::PaceFigures {
