@@ -229,6 +229,11 @@ impl Pacer {
         self.window
     }
 
+    /// How far apart the gate lets probes through at the pace now.
+    pub fn probe_spacing(&self) -> Duration {
+        self.probe_every(self.rate_per_min())
+    }
+
     /// When the gate opens, if it is closed.
     pub fn gate_until(&self) -> Option<Instant> {
         let now = clock::now();

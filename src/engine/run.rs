@@ -629,8 +629,20 @@ fn eta_inputs(ctx: &Ctx) -> EtaInputs {
         workers: settings.workers(),
         pace_per_min: ctx.pacer.rate_per_min(),
         latency_s: tally.latency_s,
-        gate_s: ctx.pacer.gate_until().map_or(0.0, |t| t.saturating_duration_since(clock::now()).as_secs_f64()),
+        gate_s: gate_wait(&ctx.pacer.figures(), ctx.pacer.probe_spacing()),
         ok_requests: tally.ok_requests,
+    }
+}
+
+/// How long the gate will likely still hold every worker: all of a drain or a
+/// `Retry-After`, which are known; after a 429 a probe usually finds room well before the
+/// gate's end, so at most a probe's spacing.
+fn gate_wait(f: &crate::pace::PaceFigures, probe: Duration) -> f64 {
+    use crate::pace::Hold;
+    match (f.held_s, f.hold) {
+        (Some(s), Some(Hold::Drain | Hold::RetryAfter)) => s,
+        (Some(s), Some(_)) => s.min(probe.as_secs_f64()),
+        _ => 0.0,
     }
 }
 
