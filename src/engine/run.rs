@@ -180,32 +180,13 @@ async fn run(
     let (settings_tx, settings_rx) = watch::channel(settings);
     let net = Arc::new(network(&config, client, emitter.clone(), settings_rx));
     let mut info = run_info(&config, &source, &plan, &store, settings, net.pacer.rate_per_min());
-    // A universe or an options chain names the tickers from reference data.
-    let listing = match (UniverseSpec::from_config(&config), config.chain.chain()) {
-        (Some(spec), _) => Some(Listing::Universe(spec)),
-        (None, Some(c)) => Some(Listing::Chain(c)),
-        (None, None) => None,
-    };
-    let (plan, reference_pages) = match listing {
-        None => (plan, 0),
-        Some(listing) => {
-            let resolving = async {
-                match listing {
-                    Listing::Universe(spec) => universe_symbols(&net, spec).await,
-                    Listing::Chain(c) => chain::symbols(&net, c, config.today, config.from).await,
-                }
-            };
-            let planned = match steered(&net, &settings_tx, &mut commands, resolving).await {
-                Ok((symbols, pages)) => {
-                    plan_stored(&store, &config, &symbols).map(|p| (p, pages)).map_err(|e| e.to_string())
-                }
-                Err(e) => Err(e),
-            };
-            match planned {
-                Ok(p) => p,
-                Err(e) => return not_started(&info, &emitter, e),
-            }
-        }
+    let listed = listed(&config, &net, &settings_tx, &mut commands).await.and_then(|named| match named {
+        None => Ok((plan, 0)),
+        Some((symbols, pages)) => plan_stored(&store, &config, &symbols).map(|p| (p, pages)).map_err(|e| e.to_string()),
+    });
+    let (plan, reference_pages) = match listed {
+        Ok(p) => p,
+        Err(e) => return not_started(&info, &emitter, e),
     };
     info = run_info(&config, &source, &plan, &store, net.settings(), net.pacer.rate_per_min());
     info.reference_requests = reference_pages;
@@ -248,6 +229,28 @@ async fn run(
         outcome
     };
     finish(ctx, &info, &plan, writer, outcome).await
+}
+
+/// The tickers a universe or an options chain names from reference data (taking commands
+/// meanwhile), and the reference pages that took; `None` for a list.
+async fn listed(
+    config: &Config,
+    net: &Net,
+    settings_tx: &watch::Sender<Settings>,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+) -> Result<Option<(Vec<String>, u64)>, String> {
+    let listing = match (UniverseSpec::from_config(config), config.chain.chain()) {
+        (Some(spec), _) => Listing::Universe(spec),
+        (None, Some(c)) => Listing::Chain(c),
+        (None, None) => return Ok(None),
+    };
+    let resolving = async {
+        match listing {
+            Listing::Universe(spec) => universe_symbols(net, spec).await,
+            Listing::Chain(c) => chain::symbols(net, c, config.today, config.from).await,
+        }
+    };
+    steered(net, settings_tx, commands, resolving).await.map(Some)
 }
 
 /// Whose splits a run asks for: its stock tickers (only stocks split), less those asked
