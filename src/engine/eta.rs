@@ -69,18 +69,17 @@ impl EtaClock {
 
     pub fn tick(&mut self, now: Instant, i: &Inputs) -> EtaFigures {
         self.measure(now, i.ok_requests);
-        let requests_left = requests_left(&i.left, &i.last_ts, i.batching);
+        let chains = chains(&i.left, &i.last_ts, i.batching);
+        let requests_left = total(&chains, &i.left);
         if requests_left <= 0.0 {
             return EtaFigures { secs: Some(0.0), measuring: false, requests_left, rate_per_min: 0.0 };
         }
         let (rate, measuring) = if i.batching { self.paced_rate(i) } else { self.measured_rate() };
+        // A chain's pages go one after another, whatever the pace allows.
+        let longest = chains.iter().copied().fold(0.0, f64::max);
         let secs = rate.filter(|r| *r > 0.0).map(|r| {
-            let mut secs = i.gate_s + requests_left / r;
-            // A chain's pages go one after another, whatever the pace allows.
-            if let Some(l) = i.latency_s {
-                secs = secs.max(i.gate_s + longest_chain(&i.left, &i.last_ts, i.batching) * l);
-            }
-            secs
+            let paced = i.gate_s + requests_left / r;
+            i.latency_s.map_or(paced, |l| paced.max(i.gate_s + longest * l))
         });
         EtaFigures { secs, measuring, requests_left, rate_per_min: rate.unwrap_or(0.0) * 60.0 }
     }
@@ -117,32 +116,28 @@ impl EtaClock {
 }
 
 /// Requests the work left should take, at the page size of the fixes in force.
-pub fn requests_left(left: &WorkLeft, last_ts: &[Option<i64>], batching: bool) -> f64 {
-    let limit = if batching { MAX_LIMIT } else { DEFAULT_LIMIT };
-    let priors = priors(left);
-    let queued: f64 = left.queued.iter().map(|&(row, sessions)| requests(left, &priors, row, sessions, limit)).sum();
-    let flying: f64 = left
-        .in_flight
-        .iter()
-        .map(|&(row, range)| {
-            let rest = rest_of(range, last_ts.get(row).copied().flatten());
-            // The request out now is, on average, half answered.
-            requests(left, &priors, row, rest.sessions(), limit).max(1.0) - 0.5
-        })
-        .sum();
-    queued + flying + left.grouped_days as f64
+#[cfg(test)]
+fn requests_left(left: &WorkLeft, last_ts: &[Option<i64>], batching: bool) -> f64 {
+    total(&chains(left, last_ts, batching), left)
 }
 
-/// The most requests one chain still has to make one after another.
-fn longest_chain(left: &WorkLeft, last_ts: &[Option<i64>], batching: bool) -> f64 {
+/// The chains' requests and one a grouped day.
+fn total(chains: &[f64], left: &WorkLeft) -> f64 {
+    chains.iter().sum::<f64>() + left.grouped_days as f64
+}
+
+/// Requests each range left still takes, one after another: queued ranges, and what is
+/// left of those in flight after their last stored bar.
+fn chains(left: &WorkLeft, last_ts: &[Option<i64>], batching: bool) -> Vec<f64> {
     let limit = if batching { MAX_LIMIT } else { DEFAULT_LIMIT };
     let priors = priors(left);
     let queued = left.queued.iter().map(|&(row, sessions)| requests(left, &priors, row, sessions, limit));
     let flying = left.in_flight.iter().map(|&(row, range)| {
         let rest = rest_of(range, last_ts.get(row).copied().flatten());
+        // The request out now is, on average, half answered.
         requests(left, &priors, row, rest.sessions(), limit).max(1.0) - 0.5
     });
-    queued.chain(flying).fold(0.0, f64::max)
+    queued.chain(flying).collect()
 }
 
 /// The part of a range in flight after its last stored bar (intraday bars may go on

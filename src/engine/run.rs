@@ -625,14 +625,15 @@ async fn coordinate(
 fn eta_inputs(ctx: &Ctx) -> EtaInputs {
     let settings = ctx.settings();
     let tally = ctx.emitter.tally();
+    let pace = ctx.pacer.figures();
     EtaInputs {
         left: ctx.sched.lock().work_left(),
         last_ts: ctx.seen.lock().iter().map(|s| s.last_ts).collect(),
         batching: settings.fixes.batching,
         workers: settings.workers(),
-        pace_per_min: ctx.pacer.rate_per_min(),
+        pace_per_min: pace.rate_per_min,
         latency_s: tally.latency_s,
-        gate_s: gate_wait(&ctx.pacer.figures(), ctx.pacer.probe_spacing()),
+        gate_s: gate_wait(&pace, ctx.pacer.probe_spacing()),
         ok_requests: tally.ok_requests,
     }
 }
