@@ -271,7 +271,7 @@ async fn a_wrong_key_stops_at_once_with_the_servers_message() {
     let note = report.note.clone().unwrap();
     assert!(note.contains("401") && note.contains("Unknown API Key"), "{note}");
     // No retry storm: at most one request per worker, none retried.
-    let workers = u64::from(config.concurrency.initial_workers(config.quota_per_min));
+    let workers = u64::from(config.concurrency.initial_workers(config.quota_per_min, config.fixes.batching));
     assert!(report.requests <= workers, "{} requests", report.requests);
     assert_eq!(report.retries, 0);
     // The simulator runs on threads of its own, so a request the stopped run abandoned may

@@ -34,6 +34,7 @@ pub fn rate_chart(
     title: &str,
     series: &[(f64, f64)],
     quota: f64,
+    over_s: f64,
     marks: &[(f64, String)],
 ) -> anyhow::Result<()> {
     let end = series.last().map_or(60.0, |p| p.0).max(1.0);
@@ -58,7 +59,7 @@ pub fn rate_chart(
         .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], RED.stroke_width(2)));
     chart
         .draw_series(LineSeries::new(series.iter().copied(), BLUE.stroke_width(2)))?
-        .label("requests in the last window, a minute")
+        .label(format!("requests in the last {over_s:.0} s, a minute"))
         .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLUE.stroke_width(2)));
     for (at, what) in marks {
         chart.draw_series(LineSeries::new([(*at, 0.0), (*at, top)], BLACK.mix(0.4)))?;
@@ -127,7 +128,8 @@ mod tests {
     fn charts_are_svg_files() {
         let dir = tempfile::tempdir().unwrap();
         let rate = dir.path().join(file_name("rate", "fix1+2"));
-        rate_chart(&rate, "t", &rate_series(&[1.0, 2.0, 3.0], 60.0, 10.0), 150.0, &[(5.0, "2 on".into())]).unwrap();
+        rate_chart(&rate, "t", &rate_series(&[1.0, 2.0, 3.0], 60.0, 10.0), 150.0, 60.0, &[(5.0, "2 on".into())])
+            .unwrap();
         let wall = dir.path().join("wall.svg");
         wall_chart(&wall, "t", "floor", &[("a".into(), 10.0, 9.0), ("b".into(), 5.0, 4.0)]).unwrap();
         for p in [rate, wall] {

@@ -420,7 +420,7 @@ fn write_charts(dir: &Path, report: &BenchReport) -> anyhow::Result<Vec<String>>
             let quota = p.quota_per_min as f64;
             let title = format!("{}: {} (fixes {})", p.profile, s.name, s.report.fixes.label());
             if kind != Kind::Throughput {
-                charts::rate_chart(&dir.join(&name), &title, &series, quota, &[])?;
+                charts::rate_chart(&dir.join(&name), &title, &series, quota, p.window_s, &[])?;
                 names.push(name);
             }
         }

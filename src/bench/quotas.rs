@@ -157,8 +157,12 @@ pub fn write_charts(dir: &Path, r: &QuotasReport) -> anyhow::Result<Vec<String>>
     let mut names = Vec::new();
     for x in r.steps.iter().filter(|x| x.name != "paid") {
         let name = super::charts::file_name("rate-quotas", &x.name);
-        let series = super::charts::rate_series(&x.sent_s, x.window_s, x.wall_s);
-        super::charts::rate_chart(&dir.join(&name), &format!("quotas: {}", x.name), &series, x.quota_per_min, &[])?;
+        // A run of 10 s drawn over a 60 s window would show only its climb: the rate is
+        // averaged over an eighth of the run, between 2 s and the quota's window.
+        let over = (x.wall_s / 8.0).clamp(2.0, x.window_s);
+        let series = super::charts::rate_series(&x.sent_s, over, x.wall_s);
+        let title = format!("quotas: {}", x.name);
+        super::charts::rate_chart(&dir.join(&name), &title, &series, x.quota_per_min, over, &[])?;
         names.push(name);
     }
     let bars: Vec<(String, f64, f64)> = r.steps.iter().map(|x| (x.name.clone(), x.wall_s, x.floor_s)).collect();

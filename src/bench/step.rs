@@ -60,7 +60,7 @@ impl Step {
 
     /// Workers the step starts with at `quota_per_min`.
     pub fn workers(&self, quota_per_min: u32) -> u32 {
-        if self.fixes.parallel { self.concurrency.initial_workers(quota_per_min) } else { 1 }
+        if self.fixes.parallel { self.concurrency.initial_workers(quota_per_min, self.fixes.batching) } else { 1 }
     }
 }
 

@@ -304,7 +304,7 @@ pub fn write_charts(dir: &Path, r: &SwitchesReport) -> anyhow::Result<Vec<String
         let name = super::charts::file_name("rate-switches", &x.name);
         let series = super::charts::rate_series(&x.sent_s, r.window_s, x.wall_s);
         let title = format!("switches: {} ({})", x.name, x.about);
-        super::charts::rate_chart(&dir.join(&name), &title, &series, r.limit_per_window as f64, &x.marks)?;
+        super::charts::rate_chart(&dir.join(&name), &title, &series, r.limit_per_window as f64, r.window_s, &x.marks)?;
         names.push(name);
     }
     let bars: Vec<(String, f64, f64)> = r.scenarios.iter().map(|x| (x.name.clone(), x.wall_s, x.oracle_s)).collect();

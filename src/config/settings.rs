@@ -131,9 +131,14 @@ impl Concurrency {
     /// plan proposed it, whatever the defaults become.
     pub const SEED_FIX3: Concurrency = Concurrency::Fixed(3);
     pub const SEED_FIX3_STAGGER: Duration = Duration::from_secs(5);
-    /// Workers an `Auto` run starts with: the seed's count, a safe start on any plan that
-    /// the engine's controller grows from.
+    /// The fewest workers an `Auto` run starts with: the seed's count.
     pub const AUTO_START: u32 = 3;
+    /// The latency of a page assumed before any is measured, for the starting count of a
+    /// paced run (Little's law: quota x latency, plus one). Half a second is a full
+    /// simulator page; the API's are often longer, and the controller grows from there.
+    /// Starting from 3 at 1,200/min, the ramp by doubling took 7 s, half of a 15 s run, while
+    /// rows waited (`bench --profile quotas`); a worker too many only waits at the pacer.
+    pub const FIRST_LATENCY_S: f64 = 0.5;
     /// Workers an `Auto` run starts with at a paid plan's pace: latency, not the quota,
     /// sets its speed, and a run of seconds would spend most of itself climbing from 3.
     /// On the unlimited bench (2 cores) 16 was the best fixed count, and starting there
@@ -145,11 +150,16 @@ impl Concurrency {
     /// quota; above it throughput sets the worker count and rows may be cut.
     pub const PAID_PACE_PER_MIN: u32 = 10_000;
 
-    /// Workers to start the run with.
-    pub fn initial_workers(self, quota_per_min: u32) -> u32 {
+    /// Workers to start the run with; `paced` says fix 2 keeps the quota (without it,
+    /// workers beyond the seed's three would only meet 429s sooner).
+    pub fn initial_workers(self, quota_per_min: u32, paced: bool) -> u32 {
         match self {
             Concurrency::Auto if quota_per_min >= Concurrency::PAID_PACE_PER_MIN => Concurrency::AUTO_START_PAID,
-            Concurrency::Auto => Concurrency::AUTO_START,
+            Concurrency::Auto if !paced => Concurrency::AUTO_START,
+            Concurrency::Auto => {
+                let in_flight = (f64::from(quota_per_min) / 60.0 * Concurrency::FIRST_LATENCY_S).ceil() as u32 + 1;
+                in_flight.clamp(Concurrency::AUTO_START, Concurrency::AUTO_START_PAID)
+            }
             Concurrency::Fixed(n) => n,
         }
     }

@@ -542,13 +542,17 @@ fn concurrency_is_auto_or_a_count_and_the_stagger_follows_it() {
     // The file's count, the flag's auto: auto, with auto's stagger.
     let c = load_with(Some("[fixes]\nconcurrency = 4\n"), &["--concurrency", "AUTO"]).unwrap();
     assert_eq!((c.concurrency, c.stagger), (Concurrency::Auto, Duration::ZERO));
-    assert_eq!(Concurrency::Auto.initial_workers(150), Concurrency::AUTO_START);
-    assert_eq!(Concurrency::Auto.initial_workers(6000), Concurrency::AUTO_START);
-    assert_eq!(Concurrency::Auto.initial_workers(12_000), Concurrency::AUTO_START_PAID);
-    assert_eq!(Concurrency::Fixed(5).initial_workers(6000), 5);
+    assert_eq!(Concurrency::Auto.initial_workers(150, true), Concurrency::AUTO_START);
+    assert_eq!(Concurrency::Auto.initial_workers(5, true), Concurrency::AUTO_START);
+    assert_eq!(Concurrency::Auto.initial_workers(360, true), 4);
+    assert_eq!(Concurrency::Auto.initial_workers(1200, true), 11);
+    assert_eq!(Concurrency::Auto.initial_workers(1200, false), Concurrency::AUTO_START, "unpaced");
+    assert_eq!(Concurrency::Auto.initial_workers(6000, true), Concurrency::AUTO_START_PAID);
+    assert_eq!(Concurrency::Auto.initial_workers(12_000, true), Concurrency::AUTO_START_PAID);
+    assert_eq!(Concurrency::Fixed(5).initial_workers(6000, true), 5);
     let mut seed = c.clone();
     seed.use_seed_fix3();
-    assert_eq!((seed.concurrency.initial_workers(150), seed.stagger), (3, Duration::from_secs(5)));
+    assert_eq!((seed.concurrency.initial_workers(150, true), seed.stagger), (3, Duration::from_secs(5)));
     assert_eq!(Concurrency::Fixed(8).to_string(), "8");
 }
 

@@ -132,7 +132,7 @@ const PAGES_IN_MEMORY: usize = 6;
 pub fn initial_settings(config: &Config) -> Settings {
     Settings {
         fixes: config.fixes,
-        concurrency: config.concurrency.initial_workers(config.quota_per_min),
+        concurrency: config.concurrency.initial_workers(config.quota_per_min, config.fixes.batching),
         stagger_secs: config.stagger.as_secs_f64(),
         paused: false,
         auto: config.concurrency.is_auto(),

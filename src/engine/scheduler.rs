@@ -7,6 +7,7 @@
 //!   and daily bars through the grouped endpoint while that takes fewer requests;
 //! - with fix 3 but not fix 2, each worker keeps to one symbol at a time.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::calendar::{Day, Range};
@@ -14,6 +15,10 @@ use crate::markets::{Class, Grouped};
 use crate::plan::{Plan, days_per_minute_window};
 use crate::polygon::client::MAX_LIMIT;
 use crate::timeframe::Timeframe;
+
+/// A chain hands its rest back only to a task at least this many requests longer: at one,
+/// chains of equal length would swap at every page.
+const TURN_MARGIN: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Work {
@@ -83,6 +88,12 @@ pub struct Scheduler {
     /// Workers that pieces of rows would serve while the quota is not what limits the run;
     /// 0 keeps every row one chain of pages (see [`Scheduler::set_split`]).
     split_for: u32,
+    /// Workers the run has now: the last round of a timeframe's chains starts when its
+    /// queued tasks are no more than these (see [`Scheduler::yields`]).
+    workers: u32,
+    /// The timeframe whose last round has begun: a chain handing its rest back adds a
+    /// task, and must not end the round it is taking turns in.
+    round_of: Option<usize>,
     /// Base bars a session, as a row's pages have shown: the size of its pieces.
     density: Vec<Option<f64>>,
     /// Rows with work given up unfinished when the run stopped: never called empty.
@@ -141,6 +152,8 @@ impl Scheduler {
             failed: vec![None; n],
             bars: plan.rows.iter().map(|r| r.stored_bars).collect(),
             split_for: 0,
+            workers: 1,
+            round_of: None,
             density: vec![None; n],
             abandoned: vec![false; n],
             guessed: vec![false; n],
@@ -222,6 +235,7 @@ impl Scheduler {
         }
         let (i, _) = candidate?;
         let task = self.tasks.remove(i);
+        self.note_round();
         let task = if batching && self.splitting() { self.cut(task) } else { self.join(task) };
         if claim_symbols {
             self.claims.insert(self.keys[task.row].ticker, slot);
@@ -245,6 +259,27 @@ impl Scheduler {
     /// costs exactly `ceil(base bars / 50000)` requests, however the ticker trades.
     pub fn set_split(&mut self, workers: Option<u32>) {
         self.split_for = workers.unwrap_or(0);
+    }
+
+    pub fn set_workers(&mut self, workers: u32) {
+        self.workers = workers;
+    }
+
+    /// The last round of a timeframe's chains, rows kept whole: no more chains wait than
+    /// there are workers to take them. Until then the order is the fixes' own (rows end
+    /// one after another, ready to use); from then on the longest goes first and chains
+    /// take turns.
+    fn last_round(&self) -> bool {
+        let Some(tf) = self.tasks.iter().map(|t| self.keys[t.row].timeframe).min() else { return false };
+        let waiting = self.tasks.iter().filter(|t| self.keys[t.row].timeframe == tf).count() as u32;
+        self.split_for == 0 && self.workers > 1 && (waiting <= self.workers || self.round_of == Some(tf))
+    }
+
+    /// Marks the last round of the timeframe next in line once it has begun.
+    fn note_round(&mut self) {
+        if self.last_round() {
+            self.round_of = self.tasks.iter().map(|t| self.keys[t.row].timeframe).min();
+        }
     }
 
     /// A chain of `row` found `base` bars over `sessions` sessions.
@@ -354,11 +389,19 @@ impl Scheduler {
         }
     }
 
-    /// The task to take next, and its timeframe's position, in the order the fixes ask.
+    /// The task to take next, and its timeframe's position, in the order the fixes ask;
+    /// in the last round of a timeframe's chains, the longest first, so that they end
+    /// together rather than one going on alone at the end.
     fn pick(&self, slot: usize, batching: bool, claim_symbols: bool) -> Option<(usize, usize)> {
+        let last_round = batching && self.last_round();
         let key = |t: &Task| {
             let k = &self.keys[t.row];
-            if batching { (k.timeframe, k.ticker, t.range.from) } else { (k.ticker, k.timeframe, t.range.from) }
+            if batching {
+                let longest_first = if last_round { self.pages_of(t) } else { 0 };
+                (k.timeframe, Reverse(longest_first), k.ticker, t.range.from)
+            } else {
+                (k.ticker, Reverse(0), k.timeframe, t.range.from)
+            }
         };
         let mine = self.claims.iter().find(|(_, s)| **s == slot).map(|(t, _)| *t);
         self.tasks
@@ -376,6 +419,31 @@ impl Scheduler {
             })
             .min_by_key(|(_, t)| key(t))
             .map(|(i, t)| (i, self.keys[t.row].timeframe))
+    }
+
+    /// Requests a task is likely to take: its sessions at the density its row has shown,
+    /// or at the densest a session can be before any page came back. Day bars: one.
+    fn pages_of(&self, t: &Task) -> u32 {
+        let k = &self.keys[t.row];
+        if !k.intraday {
+            return 1;
+        }
+        let per_page = self.piece_sessions(t.row).unwrap_or_else(|| days_per_minute_window(k.class)).max(1);
+        k.class.days_in(t.range).div_ceil(per_page).max(1)
+    }
+
+    /// Whether a chain with `left` requests to go should hand its rest back and take a
+    /// longer task waiting, in the last round (fix 2, rows not cut). A worker keeps its
+    /// chain to the end, so chains begun late (by a worker added mid-run) would end one
+    /// by one, the last alone a page's latency at a time while the quota sits idle.
+    /// Taking turns keeps every chain within two requests of the longest, so they end
+    /// together. The rest goes on from its last bar: the same requests as its
+    /// `next_url`, none more.
+    pub fn yields(&self, left: u32) -> bool {
+        if !self.last_round() {
+            return false;
+        }
+        self.pick(0, true, false).is_some_and(|(i, _)| self.pages_of(&self.tasks[i]) >= left + TURN_MARGIN)
     }
 
     /// Grouped days sit with the daily timeframe in the timeframe-first order.
@@ -425,6 +493,7 @@ impl Scheduler {
     /// Puts the rest of a range back, to be taken under the fixes now in force: a chain
     /// of pages stops at a switch of fix 2 and goes on from its last stored bar.
     pub fn put_back(&mut self, row: usize, range: Range, from_ms: Option<i64>) {
+        self.note_round();
         self.tasks.push(Task { row, range, from_ms, held: None });
     }
 
@@ -553,6 +622,47 @@ mod tests {
             assert_eq!(*limit, Some(50_000));
             assert_eq!((range.from, range.to), (day("2024-01-01"), day("2024-12-31")));
         }
+    }
+
+    #[test]
+    fn in_the_last_round_chains_take_turns_and_the_longest_goes_next() {
+        // Three minute rows: AAA short (a quarter), AAPL and MSFT long (two years); fix 2,
+        // rows not cut.
+        let p = plan(&["AAA", "AAPL", "MSFT"], &["1/minute"], "2023-01-01", "2024-12-31");
+        let first = |workers: u32| {
+            let mut s = Scheduler::new(&p, true);
+            s.tasks[0].range.from = day("2024-10-01");
+            s.set_workers(workers);
+            let Some(Work::Range { row, .. }) = s.next(0, true, true) else { panic!() };
+            (row, s)
+        };
+        // More chains than workers: the fixes' order, by ticker, rows ending one by one.
+        assert_eq!(first(2).0, 0);
+        // The last round: the longest first.
+        let (row, mut s) = first(3);
+        assert_eq!(row, 1);
+        let Some(Work::Range { row: 2, .. }) = s.next(1, true, true) else { panic!() };
+        // AAPL's pages show 960 base bars a session: 52 sessions a page, 501 sessions in
+        // two years, 10 requests. With 9 left it keeps going while only the short row
+        // waits.
+        s.note_density(1, 960, 1);
+        assert!(!s.yields(9));
+        // MSFT's rest handed back with 10 requests to go: a chain with 8 left yields to
+        // it, one with 9 does not (chains of about the same length would swap at every
+        // page).
+        let rest = Range { from: day("2023-01-01"), to: day("2024-12-31") };
+        s.put_back(2, rest, Some(crate::calendar::MS_PER_MINUTE));
+        s.finish(2, None);
+        s.note_density(2, 960, 1);
+        assert!(s.yields(8));
+        assert!(!s.yields(9));
+        // One worker has no one to take turns with; rows cut into pieces (a paid plan's
+        // pace) never take turns.
+        s.set_workers(1);
+        assert!(!s.yields(1));
+        s.set_workers(3);
+        s.set_split(Some(8));
+        assert!(!s.yields(1));
     }
 
     #[test]

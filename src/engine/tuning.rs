@@ -148,7 +148,9 @@ impl Tuning {
     /// and the quota leaves room: requests a chain would not make then cost no time.
     fn share_rows(&self, ctx: &Ctx, s: Settings) {
         let on = self.quota_room && s.fixes.batching && s.fixes.parallel && !s.paused;
-        ctx.sched.lock().set_split(on.then(|| s.workers()));
+        let mut sched = ctx.sched.lock();
+        sched.set_split(on.then(|| s.workers()));
+        sched.set_workers(s.workers());
     }
 
     fn restart(&mut self, ctx: &Ctx, s: Settings) {
