@@ -11,6 +11,7 @@ mod batch;
 mod layout;
 mod pipeline;
 mod read;
+mod scan;
 mod to_csv;
 mod to_parquet;
 

@@ -137,26 +137,12 @@ pub fn for_each_bar<E: From<rusqlite::Error>>(
     ticker: &str,
     tf: Timeframe,
     window: (i64, i64),
-    mut each: impl FnMut(Bar) -> Result<(), E>,
+    each: impl FnMut(Bar) -> Result<(), E>,
 ) -> Result<(), E> {
     let sql = format!(
         "SELECT ts, open, high, low, close, volume, vwap, trades FROM {}
          WHERE ticker = ?1 AND timeframe = ?2 AND ts >= ?3 AND ts < ?4 ORDER BY ts",
         view.name()
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params![ticker, tf.to_string(), window.0, window.1])?;
-    while let Some(r) = rows.next()? {
-        each(Bar {
-            ts: r.get(0)?,
-            open: r.get(1)?,
-            high: r.get(2)?,
-            low: r.get(3)?,
-            close: r.get(4)?,
-            volume: r.get(5)?,
-            vwap: r.get(6)?,
-            trades: r.get(7)?,
-        })?;
-    }
-    Ok(())
+    super::scan::bars(conn, &sql, (ticker, &tf.to_string()), window, each)
 }
