@@ -212,3 +212,40 @@ async fn at_a_paid_pace_workers_beyond_the_rows_start_on_their_newest_page_for_a
     assert_eq!((pages(&thin), asked(&thin).len()), (1, 2));
     assert_eq!(report.requests, report.floor_requests + 1, "{}", report.to_text());
 }
+
+/// The last round of chains, where workers are fewer than chains and rows stay whole
+/// (below a paid plan's pace): a chain with fewer requests to go than one waiting hands
+/// its rest back and takes that one. Every bar lands once, and the requests are the
+/// fewest the bars allow: the rest goes on from its last stored bar, as its `next_url`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chains_taking_turns_in_the_last_round_store_every_bar_once_at_the_fewest_requests() {
+    let names = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META"];
+    let sim = Sim::start_local(fast_sim_options()).await.unwrap();
+    let (_t, dir) = tmp();
+    let mut config = config(&dir, &names, &["1/minute"], FROM, TO);
+    config.concurrency = Concurrency::Fixed(2);
+    config.quota_per_min = 6000;
+    let (report, events) = run(&config, source(&sim)).await;
+    assert_eq!(report.status, RunStatus::Done, "{}", report.to_text());
+    // Rows that went back to the queue after a page: their turn was over.
+    let mut fetched = std::collections::HashSet::new();
+    let mut turns = 0;
+    for e in &events {
+        match e {
+            Event::Request(r) if r.bars > 0 => {
+                fetched.insert(r.row);
+            }
+            Event::RowState { row, state: barfill::engine::events::RowState::Queued }
+                if fetched.contains(&Some(*row)) =>
+            {
+                turns += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(turns > 0, "no chain took turns: {}", report.to_text());
+    assert_eq!(report.requests, report.floor_requests, "{}", report.to_text());
+    for name in names {
+        assert_eq!(count(&config.db, name, "1/minute"), expected(name, "1/minute", FROM, TO), "{name}");
+    }
+}
