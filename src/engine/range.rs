@@ -12,9 +12,8 @@ use super::worker::store;
 use crate::bar::Bar;
 use crate::calendar::{Day, MS_PER_MINUTE, Range};
 use crate::markets::Class;
-use crate::plan::days_per_minute_window;
 use crate::polygon::check::{Expect, Rejected, check_range_page};
-use crate::polygon::client::{MAX_LIMIT, RangeRequest};
+use crate::polygon::client::RangeRequest;
 use crate::polygon::{Client, Page};
 use crate::store::rejected::RejectedBar;
 use crate::store::writer::{BarGroup, Finished, WriteMsg};
@@ -301,25 +300,13 @@ impl Chain {
         }
     }
 
-    /// Requests the chain still needs, the next included: the days left at the density
-    /// its pages have shown, or before any page, at the densest a session can be.
-    fn pages_left(&self) -> u32 {
-        let (from, _) = self.rest();
-        let days = self.class.days_in(Range { from, to: self.range.to }) as f64;
-        let per_day = match (self.first_ts, self.last_ts) {
-            _ if self.tf.minutes().is_none() => return 1,
-            (Some(first), Some(last)) if self.base > 0 => {
-                self.base as f64 / self.class.days_between(self.day_of(first), self.day_of(last)).max(1) as f64
-            }
-            _ => MAX_LIMIT as f64 / days_per_minute_window(self.class) as f64,
-        };
-        ((days * per_day / MAX_LIMIT as f64).ceil() as u32).max(1)
-    }
-
     /// A longer chain waits for a worker while this one has little left (fix 2's pages
     /// only: without it the original order holds).
     fn yields(&self, ctx: &Ctx, limit: Option<u32>) -> bool {
-        limit.is_some() && self.tf.minutes().is_some() && ctx.sched.lock().yields(self.pages_left())
+        let (from, _) = self.rest();
+        limit.is_some()
+            && self.tf.minutes().is_some()
+            && ctx.sched.lock().yields(self.row, Range { from, to: self.range.to })
     }
 
     /// Idle workers could share the rest of this chain (see `Scheduler::wants_pieces`).

@@ -270,7 +270,7 @@ impl Scheduler {
     /// one after another, ready to use); from then on the longest goes first and chains
     /// take turns.
     fn last_round(&self) -> bool {
-        let Some(tf) = self.tasks.iter().map(|t| self.keys[t.row].timeframe).min() else { return false };
+        let Some(tf) = self.next_timeframe() else { return false };
         let waiting = self.tasks.iter().filter(|t| self.keys[t.row].timeframe == tf).count() as u32;
         self.split_for == 0 && self.workers > 1 && (waiting <= self.workers || self.round_of == Some(tf))
     }
@@ -278,8 +278,13 @@ impl Scheduler {
     /// Marks the last round of the timeframe next in line once it has begun.
     fn note_round(&mut self) {
         if self.last_round() {
-            self.round_of = self.tasks.iter().map(|t| self.keys[t.row].timeframe).min();
+            self.round_of = self.next_timeframe();
         }
+    }
+
+    /// The first timeframe, in the plan's order, with a task queued.
+    fn next_timeframe(&self) -> Option<usize> {
+        self.tasks.iter().map(|t| self.keys[t.row].timeframe).min()
     }
 
     /// A chain of `row` found `base` bars over `sessions` sessions.
@@ -397,7 +402,7 @@ impl Scheduler {
         let key = |t: &Task| {
             let k = &self.keys[t.row];
             if batching {
-                let longest_first = if last_round { self.pages_of(t) } else { 0 };
+                let longest_first = if last_round { self.pages_of(t.row, t.range) } else { 0 };
                 (k.timeframe, Reverse(longest_first), k.ticker, t.range.from)
             } else {
                 (k.ticker, Reverse(0), k.timeframe, t.range.from)
@@ -421,29 +426,34 @@ impl Scheduler {
             .map(|(i, t)| (i, self.keys[t.row].timeframe))
     }
 
-    /// Requests a task is likely to take: its sessions at the density its row has shown,
-    /// or at the densest a session can be before any page came back. Day bars: one.
-    fn pages_of(&self, t: &Task) -> u32 {
-        let k = &self.keys[t.row];
+    /// Requests `range` of `row` is likely to take: its sessions at the density the row
+    /// has shown, or at the densest a session can be before any page came back. Day
+    /// bars: one.
+    fn pages_of(&self, row: usize, range: Range) -> u32 {
+        let k = &self.keys[row];
         if !k.intraday {
             return 1;
         }
-        let per_page = self.piece_sessions(t.row).unwrap_or_else(|| days_per_minute_window(k.class)).max(1);
-        k.class.days_in(t.range).div_ceil(per_page).max(1)
+        let per_page = self.piece_sessions(row).unwrap_or_else(|| days_per_minute_window(k.class)).max(1);
+        k.class.days_in(range).div_ceil(per_page).max(1)
     }
 
-    /// Whether a chain with `left` requests to go should hand its rest back and take a
-    /// longer task waiting, in the last round (fix 2, rows not cut). A worker keeps its
+    /// Whether a chain of `row` with `rest` to go should hand it back and take a longer
+    /// task waiting, in the last round (fix 2, rows not cut); both are measured alike. A worker keeps its
     /// chain to the end, so chains begun late (by a worker added mid-run) would end one
     /// by one, the last alone a page's latency at a time while the quota sits idle.
     /// Taking turns keeps every chain within two requests of the longest, so they end
     /// together. The rest goes on from its last bar: the same requests as its
     /// `next_url`, none more.
-    pub fn yields(&self, left: u32) -> bool {
+    pub fn yields(&self, row: usize, rest: Range) -> bool {
         if !self.last_round() {
             return false;
         }
-        self.pick(0, true, false).is_some_and(|(i, _)| self.pages_of(&self.tasks[i]) >= left + TURN_MARGIN)
+        let left = self.pages_of(row, rest);
+        self.pick(0, true, false).is_some_and(|(i, _)| {
+            let t = &self.tasks[i];
+            self.pages_of(t.row, t.range) >= left + TURN_MARGIN
+        })
     }
 
     /// Grouped days sit with the daily timeframe in the timeframe-first order.
@@ -642,27 +652,31 @@ mod tests {
         let (row, mut s) = first(3);
         assert_eq!(row, 1);
         let Some(Work::Range { row: 2, .. }) = s.next(1, true, true) else { panic!() };
-        // AAPL's pages show 960 base bars a session: 52 sessions a page, 501 sessions in
-        // two years, 10 requests. With 9 left it keeps going while only the short row
-        // waits.
+        // AAPL's pages show 960 base bars a session: 52 sessions a page, 502 sessions in
+        // two years, 10 requests. With 9 left (the last 468 sessions) it keeps going
+        // while only the short row waits.
         s.note_density(1, 960, 1);
-        assert!(!s.yields(9));
+        let (start, to) = (day("2023-01-01"), day("2024-12-31"));
+        let all = Range { from: start, to }.sessions();
+        let left = |n: u32| Range { from: calendar::nth_session_from(start, all - 52 * n + 1), to };
+        assert_eq!((all, left(9).sessions()), (502, 468));
+        assert!(!s.yields(1, left(9)));
         // MSFT's rest handed back with 10 requests to go: a chain with 8 left yields to
         // it, one with 9 does not (chains of about the same length would swap at every
         // page).
-        let rest = Range { from: day("2023-01-01"), to: day("2024-12-31") };
+        let rest = Range { from: day("2023-01-01"), to };
         s.put_back(2, rest, Some(crate::calendar::MS_PER_MINUTE));
         s.finish(2, None);
         s.note_density(2, 960, 1);
-        assert!(s.yields(8));
-        assert!(!s.yields(9));
+        assert!(s.yields(1, left(8)));
+        assert!(!s.yields(1, left(9)));
         // One worker has no one to take turns with; rows cut into pieces (a paid plan's
         // pace) never take turns.
         s.set_workers(1);
-        assert!(!s.yields(1));
+        assert!(!s.yields(1, left(1)));
         s.set_workers(3);
         s.set_split(Some(8));
-        assert!(!s.yields(1));
+        assert!(!s.yields(1, left(1)));
     }
 
     #[test]
