@@ -47,6 +47,13 @@ pub struct QuotaResult {
     pub sent_s: Vec<f64>,
 }
 
+impl QuotaResult {
+    /// Requests made against the fewest the bars allow.
+    fn x_fewest(&self) -> f64 {
+        self.requests as f64 / self.fewest.max(1) as f64
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct QuotasReport {
     pub machine: String,
@@ -177,7 +184,7 @@ fn line(r: &QuotaResult) -> String {
         r.name,
         r.requests,
         r.fewest,
-        r.requests as f64 / r.fewest.max(1) as f64,
+        r.x_fewest(),
         r.wall_s,
         r.floor_s,
         r.x_floor,
@@ -209,7 +216,7 @@ pub fn to_markdown(r: &QuotasReport) -> String {
             x.window_s,
             x.requests,
             x.fewest,
-            x.requests as f64 / x.fewest.max(1) as f64,
+            x.x_fewest(),
             x.wall_s,
             x.floor_s,
             x.x_floor,
